@@ -1,0 +1,1 @@
+"""The FastAPI front end: queries, ingestion status, reports. Imports ``shared`` only."""

@@ -1,0 +1,97 @@
+"""Database rows → response models, with the URLs clients follow (relative to the API root)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from api.schemas import Box, Hit, ImageGroup, ObjectOut
+from shared.db.models import DetectedObject
+
+
+def image_file_url(image_id: int) -> str:
+    return f"/v1/images/{image_id}/file"
+
+
+def detections_url(image_id: int) -> str:
+    return f"/v1/images/{image_id}/detections.jpg"
+
+
+def crop_url(object_id: int) -> str:
+    return f"/v1/objects/{object_id}/crop.jpg"
+
+
+def box_of(obj: DetectedObject) -> Box:
+    return Box(x1=obj.x1, y1=obj.y1, x2=obj.x2, y2=obj.y2)
+
+
+def object_out(obj: DetectedObject) -> ObjectOut:
+    return ObjectOut(
+        id=obj.id,
+        image_id=obj.image_id,
+        space_id=obj.space_id,
+        ordinal=obj.ordinal,
+        class_id=obj.class_id,
+        class_name=obj.class_name,
+        detector_score=obj.score,
+        box=box_of(obj),
+        image_url=image_file_url(obj.image_id),
+        crop_url=crop_url(obj.id),
+    )
+
+
+# The columns a hit needs (never the vector).
+HIT_COLUMNS = (
+    DetectedObject.id,
+    DetectedObject.image_id,
+    DetectedObject.class_id,
+    DetectedObject.class_name,
+    DetectedObject.score,
+    DetectedObject.x1,
+    DetectedObject.y1,
+    DetectedObject.x2,
+    DetectedObject.y2,
+)
+
+
+class HitRow(Protocol):
+    id: int
+    image_id: int
+    class_id: int
+    class_name: str
+    score: float
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+def hit_out(obj: HitRow | DetectedObject, score: float) -> Hit:
+    return Hit(
+        score=score,
+        object_id=obj.id,
+        class_id=obj.class_id,
+        class_name=obj.class_name,
+        detector_score=obj.score,
+        box=Box(x1=obj.x1, y1=obj.y1, x2=obj.x2, y2=obj.y2),
+        image_id=obj.image_id,
+        image_url=image_file_url(obj.image_id),
+        crop_url=crop_url(obj.id),
+    )
+
+
+def group_by_image(hits: list[Hit], k: int) -> list[ImageGroup]:
+    """Roll hits (best first) up to at most ``k`` images, ordered by each image's best hit."""
+    groups: dict[int, ImageGroup] = {}
+    for hit in hits:
+        group = groups.get(hit.image_id)
+        if group is None:
+            if len(groups) >= k:
+                continue
+            group = groups[hit.image_id] = ImageGroup(
+                image_id=hit.image_id,
+                score=hit.score,
+                image_url=image_file_url(hit.image_id),
+                hits=[],
+            )
+        group.hits.append(hit)
+    return list(groups.values())

@@ -1,0 +1,180 @@
+"""The process's heavy resources, built once by the app's lifespan and kept on ``app.state``.
+
+Query-by-image runs the model **in the API process** (lazily loaded on the first such query,
+or warmed up in the background at start-up). The alternative, a round trip through Redis to a
+worker, would add enqueue/poll latency (tens of ms at best), make interactive queries wait
+behind bulk ingestion chunks (seconds to minutes), and would not work in embedded mode (no
+Redis). The cost is the model's memory in the API process; model calls are serialised by a
+small capacity limiter so that concurrent queries do not oversubscribe the CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING
+
+import anyio
+from redis import Redis
+
+from api.errors import ApiError
+from api.metrics import ApiMetrics, StateCollector
+from api.schemas import RebuildResponse
+from shared.db.database import Database
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.index import IndexManager
+
+    from shared.model_provider import ModelProvider
+    from shared.queueing import JobQueue
+    from shared.yolov7.detector import Detector
+
+log = logging.getLogger(__name__)
+
+# Index searches are short and release the GIL; more threads than cores buys nothing.
+INDEX_SEARCH_THREADS = 4
+PROBE_TIMEOUT_S = 2.0
+# One forward pass at a time: torch already uses every core for one batch.
+MODEL_THREADS = 1
+
+
+@dataclass
+class ModelState:
+    """Background warm-up of the lazy model; ``/readyz`` reports it."""
+
+    state: str = "lazy"  # lazy | loading | loaded | failed
+    error: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def warm_up(self, provider: ModelProvider) -> None:
+        with self._lock:
+            if self.state in {"loading", "loaded"}:
+                return
+            self.state = "loading"
+
+        def run() -> None:
+            try:
+                provider.get()
+            except Exception as exc:  # reported by /readyz; a query retries the load
+                log.exception("model warm-up failed")
+                self.state, self.error = "failed", type(exc).__name__  # no paths: public
+            else:
+                self.state = "loaded"
+
+        threading.Thread(target=run, name="model-warm-up", daemon=True).start()
+
+
+@dataclass
+class Resources:
+    """Everything a request handler may use; one instance per process."""
+
+    settings: Settings
+    db: Database
+    models: ModelProvider
+    index: IndexManager
+    queue: JobQueue
+    metrics: ApiMetrics
+    model_state: ModelState
+    model_limiter: anyio.CapacityLimiter
+    index_limiter: anyio.CapacityLimiter
+    redis: Redis | None = None  # for readiness probes only (the queue has its own connection)
+
+    # Per-process memo of derived, immutable answers (e.g. the model's layer table).
+    cache: dict[str, object] = field(default_factory=dict)
+    rebuilds: dict[int, threading.Thread] = field(default_factory=dict)
+    rebuild_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def detector(self) -> Detector:
+        """The model (loaded on first use); 503 ``model_unavailable`` if it cannot be loaded."""
+        try:
+            return self.models.get()
+        except Exception as exc:
+            log.exception("the model could not be loaded")
+            # The message names the kind of failure, never the server path of the weights.
+            raise ApiError(
+                503, "model_unavailable", f"the model could not be loaded ({type(exc).__name__})"
+            ) from None
+
+    def start_rebuild(self, space_id: int) -> RebuildResponse:
+        """Rebuild one space's index in a background thread (one at a time per space)."""
+        with self.rebuild_lock:
+            running = self.rebuilds.get(space_id)
+            if running is not None and running.is_alive():
+                return RebuildResponse(
+                    space_id=space_id, started=False, message="a rebuild is already running"
+                )
+
+            def run() -> None:
+                try:
+                    self.index.rebuild(space_id)
+                except Exception:
+                    log.exception("index rebuild of space %s failed", space_id)
+
+            thread = threading.Thread(target=run, name=f"index-rebuild-{space_id}", daemon=True)
+            self.rebuilds[space_id] = thread
+            thread.start()
+        return RebuildResponse(
+            space_id=space_id, started=True, message="rebuild started; see /v1/index/status"
+        )
+
+    def close(self) -> None:
+        try:
+            self.index.stop()
+        finally:
+            close_queue = getattr(self.queue, "close", None)
+            if callable(close_queue):
+                close_queue()
+            if self.redis is not None:
+                self.redis.close()
+            self.db.dispose()
+
+
+def _index_sizes(index: IndexManager) -> dict[int, int]:
+    return index.sizes()
+
+
+def build_resources(settings: Settings, *, metrics: ApiMetrics, warm_model: bool) -> Resources:
+    """Build the process's resources (called once, from the lifespan)."""
+    # Imported here, not at module level: they pull in torch/faiss, which the app factory and
+    # the CLI client must not pay for at import time.
+    from shared.index import IndexManager
+
+    from shared.model_provider import ModelProvider
+    from shared.queueing import make_queue
+
+    for directory in (settings.data_dir, settings.cache_dir, settings.uploads_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    db = Database.from_url(settings.resolved_database_url)
+    models = ModelProvider(settings)
+    index = IndexManager(settings, db)
+    queue = make_queue(settings, db, models)  # embedded mode shares this process's model
+    resources = Resources(
+        settings=settings,
+        db=db,
+        models=models,
+        index=index,
+        queue=queue,
+        metrics=metrics,
+        model_state=ModelState(),
+        model_limiter=anyio.CapacityLimiter(MODEL_THREADS),
+        index_limiter=anyio.CapacityLimiter(INDEX_SEARCH_THREADS),
+        redis=(
+            Redis.from_url(
+                settings.redis_url,
+                socket_connect_timeout=PROBE_TIMEOUT_S,
+                socket_timeout=PROBE_TIMEOUT_S,
+            )
+            if settings.redis_url
+            else None
+        ),
+    )
+    metrics.register_state(
+        StateCollector(db, index_sizes=partial(_index_sizes, index), queue_depth=queue.depth)
+    )
+    index.start()  # catch-up from the database runs in the index's background thread
+    if warm_model:
+        resources.model_state.warm_up(models)
+    return resources

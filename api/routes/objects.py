@@ -1,0 +1,88 @@
+"""Browse stored objects and their crops."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import FileResponse
+from sqlalchemy import func, select
+
+from api.dependencies import PageDep, ResourcesDep
+from api.errors import not_found
+from api.presenters import object_out
+from api.rendering import crop_jpeg
+from api.schemas import ErrorResponse, ObjectList, ObjectOut, Page
+from shared.db.models import DetectedObject, Image
+
+router = APIRouter(tags=["objects"])
+ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}}
+ObjectId = Annotated[int, Path(ge=1, le=2**62, description="Object id")]
+CROP_CACHE_SECONDS = 86400
+
+
+@router.get("/v1/objects", response_model=ObjectList, summary="List objects")
+def list_objects(
+    resources: ResourcesDep,
+    page: PageDep,
+    image_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    space_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    class_name: Annotated[str | None, Query(max_length=128)] = None,
+) -> ObjectList:
+    """Objects ordered by id, optionally only those of one image, space or class."""
+    conditions = []
+    if image_id is not None:
+        conditions.append(DetectedObject.image_id == image_id)
+    if space_id is not None:
+        conditions.append(DetectedObject.space_id == space_id)
+    if class_name is not None:
+        conditions.append(DetectedObject.class_name == class_name)
+    with resources.db.read() as session:
+        total = session.scalar(select(func.count(DetectedObject.id)).where(*conditions)) or 0
+        rows = session.scalars(
+            select(DetectedObject)
+            .where(*conditions)
+            .order_by(DetectedObject.id)
+            .offset(page.offset)
+            .limit(page.page_size)
+        ).all()
+        objects = [object_out(o) for o in rows]
+    return ObjectList(
+        page=Page(page=page.page, page_size=page.page_size, total=total), objects=objects
+    )
+
+
+@router.get(
+    "/v1/objects/{object_id}", response_model=ObjectOut, responses=ERRORS, summary="One object"
+)
+def get_object(object_id: ObjectId, resources: ResourcesDep) -> ObjectOut:
+    with resources.db.read() as session:
+        obj = session.get(DetectedObject, object_id)
+        if obj is None:
+            raise not_found("object", object_id)
+        return object_out(obj)
+
+
+@router.get(
+    "/v1/objects/{object_id}/crop.jpg",
+    response_class=FileResponse,
+    responses={**ERRORS, 200: {"content": {"image/jpeg": {}}}},
+    summary="The object's crop as a JPEG thumbnail (cached)",
+)
+def get_crop(
+    object_id: ObjectId,
+    resources: ResourcesDep,
+    size: Annotated[int, Query(ge=16, le=1024, description="Longest side in pixels")] = 256,
+) -> FileResponse:
+    with resources.db.read() as session:
+        obj = session.get(DetectedObject, object_id)
+        if obj is None:
+            raise not_found("object", object_id)
+        image = session.get(Image, obj.image_id)
+        assert image is not None  # foreign key
+        path = crop_jpeg(resources.settings, obj, image, size)
+    return FileResponse(
+        path,
+        media_type="image/jpeg",
+        headers={"Cache-Control": f"private, max-age={CROP_CACHE_SECONDS}"},
+    )

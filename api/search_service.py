@@ -1,0 +1,143 @@
+"""Shared search logic of the three search routes: filters, index calls, hit assembly.
+
+Tensor contract: query vectors are float32 ``[Q, D]``, L2-normalised, in the embedding space
+``space_id``; scores are cosine similarities (inner products of unit vectors).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from shared.index import SearchFilter
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.dependencies import FilterParams
+from api.errors import ApiError
+from api.presenters import HIT_COLUMNS, HitRow, group_by_image, hit_out
+from api.resources import Resources
+from api.schemas import GroupBy, Hit, ImageGroup
+from shared.db.models import DetectedObject, EmbeddingSpace
+
+# group_by=image asks the index for this many object hits per requested image, so that images
+# with several matching objects still leave room for k distinct images.
+GROUP_OVERFETCH = 5
+
+
+@dataclass
+class Ranked:
+    hits: list[Hit]
+    groups: list[ImageGroup] | None
+
+
+def class_names_of(session: Session, space_id: int) -> list[str]:
+    names = session.scalar(select(EmbeddingSpace.class_names).where(EmbeddingSpace.id == space_id))
+    return [str(name) for name in names or []]
+
+
+def resolve_classes(names: list[str], classes: Sequence[str]) -> list[int]:
+    """Class names or ids → class ids of a space; unknown names are a 422 naming them."""
+    ids: list[int] = []
+    unknown: list[str] = []
+    for value in classes:
+        if value.isdigit() and int(value) < len(names):
+            ids.append(int(value))
+        elif value in names:
+            ids.append(names.index(value))
+        else:
+            unknown.append(value)
+    if unknown:
+        raise ApiError(
+            422,
+            "unknown_class",
+            f"unknown class(es) {', '.join(repr(u[:64]) for u in unknown[:10])}; "
+            f"this model has {len(names)} classes",
+            {"unknown": [u[:64] for u in unknown[:50]], "classes": names[:1000]},
+        )
+    return ids
+
+
+def build_filter(
+    session: Session, space_id: int, params: FilterParams, exclude: Sequence[int] = ()
+) -> SearchFilter | None:
+    """The index filter for ``params`` (class names are looked up only when given)."""
+    class_ids = (
+        resolve_classes(class_names_of(session, space_id), params.classes)
+        if params.classes
+        else None
+    )
+    if (
+        class_ids is None
+        and params.min_score is None
+        and not params.ingestions
+        and params.min_box_side is None
+        and params.min_similarity is None
+        and not exclude
+    ):
+        return None
+    return SearchFilter(
+        class_ids=class_ids,
+        min_score=params.min_score,
+        ingestion_ids=list(params.ingestions) or None,
+        min_box_side=params.min_box_side,
+        min_similarity=params.min_similarity,
+        exclude_object_ids=list(exclude) or None,
+    )
+
+
+def fetch_k(k: int, group_by: GroupBy) -> int:
+    return k * GROUP_OVERFETCH if group_by is GroupBy.image else k
+
+
+def search_vectors(
+    resources: Resources,
+    space_id: int,
+    queries: np.ndarray,
+    k: int,
+    flt: SearchFilter | None,
+    *,
+    kind: str,
+) -> list[list[tuple[int, float]]]:
+    """Search the index (blocking; call from a worker thread): ``(object_id, score)`` lists.
+
+    ``queries``: float32 ``[Q, D]``, L2-normalised, in space ``space_id``.
+    """
+    if queries.shape[0] == 0:
+        return []
+    start = time.perf_counter()
+    results = resources.index.search(space_id, np.ascontiguousarray(queries, np.float32), k, flt)
+    resources.metrics.search_seconds.labels(kind).observe(time.perf_counter() - start)
+    return [[(int(hit.object_id), float(hit.score)) for hit in hits] for hits in results]
+
+
+def rank(
+    session: Session, results: list[list[tuple[int, float]]], k: int, group_by: GroupBy
+) -> list[Ranked]:
+    """Load the hit objects in one query and assemble ranked hits (and groups) per query.
+
+    Ids the index still returns but the database no longer has (deleted a moment ago) are
+    dropped: the database is the system of record.
+    """
+    wanted = {object_id for hits in results for object_id, _ in hits}
+    rows: dict[int, HitRow] = {}
+    if wanted:
+        # Plain column rows, not ORM entities: cheaper, and hits never need the vectors.
+        for row in session.execute(select(*HIT_COLUMNS).where(DetectedObject.id.in_(wanted))):
+            rows[row.id] = row
+    ranked: list[Ranked] = []
+    for hits in results:
+        out = [hit_out(rows[oid], score) for oid, score in hits if oid in rows]
+        if group_by is GroupBy.image:
+            groups = group_by_image(out, k)
+            ranked.append(Ranked(hits=[h for g in groups for h in g.hits], groups=groups))
+        else:
+            ranked.append(Ranked(hits=out[:k], groups=None))
+    return ranked
+
+
+def vector_of(obj: DetectedObject) -> np.ndarray:
+    """The stored vector: float32 little-endian bytes → float32 ``[D]``."""
+    return np.frombuffer(obj.vector, dtype="<f4").astype(np.float32)

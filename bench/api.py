@@ -1,0 +1,333 @@
+"""HTTP search latency vs the bare index search, and query-by-image latency.
+
+    .venv/bin/python -m bench.api --objects 100000
+
+Builds a SQLite collection of N objects (clustered unit vectors in the model's embedding space,
+so that query-by-image also searches them), starts ``roisearch serve`` in a subprocess, and
+measures through HTTP with 1, 8 and 32 concurrent asyncio clients: search-by-object-id p50/p99
+latency and requests/s. The same queries are timed against ``IndexManager.search`` in this
+process (the floor). Query-by-image latency is measured with and without a box. Prints tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image as PILImage
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import insert
+
+from shared.db import migrations
+from shared.db.database import Database
+from shared.db.models import DetectedObject, EmbeddingSpace, Image
+from shared.settings import Settings, load_settings
+
+console = Console()
+API_KEY = "bench-key"
+OBJECTS_PER_IMAGE = 10
+BATCH = 20_000
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def build_collection(settings: Settings, n: int, space_kwargs: dict[str, object]) -> int:
+    """Insert ``n`` objects into a fresh database; returns the space id."""
+    migrations.upgrade(settings.resolved_database_url)
+    db = Database.from_url(settings.resolved_database_url)
+    dim = int(space_kwargs["dim"])  # type: ignore[call-overload]
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(max(1, n // 100), dim)).astype(np.float32)
+    with db.begin() as session:
+        space = EmbeddingSpace(**space_kwargs)
+        session.add(space)
+        session.flush()
+        space_id = space.id
+    images = (n + OBJECTS_PER_IMAGE - 1) // OBJECTS_PER_IMAGE
+    with db.begin() as session:
+        session.execute(
+            insert(Image),
+            [
+                {
+                    "sha256": f"{i:064x}",
+                    "width": 640,
+                    "height": 480,
+                    "format": "JPEG",
+                    "bytes": 1,
+                    "source": f"bench/{i}.jpg",
+                    "storage_path": None,
+                }
+                for i in range(images)
+            ],
+        )
+    for start in range(0, n, BATCH):
+        count = min(BATCH, n - start)
+        labels = rng.integers(0, len(centres), size=count)
+        vectors = centres[labels] + 0.3 * rng.normal(size=(count, dim)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        rows = []
+        for j in range(count):
+            i = start + j
+            rows.append(
+                {
+                    "image_id": i // OBJECTS_PER_IMAGE + 1,
+                    "space_id": space_id,
+                    "ordinal": i % OBJECTS_PER_IMAGE,
+                    "x1": 10.0,
+                    "y1": 10.0,
+                    "x2": 90.0,
+                    "y2": 120.0,
+                    "class_id": int(labels[j]) % 3,
+                    "class_name": str(int(labels[j]) % 3),
+                    "score": 0.8,
+                    "vector": vectors[j].astype("<f4").tobytes(),
+                }
+            )
+        with db.begin() as session:
+            session.execute(insert(DetectedObject), rows)
+    db.dispose()
+    return space_id
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RawClient:
+    """A minimal HTTP/1.1 keep-alive client on asyncio streams.
+
+    httpx costs ~0.5-1 ms of client CPU per request on these cores, which would be counted as
+    server latency; this client parses only the status line and Content-Length.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        request = f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\nX-API-Key: {API_KEY}\r\n\r\n"
+        self.writer.write(request.encode())
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        body = await self.reader.readexactly(length)
+        return status, body
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            await self.writer.wait_closed()
+
+
+async def http_load(
+    port: int, ids: np.ndarray, concurrency: int, requests: int, k: int
+) -> tuple[list[float], float]:
+    latencies: list[float] = []
+    cursor = 0
+
+    async def worker() -> None:
+        nonlocal cursor
+        client = RawClient("127.0.0.1", port)
+        try:
+            while cursor < requests:
+                object_id = int(ids[cursor % len(ids)])
+                cursor += 1
+                start = time.perf_counter()
+                status, body = await client.get(f"/v1/objects/{object_id}/similar?k={k}")
+                latencies.append(time.perf_counter() - start)
+                if status != 200:
+                    raise RuntimeError(f"HTTP {status}: {body[:200]!r}")
+        finally:
+            await client.close()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - began
+    return latencies, len(latencies) / elapsed
+
+
+def image_bytes() -> bytes:
+    rng = np.random.default_rng(1)
+    array = np.full((480, 640, 3), 100, dtype=np.uint8)
+    array[100:300, 200:400] = rng.integers(0, 255, size=(200, 200, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    PILImage.fromarray(array).save(out, format="JPEG", quality=90)
+    return out.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--objects", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=2000, help="HTTP requests per level")
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--weights", type=Path, default=None, help="default: demo detector")
+    parser.add_argument("--image-queries", type=int, default=10)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    args = parser.parse_args()
+
+    import faiss
+    import torch
+    from shared.index import IndexManager
+
+    from shared.yolov7.detector import Detector
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
+    faiss.omp_set_num_threads(1)
+    root = args.data_dir or Path(tempfile.mkdtemp(prefix="roisearch-bench-api-"))
+    settings = load_settings(data_dir=root, api_key=API_KEY, max_concurrent_searches=10_000)
+    if args.weights is not None:
+        settings = load_settings(
+            data_dir=root, api_key=API_KEY, weights=args.weights, max_concurrent_searches=10_000
+        )
+    detector = Detector.from_settings(settings)
+    spec = detector.space
+    space_kwargs: dict[str, object] = {
+        "key": spec.key,
+        "weights_sha256": spec.weights_sha256,
+        "architecture": spec.architecture,
+        "layers": list(spec.layers),
+        "pooling": spec.pooling,
+        "input_size": spec.input_size,
+        "dim": spec.dim,
+        "class_names": list(spec.class_names),
+        "spec": spec.as_dict(),
+    }
+    del detector
+    t0 = time.perf_counter()
+    space_id = build_collection(settings, args.objects, space_kwargs)
+    console.print(
+        f"collection: {args.objects} objects, dim {spec.dim} in {time.perf_counter() - t0:.1f} s"
+    )
+
+    # The floor: the index search alone, in this process, same queries.
+    db = Database.from_url(settings.resolved_database_url)
+    index = IndexManager(settings, db)
+    t0 = time.perf_counter()
+    index.sync_once()
+    console.print(f"index built in {time.perf_counter() - t0:.1f} s: {index.status(space_id)}")
+    rng = np.random.default_rng(2)
+    ids = rng.integers(1, args.objects + 1, size=args.requests)
+    with db.read() as session:
+        vectors = {
+            int(i): np.frombuffer(session.get(DetectedObject, int(i)).vector, "<f4")  # type: ignore[union-attr]
+            for i in ids[:500]
+        }
+    floor: list[float] = []
+    for vector in vectors.values():
+        start = time.perf_counter()
+        index.search(space_id, vector[None, :].astype(np.float32), args.k + 1, None)
+        floor.append(time.perf_counter() - start)
+    index.stop()
+    db.dispose()
+
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        {
+            "ROISEARCH_DATA_DIR": str(root),
+            "ROISEARCH_API_KEY": API_KEY,
+            "ROISEARCH_MAX_CONCURRENT_SEARCHES": "10000",
+            "ROISEARCH_LOG_LEVEL": "WARNING",
+            "OMP_NUM_THREADS": "1",
+        }
+    )
+    if args.weights is not None:
+        env["ROISEARCH_WEIGHTS"] = str(args.weights)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "roisearch", "serve", "--port", str(port), "--no-warm-model"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                if httpx.get(url + "/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("server did not become ready")
+            time.sleep(0.5)
+
+        table = Table(title=f"search by object id, {args.objects} objects, k={args.k}")
+        for column in ("clients", "p50 ms", "p99 ms", "req/s", "index p50 ms", "HTTP overhead p50"):
+            table.add_column(column, justify="right")
+        floor_p50 = percentile(floor, 50) * 1e3
+        asyncio.run(http_load(port, ids, 4, 200, args.k))  # warm-up
+        for concurrency in (1, 8, 32):
+            latencies, rps = asyncio.run(http_load(port, ids, concurrency, args.requests, args.k))
+            p50 = percentile(latencies, 50) * 1e3
+            table.add_row(
+                str(concurrency),
+                f"{p50:.2f}",
+                f"{percentile(latencies, 99) * 1e3:.2f}",
+                f"{rps:.0f}",
+                f"{floor_p50:.2f}",
+                f"{p50 - floor_p50:+.2f} ms",
+            )
+        console.print(table)
+        console.print(
+            f"index search alone: p50 {floor_p50:.2f} ms, p99 {percentile(floor, 99) * 1e3:.2f} ms"
+        )
+
+        data = image_bytes()
+        headers = {"X-API-Key": API_KEY}
+        image_table = Table(title="query by image (640x480 JPEG), sequential")
+        for column in ("mode", "first (model load) s", "p50 ms", "p99 ms"):
+            image_table.add_column(column, justify="right")
+        with httpx.Client(base_url=url, headers=headers, timeout=600) as client:
+            for mode, form in (("box", {"boxes": "200,100,400,300"}), ("detect all", {})):
+                times: list[float] = []
+                first = 0.0
+                for i in range(args.image_queries + 1):
+                    start = time.perf_counter()
+                    response = client.post(
+                        "/v1/search", files={"image": ("q.jpg", data)}, data=form
+                    )
+                    elapsed = time.perf_counter() - start
+                    if response.status_code != 200:
+                        raise RuntimeError(response.text[:300])
+                    if i == 0:
+                        first = elapsed
+                    else:
+                        times.append(elapsed)
+                image_table.add_row(
+                    mode,
+                    f"{first:.2f}",
+                    f"{statistics.median(times) * 1e3:.0f}",
+                    f"{percentile(times, 99) * 1e3:.0f}",
+                )
+        console.print(image_table)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The ``roisearch`` command line: wires ``shared``, ``api``, ``worker`` and ``demo`` together."""

@@ -1,0 +1,3 @@
+from roisearch.cli import main
+
+main()

@@ -1,0 +1,22 @@
+"""Settings construction for CLI commands: one validated Settings per invocation."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+
+from shared.settings import Settings, SettingsError, load_settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def settings_or_exit(**overrides: object) -> Settings:
+    """Load settings; on a bad value print which variable is wrong and exit with status 2."""
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return load_settings(**clean)
+    except SettingsError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        sys.exit(2)

@@ -1,0 +1,1 @@
+"""Code shared by the API and the worker. Never imports ``api``, ``worker`` or ``demo``."""

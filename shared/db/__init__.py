@@ -1,0 +1,1 @@
+"""Relational storage: typed models, engine/session setup and migrations."""

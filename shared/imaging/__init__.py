@@ -1,0 +1,1 @@
+"""Image decoding (hostile-input safe) and the content-addressed image store."""

@@ -1,0 +1,155 @@
+"""Decode untrusted image bytes into RGB arrays, or fail with a stable error code.
+
+Rules (engineering notes §7): only allow-listed formats are opened (EPS would run
+Ghostscript; SVG/PDF are not raster images); ``Image.open`` is lazy, so ``load()`` runs inside
+the error boundary; decompression bombs are errors, judged against our own pixel budget before
+any pixel is decoded; EXIF orientation is applied; 16-bit, CMYK, palette, alpha and greyscale
+images are converted properly; animated and multi-page images give their first frame.
+
+Coordinate frame: ``DecodedImage.width``/``height`` are the EXIF-oriented original size. With
+``target_size`` a JPEG may be decoded at a reduced DCT scale (draft mode, ~3x faster); then
+``array`` is smaller and ``scale`` (original px per array px) maps array coordinates back.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
+
+# Formats we recognise by their magic bytes and refuse on purpose.
+_REFUSED_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"%!PS", "EPS/PostScript"),
+    (b"\xc5\xd0\xd3\xc6", "EPS"),
+    (b"%PDF", "PDF"),
+    (b"8BPS", "PSD"),
+    (b"<svg", "SVG"),
+    (b"<?xml", "XML/SVG"),
+)
+_ARCHIVE_SIGNATURES: tuple[bytes, ...] = (b"PK\x03\x04", b"\x1f\x8b", b"7z\xbc\xaf", b"Rar!")
+
+_ORIENTATION_TAG = 0x0112
+
+
+class ImageDecodeError(Exception):
+    """A file that cannot become an image; ``code`` is stable, ``message`` is for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """array: RGB uint8 [h, w, 3]; width/height: oriented original size in pixels."""
+
+    array: np.ndarray
+    width: int
+    height: int
+    format: str
+
+    @property
+    def scale(self) -> float:
+        """Original pixels per array pixel (1.0 unless decoded in draft mode)."""
+        return self.width / self.array.shape[1]
+
+
+def _sniff_refused(data: bytes) -> str | None:
+    head = data[:512].lstrip()
+    for magic, label in _REFUSED_SIGNATURES:
+        if head.startswith(magic):
+            if magic == b"<?xml" and b"<svg" not in data[:4096]:
+                return None
+            return label
+    return None
+
+
+def _to_rgb(im: Image.Image) -> np.ndarray:
+    """Any Pillow mode → RGB uint8 without saturating high-bit-depth images."""
+    mode = im.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        wide = np.asarray(im).astype(np.float64)
+        # 16-bit data stored in mode I: scale the full 16-bit range down to 8 bits.
+        top = 65535.0 if wide.max(initial=0) > 255 else 255.0
+        grey = np.clip(np.rint(wide * (255.0 / top)), 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if mode == "F":
+        grey = np.clip(np.rint(np.asarray(im, dtype=np.float64)), 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if mode == "P":
+        im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
+        mode = im.mode
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        # Transparent pixels become white, as an image viewer shows them.
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(background, rgba)
+    if im.mode != "RGB":
+        im = im.convert("RGB")
+    return np.asarray(im, dtype=np.uint8).copy()
+
+
+def decode_image(
+    data: bytes, *, name: str, max_pixels: int, target_size: int | None = None
+) -> DecodedImage:
+    """Decode ``data`` (the file named ``name``, used in messages) or raise ImageDecodeError.
+
+    ``target_size``: the model's input long side; a much larger JPEG is decoded at the
+    smallest DCT scale that still covers it (never below ``target_size``).
+    """
+    if not data:
+        raise ImageDecodeError("empty_file", f"{name} is empty (0 bytes)")
+    refused = _sniff_refused(data)
+    if refused:
+        raise ImageDecodeError(
+            "format_not_allowed", f"{name} is {refused}, which roisearch does not open"
+        )
+    if any(data.startswith(sig) for sig in _ARCHIVE_SIGNATURES):
+        raise ImageDecodeError("nested_archive", f"{name} is an archive, not an image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im: Image.Image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+            fmt = im.format or "unknown"
+            w0, h0 = im.size
+            if w0 < 1 or h0 < 1:
+                raise ImageDecodeError("corrupt", f"{name} declares an empty {w0}x{h0} image")
+            if w0 * h0 > max_pixels:
+                raise ImageDecodeError(
+                    "too_many_pixels",
+                    f"{name} is {w0}x{h0} = {w0 * h0:,} pixels, over the budget of "
+                    f"{max_pixels:,} (possible decompression bomb)",
+                )
+            if getattr(im, "n_frames", 1) > 1:
+                im.seek(0)
+            orientation = im.getexif().get(_ORIENTATION_TAG, 1)
+            if target_size and fmt in ("JPEG", "MPO") and max(w0, h0) >= 2 * target_size:
+                scale = target_size / max(w0, h0)
+                im.draft("RGB", (max(1, round(w0 * scale)), max(1, round(h0 * scale))))
+            ImageFile.LOAD_TRUNCATED_IMAGES = False
+            im.load()
+            im = ImageOps.exif_transpose(im) or im
+            array = _to_rgb(im)
+    except ImageDecodeError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageDecodeError(
+            "not_an_image",
+            f"{name} is not an image in an allowed format ({', '.join(ALLOWED_FORMATS)})",
+        ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageDecodeError("too_many_pixels", f"{name}: {exc}") from None
+    except MemoryError:
+        raise ImageDecodeError("too_many_pixels", f"{name} needs too much memory") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError) as exc:
+        text = str(exc)
+        code = "truncated" if "truncated" in text or isinstance(exc, EOFError) else "corrupt"
+        raise ImageDecodeError(code, f"{name} could not be decoded: {text}") from None
+    width, height = (h0, w0) if orientation in (5, 6, 7, 8) else (w0, h0)
+    return DecodedImage(array=array, width=width, height=height, format=fmt)

@@ -1,0 +1,352 @@
+"""Process one chunk of ingestion items: read → hash → decode (threads) → detect+embed → write.
+
+Guarantees:
+- Idempotent and retryable: only pending items are processed; images are unique by content
+  hash, objects by ``(image_id, space_id, ordinal)``, image embeddings by ``(image, space)``,
+  all inserted with ON CONFLICT DO NOTHING. A chunk retried after a crash at any point writes
+  nothing twice.
+- One transaction per chunk for images, objects and item statuses.
+- One broken item never fails the chunk: it gets a stable error code and message.
+- Known images (same content hash already embedded in this space) are linked, not recomputed.
+- Decoding runs in a thread pool ahead of the model, so the model is never waiting on Pillow
+  when there is work queued.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import Session
+
+from shared.db.database import Database
+from shared.db.models import (
+    DetectedObject,
+    Image,
+    ImageEmbedding,
+    Ingestion,
+    IngestionItem,
+    IngestionStatus,
+    ItemStatus,
+)
+from shared.db.upserts import insert_ignore
+from shared.imaging.decoding import DecodedImage, ImageDecodeError, decode_image
+from shared.imaging.store import read_original, relative_path, store_original
+from shared.ingestion.sources import MemberError, read_member
+from shared.ingestion.spaces import ensure_space
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.yolov7.detector import Detector, ImageResult
+
+log = logging.getLogger(__name__)
+
+# After this many started attempts an item is given up (a poison image that kills the worker).
+MAX_ATTEMPTS = 5
+
+
+@dataclass
+class ChunkSummary:
+    ingestion_id: int
+    chunk: int
+    done: int = 0
+    failed: int = 0
+    linked: int = 0
+    objects: int = 0
+    skipped: bool = False
+
+
+@dataclass
+class _Work:
+    item_id: int
+    member: str
+    data: bytes | None = None
+    sha256: str | None = None
+    decoded: DecodedImage | None = None
+    result: ImageResult | None = None
+    error: tuple[str, str] | None = None
+    linked: bool = False
+
+
+@dataclass
+class _Chunk:
+    source: Path
+    kind: str
+    items: list[_Work] = field(default_factory=list)
+
+
+def _claim(db: Database, ingestion_id: int, chunk: int) -> _Chunk | None:
+    """Load the chunk's pending items and count this attempt (its own small transaction)."""
+    with db.begin() as session:
+        ingestion = session.get(Ingestion, ingestion_id)
+        if ingestion is None or ingestion.status == IngestionStatus.CANCELLED:
+            return None
+        rows = session.execute(
+            select(IngestionItem.id, IngestionItem.member, IngestionItem.staged_sha256)
+            .where(
+                IngestionItem.ingestion_id == ingestion_id,
+                IngestionItem.chunk == chunk,
+                IngestionItem.status == ItemStatus.PENDING,
+            )
+            .order_by(IngestionItem.seq)
+        ).all()
+        if not rows:
+            return None
+        ids = [r.id for r in rows]
+        session.execute(
+            update(IngestionItem)
+            .where(IngestionItem.id.in_(ids))
+            .values(attempts=IngestionItem.attempts + 1)
+        )
+        attempts = dict(
+            session.execute(
+                select(IngestionItem.id, IngestionItem.attempts).where(IngestionItem.id.in_(ids))
+            ).all()
+        )
+        work = _Chunk(Path(ingestion.source), ingestion.source_kind)
+        for r in rows:
+            w = _Work(r.id, r.member, sha256=r.staged_sha256)
+            if attempts[r.id] > MAX_ATTEMPTS:
+                w.error = (
+                    "processing_failed",
+                    f"{r.member} was attempted {MAX_ATTEMPTS} times without completing "
+                    "(it may crash the worker)",
+                )
+            work.items.append(w)
+        return work
+
+
+def _read(work: _Work, chunk: _Chunk, settings: Settings) -> None:
+    try:
+        if work.sha256 is not None:
+            work.data = read_original(settings.data_dir, relative_path(work.sha256))
+        else:
+            work.data = read_member(chunk.source, chunk.kind, work.member, settings)
+            work.sha256 = hashlib.sha256(work.data).hexdigest()
+    except MemberError as exc:
+        work.error = (exc.code, exc.message)
+    except OSError as exc:
+        work.error = ("read_failed", f"{work.member} could not be read: {exc.strerror or exc}")
+
+
+def _known(session: Session, shas: Sequence[str], space_id: int) -> dict[str, int]:
+    """Content hashes already embedded in this space → image id."""
+    if not shas:
+        return {}
+    rows = session.execute(
+        select(Image.sha256, Image.id)
+        .join(ImageEmbedding, ImageEmbedding.image_id == Image.id)
+        .where(Image.sha256.in_(list(shas)), ImageEmbedding.space_id == space_id)
+    ).all()
+    return {str(sha): int(image_id) for sha, image_id in rows}
+
+
+def _decode(work: _Work, settings: Settings, target: int) -> _Work:
+    assert work.data is not None
+    try:
+        work.decoded = decode_image(
+            work.data, name=work.member, max_pixels=settings.max_image_pixels, target_size=target
+        )
+    except ImageDecodeError as exc:
+        work.error = (exc.code, exc.message)
+    return work
+
+
+def _embed(detector: Detector, batch: list[_Work]) -> None:
+    arrays = [w.decoded.array for w in batch if w.decoded is not None]
+    try:
+        results = detector.embed(arrays)
+    except Exception:
+        if len(batch) == 1:
+            log.exception("model failed on %s", batch[0].member)
+            batch[0].error = ("model_error", f"{batch[0].member}: the model failed on this image")
+            return
+        # Isolate the image that breaks the batch; the others still get their vectors.
+        for w in batch:
+            _embed(detector, [w])
+        return
+    for w, result in zip(batch, results, strict=True):
+        w.result = result
+
+
+def _batches(items: list[_Work], settings: Settings, detector: Detector) -> Iterator[list[_Work]]:
+    """Decoded items in model-sized batches; decoding runs ahead in the thread pool."""
+    target = detector.img_size
+    with ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode") as pool:
+        batch: list[_Work] = []
+        for w in pool.map(lambda x: _decode(x, settings, target), items):
+            if w.error is None:
+                batch.append(w)
+                if len(batch) >= detector.batch_size:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
+
+
+def _object_rows(
+    result: ImageResult, decoded: DecodedImage, image_id: int, space_id: int, names: list[str]
+) -> list[dict[str, Any]]:
+    boxes = result.boxes.astype(np.float64) * decoded.scale
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, decoded.width)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, decoded.height)
+    rows = []
+    for ordinal, (box, score, cls, vec) in enumerate(
+        zip(boxes, result.scores, result.classes, result.vectors, strict=True)
+    ):
+        class_id = int(cls)
+        rows.append(
+            {
+                "image_id": image_id,
+                "space_id": space_id,
+                "ordinal": ordinal,
+                "x1": float(box[0]),
+                "y1": float(box[1]),
+                "x2": float(box[2]),
+                "y2": float(box[3]),
+                "class_id": class_id,
+                "class_name": names[class_id] if class_id < len(names) else str(class_id),
+                "score": float(score),
+                "vector": np.ascontiguousarray(vec, dtype="<f4").tobytes(),
+            }
+        )
+    return rows
+
+
+def process_chunk(
+    db: Database, settings: Settings, detector: Detector, ingestion_id: int, chunk: int
+) -> ChunkSummary:
+    """Process the pending items of one chunk. Safe to call again at any time."""
+    summary = ChunkSummary(ingestion_id, chunk)
+    claimed = _claim(db, ingestion_id, chunk)
+    if claimed is None:
+        summary.skipped = True
+        with db.begin() as session:
+            finish_if_complete(session, ingestion_id)
+        return summary
+    items = [w for w in claimed.items if w.error is None]
+    for w in items:
+        _read(w, claimed, settings)
+
+    with db.begin() as session:
+        space_id = ensure_space(session, detector.space)
+        known = _known(session, [w.sha256 for w in items if w.sha256 and not w.error], space_id)
+
+    fresh: dict[str, _Work] = {}
+    for w in items:
+        if w.error is not None or w.sha256 is None:
+            continue
+        if w.sha256 in known:
+            w.linked = True
+        elif w.sha256 in fresh:
+            w.linked = True  # same content twice in one chunk: compute once
+        else:
+            fresh[w.sha256] = w
+    for batch in _batches(list(fresh.values()), settings, detector):
+        _embed(detector, batch)
+
+    names = list(detector.class_names)
+    stored: dict[str, str | None] = {}
+    for sha, w in fresh.items():
+        if w.result is not None and w.data is not None:
+            stored[sha] = (
+                store_original(settings.data_dir, sha, w.data) if settings.store_originals else None
+            )
+
+    with db.begin() as session:
+        image_rows = []
+        for sha, w in fresh.items():
+            if w.result is None or w.decoded is None:
+                continue
+            image_rows.append(
+                {
+                    "sha256": sha,
+                    "width": w.decoded.width,
+                    "height": w.decoded.height,
+                    "format": w.decoded.format,
+                    "bytes": len(w.data or b""),
+                    "source": f"{claimed.source}::{w.member}",
+                    "storage_path": stored.get(sha),
+                }
+            )
+        insert_ignore(session, Image.__table__, image_rows)  # type: ignore[arg-type]
+        all_shas = [w.sha256 for w in items if w.sha256]
+        ids = dict(
+            session.execute(select(Image.sha256, Image.id).where(Image.sha256.in_(all_shas))).all()
+        )
+        object_rows: list[dict[str, Any]] = []
+        embedding_rows: list[dict[str, Any]] = []
+        for sha, w in fresh.items():
+            if w.result is None or w.decoded is None:
+                continue
+            image_id = ids[sha]
+            rows = _object_rows(w.result, w.decoded, image_id, space_id, names)
+            object_rows.extend(rows)
+            embedding_rows.append(
+                {
+                    "image_id": image_id,
+                    "space_id": space_id,
+                    "object_count": len(rows),
+                    "vector": np.ascontiguousarray(w.result.image_vector, "<f4").tobytes(),
+                }
+            )
+            summary.objects += len(rows)
+        insert_ignore(session, DetectedObject.__table__, object_rows)  # type: ignore[arg-type]
+        insert_ignore(session, ImageEmbedding.__table__, embedding_rows)  # type: ignore[arg-type]
+
+        for w in claimed.items:
+            error = w.error
+            item_image = ids.get(w.sha256) if w.sha256 else None
+            if error is None and not w.linked and w.result is None:
+                error = ("model_error", f"{w.member}: no result from the model")
+            if error is None and item_image is None:
+                # A linked duplicate whose twin failed in this chunk.
+                twin = fresh.get(w.sha256 or "")
+                error = twin.error if twin and twin.error else ("internal", "image not stored")
+            if error is not None:
+                summary.failed += 1
+                values: dict[str, Any] = {
+                    "status": ItemStatus.FAILED,
+                    "error_code": error[0],
+                    "error_message": error[1],
+                }
+            else:
+                summary.done += 1
+                summary.linked += int(w.linked)
+                values = {
+                    "status": ItemStatus.DONE,
+                    "image_id": item_image,
+                    "error_code": None,
+                    "error_message": None,
+                }
+            session.execute(
+                update(IngestionItem)
+                .where(IngestionItem.id == w.item_id, IngestionItem.status == ItemStatus.PENDING)
+                .values(**values)
+            )
+        finish_if_complete(session, ingestion_id)
+    return summary
+
+
+def finish_if_complete(session: Session, ingestion_id: int) -> None:
+    """Mark the ingestion done once no item is pending (inside the caller's transaction)."""
+    pending = exists().where(
+        IngestionItem.ingestion_id == ingestion_id, IngestionItem.status == ItemStatus.PENDING
+    )
+    session.execute(
+        update(Ingestion)
+        .where(
+            Ingestion.id == ingestion_id,
+            Ingestion.status == IngestionStatus.RUNNING,
+            ~pending,
+        )
+        .values(status=IngestionStatus.DONE, finished_at=datetime.now(UTC))
+    )

@@ -1,0 +1,55 @@
+"""Re-enqueue chunks whose items are pending but unknown to the queue.
+
+Redis is never the system of record: after a Redis restart without persistence (or a job
+that exhausted its retries) the pending items in the database are re-enqueued here. A grace
+period keeps us from re-enqueueing a chunk a worker has only just dequeued; a duplicate would
+be harmless anyway (chunk processing is idempotent), only wasted work.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from shared.db.database import Database
+from shared.db.models import Ingestion, IngestionItem, IngestionStatus, ItemStatus
+from shared.queueing import JobQueue
+
+log = logging.getLogger(__name__)
+
+
+def reconcile(db: Database, queue: JobQueue, *, grace_s: float = 20.0) -> int:
+    """Enqueue every stale pending chunk not known to the queue; return how many."""
+    known = queue.known_chunks()
+    if known is None:
+        return 0
+    cutoff = datetime.now(UTC) - timedelta(seconds=grace_s)
+    with db.read() as session:
+        rows = session.execute(
+            select(IngestionItem.ingestion_id, IngestionItem.chunk)
+            .join(Ingestion, Ingestion.id == IngestionItem.ingestion_id)
+            .where(
+                Ingestion.status == IngestionStatus.RUNNING,
+                IngestionItem.status == ItemStatus.PENDING,
+            )
+            .group_by(IngestionItem.ingestion_id, IngestionItem.chunk)
+            .having(func.max(IngestionItem.updated_at) < cutoff)
+        ).all()
+    missing: dict[int, list[int]] = {}
+    for ingestion_id, chunk in rows:
+        if (ingestion_id, chunk) not in known:
+            missing.setdefault(ingestion_id, []).append(chunk)
+    total = 0
+    for ingestion_id, chunks in missing.items():
+        total += queue.enqueue_chunks(ingestion_id, chunks)
+        log.info("reconciler re-enqueued %d chunk(s) of ingestion %d", len(chunks), ingestion_id)
+    return total
+
+
+def running_ingestions(db: Database) -> list[int]:
+    with db.read() as session:
+        return list(
+            session.scalars(select(Ingestion.id).where(Ingestion.status == IngestionStatus.RUNNING))
+        )

@@ -1,0 +1,291 @@
+"""Ingestion sources: folders, zip and tar archives, single files — streamed, never extracted.
+
+Every entry of a source becomes a :class:`Member`. Members we refuse on purpose carry a
+``refusal`` (stable code + message) so that they are recorded as failed items instead of being
+dropped silently: unsafe names (``..``, absolute paths), links and devices, nested archives,
+members over the size or compression-ratio limits. Member names are only ever used as labels:
+nothing is written to disk under an archive-controlled name.
+
+Random access: folders and zip files are read per member by the worker that processes a chunk.
+Compressed tar streams cannot seek, so tar members are staged once at planning time into the
+content-addressed image store (see :func:`stage_tar`), and workers read them from there.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from shared.settings import Settings
+
+NESTED_ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".tar.gz", ".gz", ".bz2", ".xz", ".7z", ".rar")
+TAR_SUFFIXES = (".tar", ".tgz", ".tar.gz", ".tar.bz2", ".tar.xz")
+
+
+class SourceError(Exception):
+    """The source as a whole cannot be read (the ingestion fails with this code/message)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class MemberError(Exception):
+    """One member cannot be read; its item fails with this code/message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    size: int | None
+    refusal: Refusal | None = None
+
+
+def source_kind(path: Path) -> str:
+    """folder | zip | tar | file, decided by what the path is (content for archives)."""
+    if path.is_dir():
+        return "folder"
+    lower = path.name.lower()
+    if zipfile.is_zipfile(path):
+        return "zip"
+    if lower.endswith(TAR_SUFFIXES) or _is_tar(path):
+        return "tar"
+    return "file"
+
+
+def _is_tar(path: Path) -> bool:
+    try:
+        return tarfile.is_tarfile(path)
+    except OSError:
+        return False
+
+
+def check_inside_roots(path: Path, roots: list[Path]) -> Path:
+    """Resolve ``path`` (following every symlink) and require it inside one import root.
+
+    Containment is checked component-wise on real paths, so ``..``, symlinks and sibling
+    folders with a common prefix (``/data/in`` vs ``/data/in-other``) cannot escape.
+    """
+    if not roots:
+        raise SourceError(
+            "path_not_allowed",
+            "server-side paths are disabled: set ROISEARCH_IMPORT_ROOTS to allow folders",
+        )
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise SourceError("source_not_found", f"{path} does not exist") from None
+    for root in roots:
+        try:
+            real_root = root.resolve(strict=True)
+        except (OSError, RuntimeError):
+            continue
+        if real.is_relative_to(real_root):
+            return real
+    raise SourceError("path_not_allowed", f"{path} is outside the configured import roots")
+
+
+def _unsafe_name(name: str) -> bool:
+    pure = PurePosixPath(name.replace("\\", "/"))
+    return (
+        pure.is_absolute()
+        or ".." in pure.parts
+        or (len(name) > 1 and name[1] == ":")  # Windows drive letter
+        or "\x00" in name
+    )
+
+
+def _name_refusal(name: str) -> Refusal | None:
+    if _unsafe_name(name):
+        return Refusal("unsafe_member_name", f"{name!r} is an absolute or parent-relative path")
+    if name.lower().endswith(NESTED_ARCHIVE_SUFFIXES):
+        return Refusal(
+            "nested_archive", f"{name} is an archive inside the archive; ingest it on its own"
+        )
+    return None
+
+
+class _Limits:
+    def __init__(self, settings: Settings) -> None:
+        self.member_bytes = settings.max_member_bytes
+        self.total_bytes = settings.max_archive_total_bytes
+        self.members = settings.max_archive_members
+        self.ratio = settings.max_compression_ratio
+        self.seen = 0
+        self.total = 0
+
+    def count(self, source: str) -> None:
+        self.seen += 1
+        if self.seen > self.members:
+            raise SourceError(
+                "too_many_members",
+                f"{source} has more than {self.members:,} members (ROISEARCH_MAX_ARCHIVE_MEMBERS)",
+            )
+
+    def size_refusal(self, name: str, size: int, packed: int | None) -> Refusal | None:
+        if size > self.member_bytes:
+            return Refusal(
+                "member_too_large",
+                f"{name} is {size:,} bytes, over ROISEARCH_MAX_MEMBER_BYTES "
+                f"({self.member_bytes:,})",
+            )
+        if packed is not None and size > 1024 * 1024 and size > self.ratio * max(packed, 1):
+            return Refusal(
+                "compression_ratio",
+                f"{name} expands {size / max(packed, 1):.0f}x, over "
+                f"ROISEARCH_MAX_COMPRESSION_RATIO ({self.ratio:.0f}) — possible zip bomb",
+            )
+        self.total += size
+        if self.total > self.total_bytes:
+            return Refusal(
+                "archive_too_large",
+                f"the archive expands beyond ROISEARCH_MAX_ARCHIVE_TOTAL_BYTES "
+                f"({self.total_bytes:,}); {name} and later members are skipped",
+            )
+        return None
+
+
+def list_members(path: Path, kind: str, settings: Settings) -> Iterator[Member]:
+    """Enumerate the members of a folder, zip or single file (tar: see :func:`stage_tar`)."""
+    limits = _Limits(settings)
+    if kind == "file":
+        limits.count(str(path))
+        yield Member(path.name, path.stat().st_size, limits.size_refusal(path.name, 0, None))
+    elif kind == "folder":
+        yield from _folder_members(path, limits)
+    elif kind == "zip":
+        yield from _zip_members(path, limits)
+    else:
+        raise ValueError(f"list_members does not handle {kind!r} sources")
+
+
+def _folder_members(root: Path, limits: _Limits) -> Iterator[Member]:
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        base = Path(dirpath)
+        for fname in sorted(filenames) + sorted(d for d in dirnames if (base / d).is_symlink()):
+            full = base / fname
+            name = full.relative_to(root).as_posix()
+            limits.count(str(root))
+            st = full.lstat()
+            if stat.S_ISLNK(st.st_mode):
+                yield Member(name, None, Refusal("not_regular_file", f"{name} is a symlink"))
+            elif not stat.S_ISREG(st.st_mode):
+                yield Member(name, None, Refusal("not_regular_file", f"{name} is not a file"))
+            else:
+                refusal = _name_refusal(name) or limits.size_refusal(name, st.st_size, None)
+                yield Member(name, st.st_size, refusal)
+
+
+def _zip_members(path: Path, limits: _Limits) -> Iterator[Member]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SourceError("bad_archive", f"{path.name} is not a readable zip: {exc}") from None
+    with archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            limits.count(path.name)
+            name = info.filename
+            mode = (info.external_attr >> 16) & 0o170000
+            if mode and not stat.S_ISREG(mode):
+                yield Member(name, None, Refusal("not_regular_file", f"{name} is a link/device"))
+                continue
+            refusal = _name_refusal(name) or limits.size_refusal(
+                name, info.file_size, info.compress_size
+            )
+            yield Member(name, info.file_size, refusal)
+
+
+def read_member(path: Path, kind: str, name: str, settings: Settings) -> bytes:
+    """Read one member's bytes (bounded by the member limit, whatever headers claim)."""
+    cap = settings.max_member_bytes
+    try:
+        if kind == "file":
+            return _read_bounded_file(path, cap, name)
+        if kind == "folder":
+            full = path / name
+            return _read_bounded_file(full, cap, name)
+        if kind == "zip":
+            with zipfile.ZipFile(path) as archive, archive.open(name) as fh:
+                data = fh.read(cap + 1)
+        else:
+            raise ValueError(f"read_member does not handle {kind!r} sources")
+    except MemberError:
+        raise
+    except (OSError, KeyError, zipfile.BadZipFile, RuntimeError, EOFError) as exc:
+        raise MemberError("read_failed", f"{name} could not be read: {exc}") from None
+    if len(data) > cap:
+        raise MemberError("member_too_large", f"{name} is larger than {cap:,} bytes")
+    return data
+
+
+def _read_bounded_file(full: Path, cap: int, name: str) -> bytes:
+    # O_NOFOLLOW: a file swapped for a symlink after planning is still refused.
+    fd = os.open(full, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read(cap + 1)
+    if len(data) > cap:
+        raise MemberError("member_too_large", f"{name} is larger than {cap:,} bytes")
+    return data
+
+
+@dataclass(frozen=True)
+class TarEntry:
+    member: Member
+    data: bytes | None  # None when refused
+
+
+def iter_tar(path: Path, settings: Settings) -> Iterator[TarEntry]:
+    """Stream a (compressed) tar once: regular members with their bytes, others refused."""
+    limits = _Limits(settings)
+    try:
+        with tarfile.open(path, mode="r|*") as archive:
+            for info in archive:
+                if info.isdir():
+                    continue
+                limits.count(path.name)
+                name = info.name
+                if not info.isreg():
+                    kind = (
+                        "symlink"
+                        if info.issym()
+                        else "hard link"
+                        if info.islnk()
+                        else "device or fifo"
+                        if (info.ischr() or info.isblk() or info.isfifo())
+                        else "special entry"
+                    )
+                    yield TarEntry(
+                        Member(name, None, Refusal("not_regular_file", f"{name} is a {kind}")),
+                        None,
+                    )
+                    continue
+                refusal = _name_refusal(name) or limits.size_refusal(name, info.size, None)
+                if refusal:
+                    yield TarEntry(Member(name, info.size, refusal), None)
+                    continue
+                fh = archive.extractfile(info)
+                data = fh.read(settings.max_member_bytes + 1) if fh else b""
+                yield TarEntry(Member(name, info.size), data)
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise SourceError("bad_archive", f"{path.name} is not a readable tar: {exc}") from None

@@ -1,0 +1,44 @@
+"""Lazy, locked loading of the process's one Detector (built on first use, then shared)."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.yolov7.detector import Detector
+
+
+class ModelProvider:
+    """Holds at most one Detector per process; ``get()`` loads it once, thread-safely.
+
+    Loading is deferred so that processes that never run the model (CLI clients, an API that
+    only serves object-id searches) do not pay for it, while a worker calls ``get()`` at start
+    to load it before taking jobs.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._detector: Detector | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._detector is not None
+
+    def get(self) -> Detector:
+        detector = self._detector
+        if detector is not None:
+            return detector
+        with self._lock:
+            if self._detector is None:
+                import torch
+
+                from shared.yolov7.detector import Detector
+
+                if self._settings.torch_threads:
+                    torch.set_num_threads(self._settings.torch_threads)
+                self._detector = Detector.from_settings(self._settings)
+            return self._detector

@@ -1,0 +1,219 @@
+"""Job queues: RQ on Redis, or in-process for embedded mode — the same job logic either way.
+
+RQ jobs are enqueued by dotted path (``worker.jobs.process_chunk``) so the API never imports
+the worker. Job ids carry a generation suffix: re-enqueueing never reuses an id whose old job
+hash might still exist (engineering notes §4).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.db.database import Database
+    from shared.model_provider import ModelProvider
+
+log = logging.getLogger(__name__)
+
+CHUNK_JOB = "worker.jobs.process_chunk"
+REPORT_JOB = "worker.jobs.run_report"
+CHUNK_ID_PREFIX = "roisearch:chunk"
+RETRIES = 3
+
+
+def chunk_job_id(ingestion_id: int, chunk: int, generation: int) -> str:
+    return f"{CHUNK_ID_PREFIX}:{ingestion_id}:{chunk}:{generation}"
+
+
+def parse_chunk_job_id(job_id: str) -> tuple[int, int] | None:
+    parts = job_id.split(":")
+    if len(parts) != 5 or f"{parts[0]}:{parts[1]}" != CHUNK_ID_PREFIX:
+        return None
+    try:
+        return int(parts[2]), int(parts[3])
+    except ValueError:
+        return None
+
+
+class JobQueue(Protocol):
+    def enqueue_chunks(self, ingestion_id: int, chunks: Iterable[int]) -> int: ...
+
+    def enqueue_report(self, report_id: int) -> None: ...
+
+    def known_chunks(self) -> set[tuple[int, int]] | None:
+        """(ingestion, chunk) pairs queued or running; None if the queue cannot tell."""
+        ...
+
+    def depth(self) -> int: ...
+
+
+class RQJobQueue:
+    """Enqueue on RQ. Connection explicit; nothing is pickled but ids."""
+
+    def __init__(self, redis_url: str, queue_name: str, job_timeout_s: int) -> None:
+        from redis import Redis
+        from rq import Queue
+
+        self.connection = Redis.from_url(redis_url)
+        self.queue = Queue(queue_name, connection=self.connection)
+        self.job_timeout_s = job_timeout_s
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RQJobQueue:
+        if settings.redis_url is None:
+            raise ValueError("RQJobQueue needs ROISEARCH_REDIS_URL")
+        return cls(settings.redis_url, settings.queue_name, settings.job_timeout_s)
+
+    def enqueue_chunks(self, ingestion_id: int, chunks: Iterable[int]) -> int:
+        from rq import Queue, Retry
+
+        generation = time.time_ns()
+        jobs = [
+            Queue.prepare_data(
+                CHUNK_JOB,
+                args=(ingestion_id, chunk),
+                job_id=chunk_job_id(ingestion_id, chunk, generation),
+                timeout=self.job_timeout_s,
+                retry=Retry(max=RETRIES, interval=[1, 5, 15]),
+                result_ttl=3600,
+                failure_ttl=7 * 86400,
+            )
+            for chunk in chunks
+        ]
+        if jobs:
+            self.queue.enqueue_many(jobs)
+        return len(jobs)
+
+    def enqueue_report(self, report_id: int) -> None:
+        from rq import Retry
+
+        self.queue.enqueue(
+            REPORT_JOB,
+            args=(report_id,),
+            job_id=f"roisearch:report:{report_id}:{time.time_ns()}",
+            job_timeout=self.job_timeout_s * 4,
+            retry=Retry(max=1),
+        )
+
+    def known_chunks(self) -> set[tuple[int, int]]:
+        from rq.registry import DeferredJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+
+        ids = list(self.queue.get_job_ids())
+        for registry in (
+            StartedJobRegistry(queue=self.queue),
+            ScheduledJobRegistry(queue=self.queue),
+            DeferredJobRegistry(queue=self.queue),
+        ):
+            ids.extend(registry.get_job_ids())
+        known: set[tuple[int, int]] = set()
+        for job_id in ids:
+            parsed = parse_chunk_job_id(job_id)
+            if parsed:
+                known.add(parsed)
+        return known
+
+    def depth(self) -> int:
+        return int(self.queue.count)
+
+
+@dataclass(frozen=True)
+class _Task:
+    kind: str
+    args: tuple[int, ...]
+
+
+class InProcessJobQueue:
+    """Embedded mode: one background thread runs the job logic in this process, in order."""
+
+    def __init__(
+        self,
+        run_chunk: Callable[[int, int], object],
+        run_report: Callable[[int], object] | None = None,
+    ) -> None:
+        self._run_chunk = run_chunk
+        self._run_report = run_report
+        self._tasks: queue.Queue[_Task | None] = queue.Queue()
+        self._pending: set[tuple[int, int]] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name="roisearch-jobs", daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            task = self._tasks.get()
+            if task is None:
+                return
+            try:
+                if task.kind == "chunk":
+                    self._run_chunk(*task.args)
+                elif self._run_report is not None:
+                    self._run_report(*task.args)
+            except Exception:
+                log.exception("in-process job %s%s failed", task.kind, task.args)
+            finally:
+                with self._lock:
+                    self._pending.discard((task.args[0], task.args[-1]))
+                self._tasks.task_done()
+
+    def enqueue_chunks(self, ingestion_id: int, chunks: Iterable[int]) -> int:
+        n = 0
+        with self._lock:
+            for chunk in chunks:
+                if (ingestion_id, chunk) in self._pending:
+                    continue
+                self._pending.add((ingestion_id, chunk))
+                self._tasks.put(_Task("chunk", (ingestion_id, chunk)))
+                n += 1
+        self._ensure_thread()
+        return n
+
+    def enqueue_report(self, report_id: int) -> None:
+        self._tasks.put(_Task("report", (report_id,)))
+        self._ensure_thread()
+
+    def known_chunks(self) -> set[tuple[int, int]]:
+        with self._lock:
+            return set(self._pending)
+
+    def depth(self) -> int:
+        return self._tasks.qsize()
+
+    def join(self) -> None:
+        """Wait until every queued task ran (tests, CLI)."""
+        self._tasks.join()
+
+    def close(self) -> None:
+        self._tasks.put(None)
+
+
+def make_queue(
+    settings: Settings, db: Database, models: ModelProvider | None = None
+) -> RQJobQueue | InProcessJobQueue:
+    """RQ when Redis is configured; otherwise an in-process queue running the same logic."""
+    if settings.redis_url is not None:
+        return RQJobQueue.from_settings(settings)
+    from shared.ingestion.pipeline import process_chunk
+
+    provider = models or ModelProvider(settings)
+
+    def run_chunk(ingestion_id: int, chunk: int) -> object:
+        return process_chunk(db, settings, provider.get(), ingestion_id, chunk)
+
+    def run_report(report_id: int) -> object:
+        from shared.reports.job import run_cluster_report
+
+        return run_cluster_report(db, settings, report_id)
+
+    return InProcessJobQueue(run_chunk, run_report)

@@ -1,0 +1,231 @@
+"""The one validated settings object of roisearch.
+
+Every process builds exactly one :class:`Settings` at its entry point (CLI command, API app
+factory, worker) and passes it down. Nothing else in the code base reads ``os.environ``.
+
+Variables use the prefix ``ROISEARCH_`` (for example ``ROISEARCH_DATABASE_URL``); a ``.env``
+file in the working directory is read too. Invalid values fail at start-up with a message
+that names the variable and says how to fix it (see :func:`load_settings`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "ROISEARCH_"
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+class SettingsError(ValueError):
+    """Start-up configuration is invalid; the message names each variable and the fix."""
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Configuration of one roisearch process (API, worker or CLI)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # --- storage -------------------------------------------------------------------------
+    data_dir: Path = Field(
+        default=Path("./roisearch-data"),
+        description="Where the SQLite database, index snapshots, image store and reports live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL. Unset: SQLite file in the data directory. PostgreSQL: "
+        "postgresql+psycopg://user@host:5432/dbname",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL for the RQ queue. Unset: embedded mode, jobs run in-process.",
+    )
+    queue_name: str = Field(default="roisearch", min_length=1)
+    store_originals: bool = Field(
+        default=True,
+        description="Keep a content-addressed copy of every ingested image (needed for crops "
+        "and the original-file endpoint).",
+    )
+
+    # --- model ---------------------------------------------------------------------------
+    weights: Path | None = Field(
+        default=None,
+        description="YOLOv7 checkpoint (.pt official release, or our .safetensors). "
+        "Unset: the bundled demo detector.",
+    )
+    device: str = Field(default="auto", description="auto, cpu, cuda or cuda:N")
+    img_size: int | None = Field(
+        default=None,
+        ge=64,
+        le=4096,
+        description="Letterbox long side. Unset: the model's native size (640 for official "
+        "weights, as recorded for the demo detector).",
+    )
+    batch_size: int = Field(default=8, ge=1, le=256)
+    conf_threshold: float = Field(default=0.25, gt=0.0, lt=1.0)
+    iou_threshold: float = Field(default=0.45, gt=0.0, le=1.0)
+    max_detections: int = Field(default=300, ge=1, le=10000)
+    feature_layers: Annotated[list[int] | None, NoDecode] = Field(
+        default=None,
+        description="Comma-separated layer indices to pool from. Unset: the architecture's "
+        "default (model.99 for yolov7).",
+    )
+    pooling: Literal["roi_align", "multiscale"] = Field(default="roi_align")
+    torch_threads: int | None = Field(default=None, ge=1, le=512)
+    decode_threads: int = Field(default=2, ge=1, le=64, description="Image decoding threads.")
+
+    # --- index ---------------------------------------------------------------------------
+    index_factory: str | None = Field(
+        default=None,
+        description="FAISS factory string that overrides the automatic index choice.",
+    )
+    index_poll_interval_s: float = Field(default=0.5, gt=0.0, le=60.0)
+    index_snapshot_interval_s: float = Field(default=300.0, gt=0.0)
+
+    # --- ingestion -----------------------------------------------------------------------
+    import_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated server-side folders that path ingestions may read from.",
+    )
+    chunk_size: int = Field(default=32, ge=1, le=10000, description="Items per RQ job.")
+    max_image_pixels: int = Field(default=60_000_000, ge=1)
+    max_member_bytes: int = Field(default=256 * MiB, ge=1)
+    max_archive_total_bytes: int = Field(default=64 * GiB, ge=1)
+    max_archive_members: int = Field(default=1_000_000, ge=1)
+    max_compression_ratio: float = Field(default=200.0, gt=1.0)
+    worker_ttl_s: int = Field(default=40, ge=20, le=3600)
+    job_timeout_s: int = Field(default=1800, ge=10)
+
+    # --- API -----------------------------------------------------------------------------
+    api_key: SecretStr | None = Field(default=None)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_upload_bytes: int = Field(default=512 * MiB, ge=1)
+    max_query_image_bytes: int = Field(default=32 * MiB, ge=1)
+    max_k: int = Field(default=1000, ge=1)
+    max_page_size: int = Field(default=500, ge=1)
+    host: str = Field(default="127.0.0.1")
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_concurrent_searches: int = Field(default=64, ge=1)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("feature_layers", "import_roots", "cors_origins", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value in {"auto", "cpu", "cuda"}:
+            return value
+        if value.startswith("cuda:") and value[5:].isdigit():
+            return value
+        raise ValueError("must be auto, cpu, cuda or cuda:N")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError(
+                "must start with sqlite:/// or postgresql+psycopg:// (other databases are not "
+                "supported)"
+            )
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            raise ValueError("use the psycopg 3 driver: postgresql+psycopg://...")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://host:port/db URL (or unset for embedded mode)")
+        return value
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        if self.max_query_image_bytes > self.max_upload_bytes:
+            raise ValueError(
+                "ROISEARCH_MAX_QUERY_IMAGE_BYTES must not exceed ROISEARCH_MAX_UPLOAD_BYTES"
+            )
+        return self
+
+    # --- derived paths -------------------------------------------------------------------
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'roisearch.db').resolve()}"
+
+    @property
+    def embedded(self) -> bool:
+        """True when no Redis is configured: jobs run in-process."""
+        return self.redis_url is None
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def image_store_dir(self) -> Path:
+        return self.data_dir / "images"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build and validate the settings; raise :class:`SettingsError` naming each bad variable.
+
+    ``overrides`` take precedence over the environment (used by CLI options and tests).
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "settings"
+            variable = ENV_PREFIX + field.upper() if error["loc"] else "(settings)"
+            lines.append(f"{variable}: {error['msg']} (got {error.get('input')!r})")
+        raise SettingsError(
+            "invalid configuration:\n  " + "\n  ".join(lines) + "\nFix the variable(s) above "
+            "(environment or .env) and start again."
+        ) from None

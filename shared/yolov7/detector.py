@@ -1,0 +1,348 @@
+"""The engine's public API: detections and ROI vectors for decoded images, in one pass.
+
+    detector = Detector.load(Path("yolov7.pt"))            # or .safetensors, or None (demo)
+    results = detector.embed([rgb_uint8_hwc, ...])          # list[ImageResult]
+
+Per image: letterbox (official semantics, own minimal rectangle) → images with the same
+letterboxed shape are batched together (no extra padding) → one forward returns decoded
+rows and the feature maps of the pooling layers → NMS in letterboxed pixels → ROI vectors
+pooled over each detection (and each caller box) on the unpadded content → boxes scaled to
+original pixels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from shared.yolov7.checkpoint import LoadedCheckpoint, load_pt
+from shared.yolov7.errors import CheckpointError, ConfigError
+from shared.yolov7.fusion import fuse_model
+from shared.yolov7.hashing import state_dict_sha256
+from shared.yolov7.model import ModelOutput, YoloModel
+from shared.yolov7.postprocessing import Detections, non_max_suppression, scale_coords
+from shared.yolov7.preprocessing import Letterbox, group_by_shape, letterbox, to_chw_float
+from shared.yolov7.roi_pooling import image_pool, level_for_boxes, roi_pool
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
+
+ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
+DEMO_WEIGHTS = ASSETS_DIR / "demo-detector.safetensors"
+Pooling = Literal["roi_align", "multiscale"]
+
+
+@dataclass(frozen=True)
+class EmbeddingSpaceSpec:
+    """Identity of the vector space: vectors are comparable only within one spec.
+
+    ``key`` is the sha256 of the canonical JSON of :meth:`as_dict`.
+    """
+
+    weights_sha256: str
+    architecture: str
+    layers: tuple[int, ...]
+    pooling: str
+    input_size: int
+    dim: int
+    class_names: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["layers"] = list(self.layers)
+        d["class_names"] = list(self.class_names)
+        return d
+
+    @property
+    def key(self) -> str:
+        canonical = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class ImageResult:
+    """Result for one image. Boxes are x1y1x2y2 float32 in original-image pixels (clipped).
+
+    boxes [N, 4], scores float32 [N], classes int64 [N], vectors float32 [N, D] (L2-normalised),
+    image_vector float32 [D], query_vectors float32 [M, D] for caller-given boxes (M = 0 if none).
+    """
+
+    width: int
+    height: int
+    boxes: np.ndarray
+    scores: np.ndarray
+    classes: np.ndarray
+    vectors: np.ndarray
+    image_vector: np.ndarray
+    query_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+
+
+def architecture_id(config: dict[str, Any]) -> str:
+    """Stable architecture name: known family name (if recognised) + config fingerprint."""
+    rows = {k: config.get(k) for k in ("backbone", "head", "anchors", "width_multiple")}
+    rows["depth_multiple"] = config.get("depth_multiple", 1.0)
+    digest = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()[:12]
+    n = len(config.get("backbone", [])) + len(config.get("head", []))
+    head = config.get("head", [[None, None, "?"]])[-1][2]
+    return f"yolov7-{n}L-{head}-{digest}"
+
+
+def _l2(x: Tensor) -> Tensor:
+    return x / x.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+
+
+def _resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class Detector:
+    """A loaded YOLOv7 detector + ROI embedder (build once per process; see module doc)."""
+
+    def __init__(
+        self,
+        model: YoloModel,
+        *,
+        weights_sha256: str,
+        device: str = "auto",
+        img_size: int = 640,
+        feature_layers: Sequence[int] | None = None,
+        pooling: Pooling = "roi_align",
+        conf_threshold: float = 0.25,
+        iou_threshold: float = 0.45,
+        max_detections: int = 300,
+        batch_size: int = 8,
+        fuse: bool = True,
+        cpu_batch_size: int = 1,
+    ) -> None:
+        self.device = _resolve_device(device)
+        self.half = self.device.type == "cuda"
+        if pooling not in ("roi_align", "multiscale"):
+            raise ConfigError(f"pooling must be roi_align or multiscale, got {pooling!r}")
+        if feature_layers:
+            layers = tuple(int(i) for i in feature_layers)
+        elif pooling == "multiscale":
+            layers = tuple(model.parsed.lead_inputs)
+        else:
+            layers = model.default_feature_layers()
+        for i in layers:
+            if not 0 <= i < model.num_layers - 1 or model.layer_channels(i) <= 0:
+                raise ConfigError(f"layer {i} cannot be pooled (0..{model.num_layers - 2})")
+        self.class_names: list[str] = list(model.names)
+        if fuse:
+            fuse_model(model)
+        self.model: YoloModel = model.eval().to(self.device)
+        if self.half:
+            self.model.half()
+        self.layers = layers
+        self.pooling: Pooling = pooling
+        self.img_size = int(img_size)
+        self.stride = model.max_stride
+        if self.img_size % self.stride:
+            raise ConfigError(f"img_size {img_size} must be a multiple of the stride {self.stride}")
+        self.conf_threshold = conf_threshold
+        self.iou_threshold = iou_threshold
+        self.max_detections = max_detections
+        # Measured (bench/engine.py, docs/engine.md): on CPU a batch-8 forward is no faster per
+        # image than batch 1 (yolov7: ~10 % slower), so CPU runs images of a batch one by one;
+        # on CUDA the whole group goes through at once.
+        self.batch_size = (
+            batch_size if self.device.type == "cuda" else min(batch_size, cpu_batch_size)
+        )
+        dims = [model.layer_channels(i) for i in layers]
+        self.dim = sum(dims)
+        self.space = EmbeddingSpaceSpec(
+            weights_sha256=weights_sha256,
+            architecture=architecture_id(model.config),
+            layers=layers,
+            pooling=pooling,
+            input_size=self.img_size,
+            dim=self.dim,
+            class_names=tuple(self.class_names),
+        )
+
+    # --- construction ----------------------------------------------------------------
+    @classmethod
+    def load(
+        cls,
+        weights: Path | None,
+        *,
+        device: str = "auto",
+        img_size: int | None = None,
+        feature_layers: Sequence[int] | None = None,
+        pooling: Pooling = "roi_align",
+        conf_threshold: float = 0.25,
+        iou_threshold: float = 0.45,
+        max_detections: int = 300,
+        batch_size: int = 8,
+        fuse: bool = True,
+        cpu_batch_size: int = 1,
+    ) -> Detector:
+        """Load .pt (restricted unpickler) or .safetensors (+JSON); None = bundled demo detector."""
+        native: int | None = None
+        if weights is None:
+            weights = DEMO_WEIGHTS
+            if not weights.is_file():
+                raise CheckpointError(
+                    f"no weights given and the bundled demo detector {weights} is absent "
+                    "(build it with the demo tooling, or set ROISEARCH_WEIGHTS to a YOLOv7 "
+                    ".pt/.safetensors file)"
+                )
+        weights = Path(weights)
+        if weights.suffix == ".safetensors":
+            from shared.yolov7.safe_format import load_safe
+
+            loaded, doc = load_safe(weights)
+            native = doc.get("img_size")
+            sha = doc.get("weights_sha256") or state_dict_sha256(loaded.model.state_dict())
+        else:
+            loaded = load_pt(weights)
+            sha = state_dict_sha256(loaded.model.state_dict())
+        model = loaded.model
+        size = img_size or native or (1280 if model.max_stride >= 64 else 640)
+        return cls(
+            model,
+            weights_sha256=sha,
+            device=device,
+            img_size=size,
+            feature_layers=feature_layers,
+            pooling=pooling,
+            conf_threshold=conf_threshold,
+            iou_threshold=iou_threshold,
+            max_detections=max_detections,
+            batch_size=batch_size,
+            fuse=fuse and not loaded.fused,
+            cpu_batch_size=cpu_batch_size,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Detector:
+        return cls.load(
+            settings.weights,
+            device=settings.device,
+            img_size=settings.img_size,
+            feature_layers=settings.feature_layers,
+            pooling=settings.pooling,
+            conf_threshold=settings.conf_threshold,
+            iou_threshold=settings.iou_threshold,
+            max_detections=settings.max_detections,
+            batch_size=settings.batch_size,
+        )
+
+    @classmethod
+    def from_checkpoint(cls, loaded: LoadedCheckpoint, **kwargs: Any) -> Detector:
+        sha = state_dict_sha256(loaded.model.state_dict())
+        kwargs.setdefault("img_size", 1280 if loaded.model.max_stride >= 64 else 640)
+        return cls(loaded.model, weights_sha256=sha, **kwargs)
+
+    # --- inference -------------------------------------------------------------------
+    def embed(
+        self,
+        images: Sequence[np.ndarray],
+        boxes: Sequence[np.ndarray | None] | None = None,
+        *,
+        detect: bool = True,
+    ) -> list[ImageResult]:
+        """Detect and embed. images: RGB uint8 [H, W, 3]; boxes[i]: float [M, 4] x1y1x2y2 in
+        original pixels of image i (or None). ``detect=False`` skips NMS (only caller boxes
+        and the whole-image vector are returned)."""
+        if boxes is not None and len(boxes) != len(images):
+            raise ValueError(f"boxes has {len(boxes)} entries for {len(images)} images")
+        geos: list[Letterbox] = []
+        boxed: list[np.ndarray] = []
+        for i, image in enumerate(images):
+            if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+                raise ValueError(f"image {i}: expected an RGB HxWx3 array")
+            if image.dtype != np.uint8 or min(image.shape[:2]) < 1:
+                raise ValueError(f"image {i}: expected uint8 pixels, got {image.dtype}")
+            arr, geo = letterbox(image, self.img_size, self.stride, auto=True)
+            boxed.append(arr)
+            geos.append(geo)
+        results: list[ImageResult | None] = [None] * len(images)
+        with torch.inference_mode():
+            for batch in group_by_shape(geos, self.batch_size):
+                x = torch.from_numpy(to_chw_float([boxed[i] for i in batch])).to(self.device)
+                if self.half:
+                    x = x.half()
+                out = self.model(x, feature_layers=self.layers)
+                assert isinstance(out, ModelOutput)
+                dets = (
+                    non_max_suppression(
+                        out.decoded.float().cpu(),
+                        self.conf_threshold,
+                        self.iou_threshold,
+                        self.max_detections,
+                    )
+                    if detect
+                    else [None] * len(batch)
+                )
+                for b, i in enumerate(batch):
+                    query = None if boxes is None else boxes[i]
+                    results[i] = self._image_result(out, b, geos[i], dets[b], query)
+        return [r for r in results if r is not None]
+
+    def _pool(self, out: ModelOutput, b: int, geo: Letterbox, input_boxes: Tensor) -> Tensor:
+        """[K, 4] network-input boxes → [K, D] normalised vectors."""
+        h_in = geo.shape[0]
+        parts: list[Tensor] = []
+        for i in self.layers:
+            fmap = out.features[i][b]
+            stride = h_in / fmap.shape[1]
+            parts.append(_l2(roi_pool(fmap, input_boxes, stride, geo.content_box).cpu()))
+        if self.pooling == "multiscale" and len(parts) > 1 and input_boxes.shape[0]:
+            strides = [h_in / out.features[i].shape[2] for i in self.layers]
+            level = level_for_boxes(input_boxes.cpu(), strides)
+            parts = [p * (level == j).float().view(-1, 1) for j, p in enumerate(parts)]
+        return _l2(torch.cat(parts, 1))
+
+    def _image_result(
+        self,
+        out: ModelOutput,
+        b: int,
+        geo: Letterbox,
+        det: Detections | None,
+        query: np.ndarray | None,
+    ) -> ImageResult:
+        h0, w0 = geo.original
+        if det is None:
+            det = Detections(
+                np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
+            )
+        vectors = self._pool(out, b, geo, torch.from_numpy(det.boxes))
+        content = torch.tensor([geo.content_box], dtype=torch.float32)
+        if self.pooling == "multiscale":
+            parts = [
+                _l2(
+                    image_pool(
+                        out.features[i][b], geo.shape[0] / out.features[i].shape[2], geo.content_box
+                    ).cpu()
+                )
+                for i in self.layers
+            ]
+            image_vector = _l2(torch.cat(parts))
+        else:
+            image_vector = self._pool(out, b, geo, content)[0]
+        if query is not None and len(query):
+            q = np.asarray(query, dtype=np.float32).reshape(-1, 4)
+            query_vectors = self._pool(out, b, geo, torch.from_numpy(geo.to_input(q))).numpy()
+        else:
+            query_vectors = np.zeros((0, self.dim), np.float32)
+        return ImageResult(
+            width=w0,
+            height=h0,
+            boxes=scale_coords(det.boxes, geo.shape, geo.original),
+            scores=det.scores.astype(np.float32),
+            classes=det.classes.astype(np.int64),
+            vectors=vectors.numpy().astype(np.float32),
+            image_vector=image_vector.numpy().astype(np.float32),
+            query_vectors=query_vectors.astype(np.float32),
+        )

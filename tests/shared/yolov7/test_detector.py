@@ -1,0 +1,122 @@
+"""Detector.embed end to end on the fixture checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from shared.yolov7 import detector as detector_module
+from shared.yolov7.detector import Detector, EmbeddingSpaceSpec
+from shared.yolov7.errors import CheckpointError
+from tests.shared.yolov7.reference_data import Reference
+
+torch.set_num_threads(1)
+
+
+def _read_rgb(path: str) -> np.ndarray:
+    bgr = cv2.imread(path)
+    assert bgr is not None, path
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+@pytest.fixture(scope="module")
+def detector(yolov7_fixtures: Path) -> Detector:
+    # cpu_batch_size=8: really batch same-shape images on CPU too (the default runs them 1 by 1)
+    return Detector.load(yolov7_fixtures / "yolov7-tiny-random.pt", device="cpu", cpu_batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def images(yolov7_fixtures: Path) -> list[np.ndarray]:
+    a = _read_rgb(str(yolov7_fixtures / "sample.png"))
+    b = _read_rgb(str(yolov7_fixtures / "sample2.png"))
+    return [a, b, a[:, ::-1].copy(), b[::-1].copy()]
+
+
+def test_detections_match_reference(
+    detector: Detector, images: list[np.ndarray], yolov7_fixtures: Path
+) -> None:
+    ref = Reference(yolov7_fixtures)
+    results = detector.embed(images[:2])
+    for result, name in zip(results, ["sample", "sample2"], strict=True):
+        det = ref.npz[f"{name}_det"]
+        assert result.boxes.shape == (det.shape[0], 4) and result.boxes.dtype == np.float32
+        assert (result.classes == det[:, 5].astype(np.int64)).all()
+        assert np.abs(np.round(result.boxes) - det[:, :4]).max() <= 1.0
+        assert np.abs(result.scores - det[:, 4]).max() <= 1e-4
+        assert result.vectors.shape == (det.shape[0], 128) and result.vectors.dtype == np.float32
+        assert np.allclose(np.linalg.norm(result.vectors, axis=1), 1.0, atol=1e-5)
+        assert result.image_vector.shape == (128,)
+        assert (result.width, result.height) == (500, 375 if name == "sample" else 335)
+
+
+def test_batched_equals_one_at_a_time(detector: Detector, images: list[np.ndarray]) -> None:
+    assert detector.batch_size == 8 and images[0].shape == images[2].shape  # a real batch of 2
+    together = detector.embed(images)
+    for image, batched in zip(images, together, strict=True):
+        (alone,) = detector.embed([image])
+        assert (alone.classes == batched.classes).all()
+        assert np.allclose(alone.boxes, batched.boxes, atol=0.05)
+        assert np.allclose(alone.vectors, batched.vectors, atol=1e-4)
+        assert np.allclose(alone.image_vector, batched.image_vector, atol=1e-4)
+
+
+def test_caller_boxes_and_whole_image(detector: Detector, images: list[np.ndarray]) -> None:
+    image = images[1]
+    h, w = image.shape[:2]
+    boxes = np.array([[0, 0, w, h], [10, 10, 12, 12], [w - 1, h - 1, w, h]], np.float32)
+    (result,) = detector.embed([image], boxes=[boxes], detect=False)
+    assert result.boxes.shape == (0, 4) and result.vectors.shape == (0, 128)
+    assert result.query_vectors.shape == (3, 128) and np.isfinite(result.query_vectors).all()
+    assert np.allclose(result.query_vectors[0], result.image_vector, atol=1e-6)
+    # a detection re-submitted as a caller box gets the same vector
+    (full,) = detector.embed([image])
+    (again,) = detector.embed([image], boxes=[full.boxes[:3]])
+    assert np.allclose(again.query_vectors, full.vectors[:3], atol=2e-3)
+
+
+def test_space_spec(detector: Detector) -> None:
+    space = detector.space
+    assert isinstance(space, EmbeddingSpaceSpec)
+    assert space.layers == (71,) and space.dim == 128 and space.input_size == 640
+    assert space.class_names[0] == "person" and len(space.key) == 64
+    assert space.as_dict()["layers"] == [71]
+
+
+def test_multi_layer_concatenation(yolov7_fixtures: Path, images: list[np.ndarray]) -> None:
+    multi = Detector.load(
+        yolov7_fixtures / "yolov7-tiny-random.pt", feature_layers=[74, 75, 76], pooling="multiscale"
+    )
+    (result,) = multi.embed(images[:1])
+    assert multi.space.dim == 128 + 256 + 512
+    assert result.vectors.shape[1] == 896
+    assert np.allclose(np.linalg.norm(result.vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_bad_input_is_named(detector: Detector) -> None:
+    with pytest.raises(ValueError, match="image 1"):
+        detector.embed([np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.uint8)])
+
+
+def test_missing_demo_detector_is_explained(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(detector_module, "DEMO_WEIGHTS", tmp_path / "absent.safetensors")
+    with pytest.raises(CheckpointError, match="demo detector"):
+        Detector.load(None)
+
+
+def test_safetensors_conversion_is_the_same_space(
+    detector: Detector, yolov7_fixtures: Path, tmp_path: Path, images: list[np.ndarray]
+) -> None:
+    from shared.yolov7.safe_format import convert
+
+    dst = convert(yolov7_fixtures / "yolov7-tiny-random.pt", tmp_path / "tiny.safetensors")
+    safe = Detector.load(dst, device="cpu")
+    assert safe.space == detector.space and safe.space.key == detector.space.key
+    (a,) = detector.embed(images[:1])
+    (b,) = safe.embed(images[:1])
+    assert (a.classes == b.classes).all() and np.allclose(a.vectors, b.vectors, atol=1e-5)

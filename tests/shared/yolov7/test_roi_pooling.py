@@ -1,0 +1,85 @@
+"""ROI pooling as a pure function on synthetic feature maps."""
+
+from __future__ import annotations
+
+import torch
+
+from shared.yolov7.roi_pooling import image_pool, level_for_boxes, roi_pool
+
+torch.set_num_threads(1)
+STRIDE = 32.0
+# 640x448 input whose content is rows 9..438 (letterbox 500x335): map 14x20 at stride 32.
+CONTENT = (0.0, 9.0, 640.0, 438.0)
+
+
+def _fmap(seed: int = 0) -> torch.Tensor:
+    return torch.randn(16, 14, 20, generator=torch.Generator().manual_seed(seed))
+
+
+def test_whole_content_box_equals_image_vector() -> None:
+    f = _fmap()
+    box = torch.tensor([list(CONTENT)])
+    assert torch.allclose(roi_pool(f, box, STRIDE, CONTENT)[0], image_pool(f, STRIDE, CONTENT))
+
+
+def test_box_depends_only_on_cells_it_overlaps() -> None:
+    f = _fmap()
+    box = torch.tensor([[70.0, 100.0, 150.0, 170.0]])  # cells x 2..4, y 3..5
+    before = roi_pool(f, box, STRIDE, CONTENT)
+    g = f.clone()
+    mask = torch.ones_like(g, dtype=torch.bool)
+    mask[:, 3:6, 2:5] = False
+    g[mask] = 1000.0
+    assert torch.allclose(roi_pool(g, box, STRIDE, CONTENT), before)
+    g[:, 4, 3] += 1.0  # a cell inside the box does matter
+    assert not torch.allclose(roi_pool(g, box, STRIDE, CONTENT), before)
+
+
+def test_padding_is_never_pooled() -> None:
+    f = _fmap()
+    box = torch.tensor([[0.0, 0.0, 640.0, 448.0]])  # includes the grey rows
+    clipped = torch.tensor([list(CONTENT)])
+    assert torch.allclose(roi_pool(f, box, STRIDE, CONTENT), roi_pool(f, clipped, STRIDE, CONTENT))
+
+
+def test_tiny_border_and_degenerate_boxes_are_finite() -> None:
+    f = _fmap()
+    boxes = torch.tensor(
+        [
+            [100.0, 100.0, 101.0, 101.0],  # far below one cell
+            [0.0, 9.0, 3.0, 12.0],  # top-left corner of the content
+            [637.0, 435.0, 640.0, 438.0],  # bottom-right corner
+            [50.0, 50.0, 50.0, 50.0],  # zero size
+            [200.0, 200.0, 100.0, 100.0],  # inverted
+            [-500.0, -500.0, -400.0, -400.0],  # entirely outside
+            [float("nan"), 0.0, 10.0, 10.0],
+            [700.0, 500.0, 900.0, 900.0],  # beyond the input
+        ]
+    )
+    out = roi_pool(f, boxes, STRIDE, CONTENT)
+    assert out.shape == (8, 16) and torch.isfinite(out).all()
+    # a sub-cell box inside one cell returns exactly that cell
+    assert torch.allclose(out[0], f[:, 3, 3])
+    assert torch.allclose(out[3], f[:, 1, 1])
+    inverted = roi_pool(f, torch.tensor([[100.0, 100.0, 200.0, 200.0]]), STRIDE, CONTENT)
+    assert torch.allclose(out[4], inverted[0])
+    assert roi_pool(f, torch.zeros(0, 4), STRIDE, CONTENT).shape == (0, 16)
+
+
+def test_batch_of_boxes_equals_one_at_a_time() -> None:
+    f = _fmap()
+    boxes = torch.tensor([[10.0, 20.0, 300.0, 200.0], [5.0, 5.0, 7.0, 7.0], [0, 0, 640, 448]])
+    together = roi_pool(f, boxes, STRIDE, CONTENT)
+    for k in range(3):
+        assert torch.allclose(together[k], roi_pool(f, boxes[k : k + 1], STRIDE, CONTENT)[0])
+
+
+def test_pooling_is_a_weighted_mean() -> None:
+    f = torch.full((4, 14, 20), 3.0)
+    out = roi_pool(f, torch.tensor([[33.0, 40.0, 400.0, 300.0]]), STRIDE, CONTENT)
+    assert torch.allclose(out, torch.full((1, 4), 3.0))
+
+
+def test_multiscale_level_assignment() -> None:
+    boxes = torch.tensor([[0, 0, 40, 40], [0, 0, 130, 130], [0, 0, 500, 400]], dtype=torch.float32)
+    assert level_for_boxes(boxes, [8.0, 16.0, 32.0]).tolist() == [0, 1, 2]

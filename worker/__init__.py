@@ -1,0 +1,1 @@
+"""RQ worker processes: detection + ROI embedding jobs. Imports ``shared`` only."""

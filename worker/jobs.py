@@ -1,0 +1,16 @@
+"""RQ job functions: plain, importable, take ids only, idempotent, safe to retry."""
+
+from __future__ import annotations
+
+from shared.ingestion.pipeline import ChunkSummary
+from shared.ingestion.pipeline import process_chunk as _process_chunk
+from worker.context import current
+
+
+def process_chunk(ingestion_id: int, chunk: int) -> dict[str, int]:
+    """Detect and embed the pending items of one chunk of an ingestion."""
+    ctx = current()
+    summary: ChunkSummary = _process_chunk(
+        ctx.db, ctx.settings, ctx.models.get(), ingestion_id, chunk
+    )
+    return {"done": summary.done, "failed": summary.failed, "objects": summary.objects}

@@ -1,0 +1,107 @@
+"""``roisearch worker``: one process, model loaded once, RQ SimpleWorker (no fork after load).
+
+Recovery from a SIGKILLed worker: RQ's ``SimpleWorker`` runs jobs in its own process and keeps
+no heartbeat during a job, so its registry entry would live ``job_timeout + 60`` s. Here a
+heartbeat thread renews the job every ``job_monitoring_interval`` seconds with a short TTL,
+and a janitor thread in every worker cleans the started-job registry every few seconds, so a
+killed worker's job is retried within about half a minute (RQ default: ~7 minutes).
+The janitor also runs the reconciler, which re-enqueues pending items unknown to Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import uuid
+from typing import Any
+
+from redis import Redis
+from rq import Queue, SimpleWorker
+from rq.job import Job
+from rq.registry import StartedJobRegistry
+
+from shared.db.database import Database
+from shared.ingestion.reconciler import reconcile
+from shared.model_provider import ModelProvider
+from shared.queueing import RQJobQueue
+from shared.settings import Settings
+from worker.context import WorkerContext, install
+
+log = logging.getLogger(__name__)
+
+MONITORING_INTERVAL_S = 5
+JANITOR_INTERVAL_S = 5.0
+RECONCILE_INTERVAL_S = 30.0
+
+
+class ModelWorker(SimpleWorker):
+    """SimpleWorker that keeps short-TTL heartbeats alive from a thread while a job runs."""
+
+    def get_heartbeat_ttl(self, job: Job) -> int:
+        return int(self.job_monitoring_interval) + 15
+
+    def execute_job(self, job: Job, queue: Queue) -> Any:
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.job_monitoring_interval):
+                try:
+                    self.maintain_heartbeats(job)
+                except Exception:  # a missed beat must never kill the job
+                    log.warning("heartbeat for job %s failed", job.id, exc_info=True)
+
+        thread = threading.Thread(target=beat, name="rq-heartbeat", daemon=True)
+        thread.start()
+        try:
+            return super().execute_job(job, queue)
+        finally:
+            stop.set()
+            thread.join()
+
+
+def _janitor(settings: Settings, db: Database, stop: threading.Event) -> None:
+    jobs = RQJobQueue.from_settings(settings)
+    registry = StartedJobRegistry(queue=jobs.queue)
+    since_reconcile = RECONCILE_INTERVAL_S
+    while not stop.wait(JANITOR_INTERVAL_S):
+        try:
+            registry.cleanup()
+            since_reconcile += JANITOR_INTERVAL_S
+            if since_reconcile >= RECONCILE_INTERVAL_S:
+                since_reconcile = 0.0
+                reconcile(db, jobs)
+        except Exception:
+            log.warning("janitor pass failed (will retry)", exc_info=True)
+
+
+def run_worker(settings: Settings, *, burst: bool = False) -> None:
+    """Load the model, then take chunk jobs until stopped (or until the queue is empty)."""
+    if settings.redis_url is None:
+        raise SystemExit(
+            "roisearch worker needs ROISEARCH_REDIS_URL; without Redis, `roisearch ingest` "
+            "runs the jobs in-process (embedded mode)"
+        )
+    db = Database.from_url(settings.resolved_database_url)
+    models = ModelProvider(settings)
+    models.get()  # load before taking work: a broken model must fail here, not per job
+    install(WorkerContext(settings=settings, db=db, models=models))
+    connection = Redis.from_url(settings.redis_url)
+    queue = Queue(settings.queue_name, connection=connection)
+    stop = threading.Event()
+    janitor = threading.Thread(
+        target=_janitor, args=(settings, db, stop), name="rq-janitor", daemon=True
+    )
+    janitor.start()
+    worker = ModelWorker(
+        [queue],
+        connection=connection,
+        name=f"roisearch-{socket.gethostname()}-{uuid.uuid4().hex[:6]}",
+        worker_ttl=settings.worker_ttl_s,
+        job_monitoring_interval=MONITORING_INTERVAL_S,
+    )
+    try:
+        worker.work(burst=burst, logging_level=settings.log_level)
+    finally:
+        stop.set()
+        db.dispose()
