@@ -31,7 +31,7 @@ from api.middleware import (
     SearchSheddingMiddleware,
 )
 from api.resources import build_resources
-from api.routes import images, ingestions, model, objects, ops, search
+from api.routes import export, images, ingestions, model, objects, ops, reports, search
 from api.schemas import ErrorResponse
 from api.web import routes as web_routes
 from shared.settings import Settings
@@ -97,7 +97,7 @@ def create_app(settings: Settings, *, warm_model: bool = True) -> FastAPI:
     secured = [Security(api_key_scheme)]
     app.include_router(ops.public_router)
     app.include_router(web_routes.router)
-    for module in (search, objects, images, ingestions, model, ops):
+    for module in (search, objects, images, ingestions, model, ops, reports, export):
         app.include_router(module.router, dependencies=secured)
     app.add_middleware(
         SearchSheddingMiddleware, limit=settings.max_concurrent_searches, is_search=_is_search

@@ -19,6 +19,7 @@ from PIL import ImageDraw
 
 from api.errors import ApiError
 from shared.db.models import DetectedObject, Image
+from shared.imaging.crops import CropError, crop_thumbnail
 from shared.imaging.decoding import ImageDecodeError, decode_image
 from shared.settings import Settings
 
@@ -83,13 +84,10 @@ def crop_jpeg(settings: Settings, obj: DetectedObject, image: Image, size: int) 
     if path.is_file():
         return path
     array = _decode_original(settings, image)
-    h, w = array.shape[:2]
-    x1, y1 = max(0, int(np.floor(obj.x1))), max(0, int(np.floor(obj.y1)))
-    x2, y2 = min(w, int(np.ceil(obj.x2))), min(h, int(np.ceil(obj.y2)))
-    if x2 <= x1 or y2 <= y1:
-        raise ApiError(422, "empty_crop", f"object {obj.id} has an empty box")
-    crop = PILImage.fromarray(array[y1:y2, x1:x2])
-    crop.thumbnail((size, size), PILImage.Resampling.BILINEAR)
+    try:
+        crop = crop_thumbnail(array, (obj.x1, obj.y1, obj.x2, obj.y2), size)
+    except CropError:
+        raise ApiError(422, "empty_crop", f"object {obj.id} has an empty box") from None
     _atomic_write(path, _jpeg(crop))
     return path
 

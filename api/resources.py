@@ -27,7 +27,6 @@ from shared.settings import Settings
 
 if TYPE_CHECKING:
     from shared.index import IndexManager
-
     from shared.model_provider import ModelProvider
     from shared.queueing import JobQueue
     from shared.yolov7.detector import Detector
@@ -141,7 +140,6 @@ def build_resources(settings: Settings, *, metrics: ApiMetrics, warm_model: bool
     # Imported here, not at module level: they pull in torch/faiss, which the app factory and
     # the CLI client must not pay for at import time.
     from shared.index import IndexManager
-
     from shared.model_provider import ModelProvider
     from shared.queueing import make_queue
 

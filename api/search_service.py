@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from shared.index import SearchFilter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,6 +20,7 @@ from api.presenters import HIT_COLUMNS, HitRow, group_by_image, hit_out
 from api.resources import Resources
 from api.schemas import GroupBy, Hit, ImageGroup
 from shared.db.models import DetectedObject, EmbeddingSpace
+from shared.index import SearchFilter
 
 # group_by=image asks the index for this many object hits per requested image, so that images
 # with several matching objects still leave room for k distinct images.

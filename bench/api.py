@@ -191,8 +191,8 @@ def main() -> None:
 
     import faiss
     import torch
-    from shared.index import IndexManager
 
+    from shared.index import IndexManager
     from shared.yolov7.detector import Detector
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))

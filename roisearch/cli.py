@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from roisearch.commands import client, db, engine, ingest, serve
+from roisearch.commands import (
+    client,
+    db,
+    demo,
+    demo_data,
+    demo_model,
+    engine,
+    export,
+    index,
+    ingest,
+    reports,
+    serve,
+)
 
 app = typer.Typer(
     name="roisearch",
@@ -17,6 +29,12 @@ engine.register(app)  # top-level `layers` and `convert`
 ingest.register(app)  # `ingest`, `worker`, `ingestions list`
 app.add_typer(serve.app)  # top-level `serve`
 app.add_typer(client.app)  # top-level `search`, `similar`
+reports.register(app)  # `report clusters`
+export.register(app)  # `export`
+index.register(app)  # `index rebuild|status|check`
+demo.register(app)  # `demo`: the main job end to end
+demo_data.register(app)  # `demo-data`
+demo_model.register(app)  # `train-demo`, `eval-demo`
 
 
 def main() -> None:

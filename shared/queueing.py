@@ -2,7 +2,8 @@
 
 RQ jobs are enqueued by dotted path (``worker.jobs.process_chunk``) so the API never imports
 the worker. Job ids carry a generation suffix: re-enqueueing never reuses an id whose old job
-hash might still exist (engineering notes §4).
+hash might still exist (engineering notes §4). RQ 2 accepts only letters, digits, ``_`` and
+``-`` in job ids, hence the dashes.
 """
 
 from __future__ import annotations
@@ -25,17 +26,17 @@ log = logging.getLogger(__name__)
 
 CHUNK_JOB = "worker.jobs.process_chunk"
 REPORT_JOB = "worker.jobs.run_report"
-CHUNK_ID_PREFIX = "roisearch:chunk"
+CHUNK_ID_PREFIX = "roisearch-chunk"
 RETRIES = 3
 
 
 def chunk_job_id(ingestion_id: int, chunk: int, generation: int) -> str:
-    return f"{CHUNK_ID_PREFIX}:{ingestion_id}:{chunk}:{generation}"
+    return f"{CHUNK_ID_PREFIX}-{ingestion_id}-{chunk}-{generation}"
 
 
 def parse_chunk_job_id(job_id: str) -> tuple[int, int] | None:
-    parts = job_id.split(":")
-    if len(parts) != 5 or f"{parts[0]}:{parts[1]}" != CHUNK_ID_PREFIX:
+    parts = job_id.split("-")
+    if len(parts) != 5 or f"{parts[0]}-{parts[1]}" != CHUNK_ID_PREFIX:
         return None
     try:
         return int(parts[2]), int(parts[3])
@@ -82,7 +83,10 @@ class RQJobQueue:
                 args=(ingestion_id, chunk),
                 job_id=chunk_job_id(ingestion_id, chunk, generation),
                 timeout=self.job_timeout_s,
-                retry=Retry(max=RETRIES, interval=[1, 5, 15]),
+                # No retry interval: RQ turns an interval into a *scheduled* job that only a
+                # scheduler process moves back to the queue, and workers run without one
+                # (it forks, and the model is already loaded). The reconciler is the slow retry.
+                retry=Retry(max=RETRIES),
                 result_ttl=3600,
                 failure_ttl=7 * 86400,
             )
@@ -98,7 +102,7 @@ class RQJobQueue:
         self.queue.enqueue(
             REPORT_JOB,
             args=(report_id,),
-            job_id=f"roisearch:report:{report_id}:{time.time_ns()}",
+            job_id=f"roisearch-report-{report_id}-{time.time_ns()}",
             job_timeout=self.job_timeout_s * 4,
             retry=Retry(max=1),
         )

@@ -124,6 +124,15 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     max_concurrent_searches: int = Field(default=64, ge=1)
 
+    # --- reports -------------------------------------------------------------------------
+    report_threads: int = Field(
+        default=1,
+        ge=1,
+        le=512,
+        description="FAISS (OpenMP) threads of a report job's clustering. 1 keeps reports "
+        "from starving searches and ingestion on shared machines; raise it on an idle host.",
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("feature_layers", "import_roots", "cors_origins", mode="before")

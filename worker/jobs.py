@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from shared.ingestion.pipeline import ChunkSummary
 from shared.ingestion.pipeline import process_chunk as _process_chunk
+from shared.reports.job import run_cluster_report
 from worker.context import current
 
 
@@ -14,3 +15,9 @@ def process_chunk(ingestion_id: int, chunk: int) -> dict[str, int]:
         ctx.db, ctx.settings, ctx.models.get(), ingestion_id, chunk
     )
     return {"done": summary.done, "failed": summary.failed, "objects": summary.objects}
+
+
+def run_report(report_id: int) -> str:
+    """Compute one queued report (``REPORT_JOB``); returns its final status."""
+    ctx = current()
+    return run_cluster_report(ctx.db, ctx.settings, report_id)

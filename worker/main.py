@@ -13,11 +13,14 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 import uuid
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, SimpleWorker
+from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.registry import StartedJobRegistry
 
@@ -33,6 +36,7 @@ log = logging.getLogger(__name__)
 MONITORING_INTERVAL_S = 5
 JANITOR_INTERVAL_S = 5.0
 RECONCILE_INTERVAL_S = 30.0
+RESTART_DELAY_S = 2.0
 
 
 class ModelWorker(SimpleWorker):
@@ -93,15 +97,39 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
         target=_janitor, args=(settings, db, stop), name="rq-janitor", daemon=True
     )
     janitor.start()
-    worker = ModelWorker(
-        [queue],
-        connection=connection,
-        name=f"roisearch-{socket.gethostname()}-{uuid.uuid4().hex[:6]}",
-        worker_ttl=settings.worker_ttl_s,
-        job_monitoring_interval=MONITORING_INTERVAL_S,
-    )
     try:
-        worker.work(burst=burst, logging_level=settings.log_level)
+        while True:
+            worker = ModelWorker(
+                [queue],
+                connection=connection,
+                # A fresh name each round: the previous registration may outlive a lost Redis.
+                name=f"roisearch-{socket.gethostname()}-{uuid.uuid4().hex[:6]}",
+                worker_ttl=settings.worker_ttl_s,
+                job_monitoring_interval=MONITORING_INTERVAL_S,
+            )
+            try:
+                worker.work(burst=burst, logging_level=settings.log_level)
+            except RedisConnectionError:
+                log.warning("lost the connection to Redis", exc_info=True)
+            # RQ's loop quits on any Redis error outside its dequeue (finishing a job while
+            # Redis restarts, say). The model is loaded: start a new round instead of exiting;
+            # the reconciler re-enqueues whatever the lost Redis forgot.
+            if burst or _stop_requested(worker):
+                return
+            log.warning("worker loop ended unexpectedly; restarting in %.0f s", RESTART_DELAY_S)
+            try:
+                time.sleep(RESTART_DELAY_S)
+            except StopRequested:  # SIGTERM during the pause (RQ's handler is still installed)
+                return
+            if _stop_requested(worker):
+                return
     finally:
         stop.set()
         db.dispose()
+
+
+def _stop_requested(worker: ModelWorker) -> bool:
+    """Whether SIGTERM/SIGINT asked this worker to stop (RQ keeps no public flag for it)."""
+    return bool(getattr(worker, "_stop_requested", False)) or (
+        getattr(worker, "_shutdown_requested_date", None) is not None
+    )

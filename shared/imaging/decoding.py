@@ -14,6 +14,7 @@ Coordinate frame: ``DecodedImage.width``/``height`` are the EXIF-oriented origin
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -31,7 +32,15 @@ _REFUSED_SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"<svg", "SVG"),
     (b"<?xml", "XML/SVG"),
 )
-_ARCHIVE_SIGNATURES: tuple[bytes, ...] = (b"PK\x03\x04", b"\x1f\x8b", b"7z\xbc\xaf", b"Rar!")
+_ARCHIVE_SIGNATURES: tuple[bytes, ...] = (
+    b"PK\x03\x04",  # zip
+    b"\x1f\x8b",  # gzip
+    b"BZh",  # bzip2
+    b"\xfd7zXZ\x00",  # xz
+    b"7z\xbc\xaf",
+    b"Rar!",
+)
+_TAR_MAGIC_OFFSET = 257  # "ustar" sits in the first header block, not at offset 0
 
 _ORIENTATION_TAG = 0x0112
 
@@ -70,13 +79,26 @@ def _sniff_refused(data: bytes) -> str | None:
     return None
 
 
+def _claimed_format(data: bytes) -> str | None:
+    """The allowed format whose signature ``data`` starts with (Pillow's own checks)."""
+    prefix = data[:16]
+    for fmt in ALLOWED_FORMATS:
+        entry = Image.OPEN.get(fmt)
+        accept = entry[1] if entry is not None else None
+        result = accept(prefix) if accept is not None else False
+        if result and not isinstance(result, str):
+            return fmt
+    return None
+
+
 def _to_rgb(im: Image.Image) -> np.ndarray:
     """Any Pillow mode → RGB uint8 without saturating high-bit-depth images."""
     mode = im.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         wide = np.asarray(im).astype(np.float64)
-        # 16-bit data stored in mode I: scale the full 16-bit range down to 8 bits.
-        top = 65535.0 if wide.max(initial=0) > 255 else 255.0
+        # I;16 is 16-bit by definition (a dark 16-bit image stays dark); mode I does not say
+        # its depth, so values above 255 are taken as 16-bit data.
+        top = 65535.0 if mode != "I" or wide.max(initial=0) > 255 else 255.0
         grey = np.clip(np.rint(wide * (255.0 / top)), 0, 255).astype(np.uint8)
         return np.repeat(grey[:, :, None], 3, axis=2)
     if mode == "F":
@@ -110,7 +132,10 @@ def decode_image(
         raise ImageDecodeError(
             "format_not_allowed", f"{name} is {refused}, which roisearch does not open"
         )
-    if any(data.startswith(sig) for sig in _ARCHIVE_SIGNATURES):
+    if (
+        any(data.startswith(sig) for sig in _ARCHIVE_SIGNATURES)
+        or data[_TAR_MAGIC_OFFSET : _TAR_MAGIC_OFFSET + 5] == b"ustar"
+    ):
         raise ImageDecodeError("nested_archive", f"{name} is an archive, not an image")
     try:
         with warnings.catch_warnings():
@@ -139,6 +164,12 @@ def decode_image(
     except ImageDecodeError:
         raise
     except UnidentifiedImageError:
+        claimed = _claimed_format(data)
+        if claimed is not None:
+            # Pillow gives up on a broken header with the same error as on a text file.
+            raise ImageDecodeError(
+                "corrupt", f"{name} starts like a {claimed} file but its header cannot be read"
+            ) from None
         raise ImageDecodeError(
             "not_an_image",
             f"{name} is not an image in an allowed format ({', '.join(ALLOWED_FORMATS)})",
@@ -147,9 +178,12 @@ def decode_image(
         raise ImageDecodeError("too_many_pixels", f"{name}: {exc}") from None
     except MemoryError:
         raise ImageDecodeError("too_many_pixels", f"{name} needs too much memory") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError) as exc:
-        text = str(exc)
-        code = "truncated" if "truncated" in text or isinstance(exc, EOFError) else "corrupt"
+    except Exception as exc:
+        # Pillow's plugins raise many exception types on hostile input (OSError, SyntaxError,
+        # ValueError, struct.error when a header ends early, ...): all are per-item errors.
+        text = str(exc) or type(exc).__name__
+        short = isinstance(exc, EOFError | struct.error) or "truncated" in text
+        code = "truncated" if short else "corrupt"
         raise ImageDecodeError(code, f"{name} could not be decoded: {text}") from None
     width, height = (h0, w0) if orientation in (5, 6, 7, 8) else (w0, h0)
     return DecodedImage(array=array, width=width, height=height, format=fmt)

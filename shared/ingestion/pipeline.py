@@ -40,13 +40,15 @@ from shared.db.models import (
 from shared.db.upserts import insert_ignore
 from shared.imaging.decoding import DecodedImage, ImageDecodeError, decode_image
 from shared.imaging.store import read_original, relative_path, store_original
-from shared.ingestion.sources import MemberError, read_member
+from shared.ingestion.sources import MemberError, MemberReader
 from shared.ingestion.spaces import ensure_space
 from shared.settings import Settings
 
 if TYPE_CHECKING:
     from shared.yolov7.detector import Detector, ImageResult
 
+# Decode-error codes of members that are not images: recorded as skipped, not failed.
+NOT_IMAGE_CODES = frozenset({"not_an_image", "empty_file"})
 log = logging.getLogger(__name__)
 
 # After this many started attempts an item is given up (a poison image that kills the worker).
@@ -124,12 +126,13 @@ def _claim(db: Database, ingestion_id: int, chunk: int) -> _Chunk | None:
         return work
 
 
-def _read(work: _Work, chunk: _Chunk, settings: Settings) -> None:
+def _read(work: _Work, reader: MemberReader | None, settings: Settings) -> None:
     try:
         if work.sha256 is not None:
             work.data = read_original(settings.data_dir, relative_path(work.sha256))
         else:
-            work.data = read_member(chunk.source, chunk.kind, work.member, settings)
+            assert reader is not None, "only staged (tar) items come without a reader"
+            work.data = reader.read(work.member)
             work.sha256 = hashlib.sha256(work.data).hexdigest()
     except MemberError as exc:
         work.error = (exc.code, exc.message)
@@ -202,6 +205,11 @@ def _object_rows(
     for ordinal, (box, score, cls, vec) in enumerate(
         zip(boxes, result.scores, result.classes, result.vectors, strict=True)
     ):
+        if box[2] <= box[0] or box[3] <= box[1]:
+            # Entirely outside the picture (in the letterbox padding): nothing to show or
+            # search; the objects table promises x1 < x2 and y1 < y2. Ordinals of the others
+            # stay as the detector ranked them, so a retry computes the same keys.
+            continue
         class_id = int(cls)
         rows.append(
             {
@@ -233,8 +241,13 @@ def process_chunk(
             finish_if_complete(session, ingestion_id)
         return summary
     items = [w for w in claimed.items if w.error is None]
-    for w in items:
-        _read(w, claimed, settings)
+    if claimed.kind == "tar":  # staged into the image store at planning time
+        for w in items:
+            _read(w, None, settings)
+    else:
+        with MemberReader(claimed.source, claimed.kind, settings) as reader:
+            for w in items:
+                _read(w, reader, settings)
 
     with db.begin() as session:
         space_id = ensure_space(session, detector.space)
@@ -277,6 +290,9 @@ def process_chunk(
                     "storage_path": stored.get(sha),
                 }
             )
+        # One global order: two transactions inserting the same new images (duplicates in
+        # two chunks) then wait on each other in the same order, never in a cycle (PG deadlock).
+        image_rows.sort(key=lambda row: str(row["sha256"]))
         insert_ignore(session, Image.__table__, image_rows)  # type: ignore[arg-type]
         all_shas = [w.sha256 for w in items if w.sha256]
         ids = dict(
@@ -312,9 +328,12 @@ def process_chunk(
                 twin = fresh.get(w.sha256 or "")
                 error = twin.error if twin and twin.error else ("internal", "image not stored")
             if error is not None:
-                summary.failed += 1
+                # A member that is not an image at all (labels, JSON, empty files beside the
+                # images) is recorded with its reason but is not a failed image.
+                skipped = error[0] in NOT_IMAGE_CODES
+                summary.failed += int(not skipped)
                 values: dict[str, Any] = {
-                    "status": ItemStatus.FAILED,
+                    "status": ItemStatus.SKIPPED if skipped else ItemStatus.FAILED,
                     "error_code": error[0],
                     "error_message": error[1],
                 }

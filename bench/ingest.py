@@ -1,0 +1,336 @@
+"""Ingestion throughput, end to end, against the bare model forward on the same images.
+
+    .venv/bin/python -m bench.ingest [--images 200] [--size 1920x1080] [--img-size 640]
+                                     [--weights PATH] [--skip-rq]
+
+A folder of generated photos-like JPEGs (smooth background, shapes, mild noise) is ingested
+in each mode with a fresh database and data directory (otherwise known images would be
+linked, not recomputed). Weights: ``--weights``, else the bundled demo detector when
+``shared/assets/demo-detector.safetensors`` exists, else the random-weight yolov7-tiny
+fixture (``../shared/fixtures/yolov7``). Rows:
+
+* bare forward — ``model(x)`` on already letterboxed float tensors, same batch size as the
+  Detector uses (the baseline: the model's own speed, nothing else);
+* engine — ``Detector.embed`` on already decoded arrays (forward + NMS + ROI pooling);
+* serial — read, decode (DCT draft mode, as the pipeline) and embed one image after the
+  other: what the pipeline would cost without its decode threads (overlap off);
+* embedded — ``roisearch ingest`` without Redis (``run_plan``): decode threads overlap the
+  model (overlap on), SQLite writes, originals stored;
+* RQ n workers — ``roisearch worker`` subprocesses on a private redis-server, SQLite,
+  torch threads split between workers; timed from enqueue until every item is done.
+
+Every in-process row uses ``--threads`` torch threads (default: all cores); RQ rows split
+them between workers. Images/s figures include detection and storage of every object
+(objects/s). The ratio column divides by the bare forward.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from rich.console import Console
+from rich.table import Table
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURE_WEIGHTS = REPO_ROOT.parent / "shared" / "fixtures" / "yolov7" / "yolov7-tiny-random.pt"
+DEMO_WEIGHTS = REPO_ROOT / "shared" / "assets" / "demo-detector.safetensors"
+CHUNK = 16
+
+
+@dataclass
+class Row:
+    mode: str
+    images: int
+    seconds: float
+    objects: int | None
+    note: str = ""
+
+
+def photo(width: int, height: int, seed: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, size=(9, 16, 3), dtype=np.uint8)
+    image = Image.fromarray(base).resize((width, height), Image.Resampling.BICUBIC)
+    draw = ImageDraw.Draw(image)
+    for _ in range(6):
+        x0, y0 = int(rng.integers(0, width - 60)), int(rng.integers(0, height - 60))
+        w, h = int(rng.integers(40, width // 4)), int(rng.integers(40, height // 4))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        box = (x0, y0, min(width - 1, x0 + w), min(height - 1, y0 + h))
+        if rng.random() < 0.5:
+            draw.rectangle(box, fill=colour)
+        else:
+            draw.ellipse(box, fill=colour)
+    noisy = np.asarray(image, np.int16) + rng.integers(-6, 7, (height, width, 3))
+    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+
+
+def make_folder(directory: Path, count: int, size: tuple[int, int], seed: int) -> Path:
+    directory.mkdir(parents=True)
+    for i in range(count):
+        photo(*size, seed * 100_000 + i).save(directory / f"{i:05d}.jpg", quality=90)
+    return directory
+
+
+def base_settings(workdir: Path, weights: Path, img_size: int, threads: int, **extra: Any) -> Any:
+    from shared.settings import load_settings
+
+    values: dict[str, Any] = {
+        "data_dir": workdir / "data",
+        "weights": weights,
+        "img_size": img_size,
+        "chunk_size": CHUNK,
+        "torch_threads": threads,
+    }
+    return load_settings(**(values | extra))
+
+
+def bench_bare_and_engine(settings: Any, src: Path) -> tuple[Row, Row, Row]:
+    from shared.imaging.decoding import decode_image
+    from shared.yolov7.detector import Detector
+    from shared.yolov7.preprocessing import letterbox, to_chw_float
+
+    detector = Detector.from_settings(settings)
+    paths = sorted(src.iterdir())
+    arrays = [
+        decode_image(
+            p.read_bytes(), name=p.name, max_pixels=10**9, target_size=detector.img_size
+        ).array
+        for p in paths
+    ]
+    boxed = [letterbox(a, detector.img_size, detector.stride, auto=True)[0] for a in arrays]
+    tensors = [
+        torch.from_numpy(to_chw_float(boxed[i : i + detector.batch_size]))
+        for i in range(0, len(boxed), detector.batch_size)
+    ]
+    with torch.inference_mode():
+        detector.model(tensors[0])  # warm-up
+        start = time.perf_counter()
+        for x in tensors:
+            detector.model(x)
+        bare = time.perf_counter() - start
+
+    start = time.perf_counter()
+    objects = sum(len(r.boxes) for a in arrays for r in detector.embed([a]))
+    engine = time.perf_counter() - start
+
+    start = time.perf_counter()
+    serial_objects = 0
+    for p in paths:
+        decoded = decode_image(
+            p.read_bytes(), name=p.name, max_pixels=10**9, target_size=detector.img_size
+        )
+        serial_objects += len(detector.embed([decoded.array])[0].boxes)
+    serial = time.perf_counter() - start
+    n = len(paths)
+    return (
+        Row("bare forward (baseline)", n, bare, None, f"batch {detector.batch_size}"),
+        Row("engine: Detector.embed, decoded arrays", n, engine, objects),
+        Row("serial read+decode+embed (overlap off)", n, serial, serial_objects),
+    )
+
+
+def bench_embedded(
+    workdir: Path, weights: Path, img_size: int, torch_threads: int, src: Path, threads: int
+) -> Row:
+    from shared.db import migrations
+    from shared.db.database import Database
+    from shared.ingestion.progress import ingestion_progress
+    from shared.ingestion.runner import run_plan, start_ingestion
+    from shared.model_provider import ModelProvider
+
+    settings = base_settings(workdir, weights, img_size, torch_threads, decode_threads=threads)
+    migrations.upgrade(settings.resolved_database_url)
+    db = Database.from_url(settings.resolved_database_url)
+    models = ModelProvider(settings)
+    models.get().embed([np.zeros((64, 64, 3), np.uint8)])  # load + warm-up, not timed
+    start = time.perf_counter()
+    plan = start_ingestion(db, settings, src)
+    run_plan(db, settings, models, plan)
+    seconds = time.perf_counter() - start
+    with db.read() as session:
+        progress = ingestion_progress(session, plan.ingestion_id)
+    assert progress is not None and progress.counts["done"] == plan.total_items
+    db.dispose()
+    return Row(
+        f"embedded, {threads} decode thread(s) (overlap on)",
+        plan.total_items,
+        seconds,
+        progress.objects,
+        "SQLite, originals stored",
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bench_rq(
+    workdir: Path, weights: Path, img_size: int, cores: int, src: Path, warm: Path, n: int
+) -> Row:
+    from redis import Redis
+    from rq import Worker
+
+    from shared.db import migrations
+    from shared.db.database import Database
+    from shared.ingestion.progress import ingestion_progress
+    from shared.ingestion.runner import enqueue_plan, start_ingestion
+    from shared.queueing import RQJobQueue
+
+    workdir.mkdir(parents=True)
+    port = free_port()
+    redis = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        cwd=workdir,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    threads = max(1, cores // n)
+    settings = base_settings(workdir, weights, img_size, threads, redis_url=url)
+    migrations.upgrade(settings.resolved_database_url)
+    db = Database.from_url(settings.resolved_database_url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROISEARCH_")} | {
+        "ROISEARCH_DATA_DIR": str(settings.data_dir),
+        "ROISEARCH_REDIS_URL": url,
+        "ROISEARCH_WEIGHTS": str(weights),
+        "ROISEARCH_IMG_SIZE": str(img_size),
+        "ROISEARCH_CHUNK_SIZE": str(CHUNK),
+        "ROISEARCH_TORCH_THREADS": str(threads),
+        "ROISEARCH_LOG_LEVEL": "WARNING",
+    }
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                Redis.from_url(url).ping()
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        for _ in range(n):
+            workers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "roisearch", "worker"],
+                    cwd=REPO_ROOT,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        while len(Worker.all(connection=Redis.from_url(url))) < n:
+            if any(w.poll() is not None for w in workers):
+                raise RuntimeError("a worker exited during start-up")
+            time.sleep(0.2)
+        queue = RQJobQueue.from_settings(settings)
+
+        def run(folder: Path) -> tuple[float, int, int]:
+            start = time.perf_counter()
+            plan = start_ingestion(db, settings, folder)
+            enqueue_plan(queue, plan)
+            while True:
+                with db.read() as session:
+                    progress = ingestion_progress(session, plan.ingestion_id)
+                assert progress is not None
+                if progress.status != "running":
+                    return time.perf_counter() - start, plan.total_items, progress.objects
+                time.sleep(0.1)
+
+        run(warm)  # every worker loads and warms its model on other images first
+        seconds, items, objects = run(src)
+    finally:
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
+        for w in workers:
+            try:
+                w.wait(30)
+            except subprocess.TimeoutExpired:
+                w.kill()
+        redis.kill()
+        redis.wait()
+        db.dispose()
+    return Row(f"RQ, {n} worker(s) x {threads} torch thread(s)", items, seconds, objects, "SQLite")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--size", default="1920x1080", help="generated JPEG size, WxH")
+    parser.add_argument("--img-size", type=int, default=640, help="model letterbox size")
+    parser.add_argument("--weights", type=Path, default=None)
+    parser.add_argument("--skip-rq", action="store_true", help="no Redis rows")
+    parser.add_argument(
+        "--threads", type=int, default=os.cpu_count() or 1, help="torch threads (all workers)"
+    )
+    args = parser.parse_args()
+    weights: Path = args.weights or (DEMO_WEIGHTS if DEMO_WEIGHTS.is_file() else FIXTURE_WEIGHTS)
+    size = tuple(int(v) for v in args.size.lower().split("x"))
+    assert len(size) == 2
+    torch.set_num_threads(args.threads)
+    console = Console(width=140)
+
+    root = Path(tempfile.mkdtemp(prefix="roisearch-bench-ingest-"))
+    try:
+        started = time.perf_counter()
+        src = make_folder(root / "photos", args.images, (size[0], size[1]), seed=1)
+        warm = make_folder(root / "warm", 6, (size[0], size[1]), seed=2)
+        console.print(
+            f"{args.images} JPEGs {size[0]}x{size[1]} generated in "
+            f"{time.perf_counter() - started:.0f} s; weights {weights.name}, "
+            f"img_size {args.img_size}, {os.cpu_count()} CPU(s), {args.threads} torch "
+            f"thread(s), chunk {CHUNK}"
+        )
+        rows = list(
+            bench_bare_and_engine(
+                base_settings(root / "bare", weights, args.img_size, args.threads), src
+            )
+        )
+        for threads in (2, 1):
+            rows.append(
+                bench_embedded(
+                    root / f"emb{threads}", weights, args.img_size, args.threads, src, threads
+                )
+            )
+        if not args.skip_rq and shutil.which("redis-server"):
+            for n in (1, 2):
+                rows.append(
+                    bench_rq(root / f"rq{n}", weights, args.img_size, args.threads, src, warm, n)
+                )
+        baseline = rows[0].images / rows[0].seconds
+        table = Table(title=f"ingestion throughput, {args.images} images, {weights.name}")
+        for column in ("mode", "images", "seconds", "images/s", "objects/s", "x bare", "note"):
+            table.add_column(column, justify="left" if column in ("mode", "note") else "right")
+        for row in rows:
+            rate = row.images / row.seconds
+            table.add_row(
+                row.mode,
+                str(row.images),
+                f"{row.seconds:.1f}",
+                f"{rate:.2f}",
+                "-" if row.objects is None else f"{row.objects / row.seconds:.1f}",
+                f"{rate / baseline:.0%}",
+                row.note,
+            )
+        console.print(table)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Training of the bundled demo detector: target assignment, loss, data, schedule, loop."""

@@ -1,0 +1,90 @@
+"""``roisearch export``: vectors + ids, classes and boxes as .npy, CSV and Parquet files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+from roisearch.commands.ingest import open_database
+from roisearch.context import console, err_console, settings_or_exit
+from shared.export.files import FILE_FORMATS, export_directory
+from shared.export.rows import ExportSpec
+from shared.export.splits import SplitSpec, split_index
+from shared.reports.errors import ReportError
+from shared.reports.selection import count_objects, resolve_selection
+
+
+def export(
+    out: Path = typer.Argument(..., help="output folder (created)"),
+    space: int | None = typer.Option(None, "--space", help="embedding space id"),
+    classes: list[str] | None = typer.Option(
+        None,
+        "--class",
+        "-c",
+        help="class names or ids (repeat or comma-separate); default: every class",
+    ),
+    ingestions: list[int] | None = typer.Option(
+        None, "--ingestion", "-i", help="only objects of this ingestion (repeat)"
+    ),
+    min_score: float | None = typer.Option(None, "--min-score", min=0.0, max=1.0),
+    split: str | None = typer.Option(
+        None, "--split", help="train,val[,test] fractions by image, e.g. 0.8,0.1,0.1"
+    ),
+    seed: int = typer.Option(0, "--seed", min=0, help="seed of the split"),
+    part: str | None = typer.Option(None, "--part", help="only train, val or test"),
+    formats: list[str] | None = typer.Option(
+        None, "--format", "-f", help=f"one of {', '.join(FILE_FORMATS)} (repeat); default: all"
+    ),
+) -> None:
+    """Write OUT/vectors.npy, objects.csv, objects.parquet, manifest.json (per split part)."""
+    chosen = tuple(formats or FILE_FORMATS)
+    unknown = sorted(set(chosen) - set(FILE_FORMATS))
+    if unknown:
+        err_console.print(f"[red]unknown format(s) {unknown}; use {', '.join(FILE_FORMATS)}[/red]")
+        raise typer.Exit(2)
+    settings = settings_or_exit()
+    db = open_database(settings)
+    try:
+        split_spec = SplitSpec.parse(split, seed) if split is not None else None
+        if part is not None and split_spec is None:
+            raise ReportError("invalid_split", "--part needs --split")
+        with db.read() as session:
+            selection = resolve_selection(
+                session,
+                space_id=space,
+                classes=[p.strip() for c in classes or [] for p in c.split(",") if p.strip()],
+                ingestions=ingestions or [],
+                min_score=min_score,
+            )
+            total = count_objects(session, selection)
+        if total == 0:
+            raise ReportError("empty_selection", "no object matches the selection")
+        spec = ExportSpec(
+            selection=selection,
+            split=split_spec,
+            part=None if part is None else split_index(part),
+        )
+    except ReportError as exc:
+        err_console.print(f"[red]{exc.code}: {exc.message}[/red]")
+        db.dispose()
+        raise typer.Exit(1) from None
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task(f"exporting to {out}", total=total)
+        manifest = export_directory(
+            db, spec, out, formats=chosen, on_batch=lambda n: bar.advance(task, n)
+        )
+    db.dispose()
+    rows = ", ".join(f"{name}: {n}" for name, n in manifest["rows"].items())
+    console.print(f"exported {rows} objects (dim {manifest['dim']}) to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(export)

@@ -1,0 +1,146 @@
+"""``roisearch index rebuild|status|check``: the vector index, offline.
+
+These commands work on the database and the snapshots in ``<data_dir>/index``. A running API
+server keeps its own index in memory (and writes its own snapshots): to rebuild that one use
+``POST /v1/index/rebuild``; ``index rebuild`` here writes the snapshot the next start-up loads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+import typer
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from roisearch.context import console, err_console, settings_or_exit
+from shared.db.database import Database
+from shared.settings import Settings
+
+app = typer.Typer(help="The vector index (FAISS): rebuild, status, check.", no_args_is_help=True)
+
+SpaceOption = typer.Option(None, "--space", help="One embedding space id (default: all)")
+
+
+def _database(settings: Settings) -> Database:
+    return Database.from_url(settings.resolved_database_url)
+
+
+def _space_ids(db: Database, space: int | None) -> list[int]:
+    from shared.index.catchup import list_spaces, snapshot
+
+    try:
+        with snapshot(db) as conn:
+            ids = [info.id for info in list_spaces(conn)]
+    except SQLAlchemyError as exc:
+        err_console.print(
+            f"[red]cannot read the embedding spaces ({type(exc).__name__}); is the database "
+            "migrated? (roisearch db upgrade)[/red]"
+        )
+        raise typer.Exit(1) from None
+    if space is not None:
+        if space not in ids:
+            err_console.print(f"[red]embedding space {space} does not exist[/red]")
+            raise typer.Exit(2)
+        return [space]
+    return ids
+
+
+@app.command()
+def rebuild(space: int | None = SpaceOption) -> None:
+    """Build each space's index from the database and write its snapshot."""
+    from shared.index import IndexManager
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    settings = settings_or_exit()
+    db = _database(settings)
+    try:
+        manager = IndexManager(settings, db)
+        for space_id in _space_ids(db, space):
+            manager.rebuild(space_id, reason="roisearch index rebuild")
+            status = manager.status(space_id)
+            console.print(
+                f"space {space_id}: {status.count_index} objects, {status.factory} "
+                f"{json.dumps(status.params)} -> snapshot written"
+            )
+    finally:
+        db.dispose()
+
+
+@app.command()
+def status(space: int | None = SpaceOption) -> None:
+    """Snapshots against the database: type, size, covered point, age (loads no index)."""
+    from shared.index.catchup import count_objects, snapshot
+    from shared.index.snapshots import SnapshotError, read_footer, snapshot_path
+
+    settings = settings_or_exit()
+    db = _database(settings)
+    try:
+        table = Table(title=f"index snapshots in {settings.index_dir}")
+        for column in ("space", "type", "params", "in snapshot", "in database", "covers id ≤"):
+            table.add_column(column)
+        table.add_column("written")
+        for space_id in _space_ids(db, space):
+            with snapshot(db) as conn:
+                in_db = count_objects(conn, space_id)
+            try:
+                footer = read_footer(snapshot_path(settings.index_dir, space_id))
+            except SnapshotError as exc:
+                table.add_row(str(space_id), "-", "-", "-", str(in_db), "-", f"none ({exc})")
+                continue
+            params = {k: v for k, v in footer["plan"]["params"].items() if k != "efConstruction"}
+            written = datetime.fromtimestamp(footer["written_at"], UTC)
+            table.add_row(
+                str(space_id),
+                footer["plan"]["factory"],
+                json.dumps(params),
+                str(footer["count"]),
+                str(in_db),
+                str(footer["cursor"]["low"]),
+                written.isoformat(timespec="seconds"),
+            )
+        console.print(table)
+    finally:
+        db.dispose()
+
+
+@app.command()
+def check(space: int | None = SpaceOption) -> None:
+    """Load the index (snapshot + catch-up), compare its ids with the database's.
+
+    Exit status 1 when any space has missing, extra or duplicate ids.
+    """
+    from shared.index import IndexManager
+
+    settings = settings_or_exit()
+    db = _database(settings)
+    failed = False
+    try:
+        manager = IndexManager(settings, db)
+        for space_id in _space_ids(db, space):
+            result = manager.check(space_id)
+            failed |= not result.ok
+            verdict = "[green]ok[/green]" if result.ok else "[red]MISMATCH[/red]"
+            console.print(
+                f"space {space_id}: {verdict} — index {result.count_index}, database "
+                f"{result.count_db}, FAISS entries {result.count_faiss}"
+            )
+            for label, count, ids in (
+                ("missing from the index", result.missing_count, result.missing),
+                ("extra in the index", result.extra_count, result.extra),
+                ("duplicated in FAISS", result.duplicates_count, result.duplicates),
+            ):
+                if count:
+                    console.print(f"  {count} {label}: {ids[:20]}{' …' if count > 20 else ''}")
+            for object_id, reason in list(result.rejected.items())[:20]:
+                console.print(f"  object {object_id} cannot be indexed: {reason}")
+    finally:
+        db.dispose()
+    if failed:
+        raise typer.Exit(1)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="index")

@@ -1,0 +1,200 @@
+"""Reading what changed in the database since a cursor: new objects and deletions.
+
+Every read runs in one snapshot (PostgreSQL: a read-only REPEATABLE READ transaction; SQLite:
+a deferred read transaction, consistent by construction) so that objects, tombstones and the
+SQLite horizon agree with each other. The caller owns the transaction; nothing here writes.
+
+Deletions come from ``object_tombstones`` (written in the same transaction that deletes the
+rows, see ``api/deletion.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import Connection, func, select
+
+from shared.db.database import Database
+from shared.db.models import DetectedObject, EmbeddingSpace, ObjectTombstone
+from shared.index.cursor import Cursor
+from shared.index.horizon import Cut
+from shared.index.rows import ObjectRows, decode_rows
+
+# Ids per ``IN (...)`` list: well under SQLite's and PostgreSQL's parameter limits.
+ID_BATCH = 5_000
+STREAM_BATCH = 10_000
+
+_ROW_SELECT = select(
+    DetectedObject.id,
+    DetectedObject.image_id,
+    DetectedObject.x1,
+    DetectedObject.y1,
+    DetectedObject.x2,
+    DetectedObject.y2,
+    DetectedObject.class_id,
+    DetectedObject.score,
+    DetectedObject.vector,
+)
+
+
+@dataclass(frozen=True)
+class SpaceInfo:
+    id: int
+    key: str
+    dim: int
+    created_at: str = ""
+
+    @property
+    def identity(self) -> str:
+        """Key plus creation time: a re-created database reusing the space id and key (same
+        model) gets a different identity, so an old snapshot is not mistaken for it."""
+        return f"{self.key}@{self.created_at}"
+
+
+@contextmanager
+def snapshot(db: Database) -> Iterator[Connection]:
+    """A read-only transaction whose reads all see one consistent database state."""
+    if db.dialect == "postgresql":
+        with db.engine.connect() as conn:
+            conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin() as tx:
+                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                yield conn
+                tx.rollback()
+    else:
+        with db.read() as session:
+            yield session.connection()
+
+
+def list_spaces(conn: Connection) -> list[SpaceInfo]:
+    rows = conn.execute(
+        select(
+            EmbeddingSpace.id, EmbeddingSpace.key, EmbeddingSpace.dim, EmbeddingSpace.created_at
+        ).order_by(EmbeddingSpace.id)
+    )
+    return [SpaceInfo(int(i), str(k), int(d), str(c)) for i, k, d, c in rows]
+
+
+def _chunks(ids: list[int], size: int = ID_BATCH) -> Iterable[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def read_rows(conn: Connection, object_ids: list[int], dim: int) -> ObjectRows:
+    """Full rows of ``object_ids`` (any order; missing ids are simply absent)."""
+    parts = [
+        decode_rows(conn.execute(_ROW_SELECT.where(DetectedObject.id.in_(chunk))), dim)
+        for chunk in _chunks(object_ids)
+    ]
+    return ObjectRows.concat(parts, dim)
+
+
+def read_objects(
+    conn: Connection, space: SpaceInfo, after: int, applied: set[int]
+) -> tuple[ObjectRows, list[int]]:
+    """Objects of ``space`` with id ``> after`` not in ``applied``.
+
+    Returns the rows (bad vectors left out and recorded in ``rejected``) and every id read
+    (including the rejected ones), ascending.
+    """
+    if applied:
+        present = conn.execute(
+            select(DetectedObject.id).where(
+                DetectedObject.space_id == space.id, DetectedObject.id > after
+            )
+        ).scalars()
+        new_ids = sorted(int(i) for i in present if int(i) not in applied)
+        return read_rows(conn, new_ids, space.dim), new_ids
+    rows = decode_rows(
+        conn.execute(
+            _ROW_SELECT.where(DetectedObject.space_id == space.id, DetectedObject.id > after)
+        ),
+        space.dim,
+    )
+    return rows, sorted([*(int(i) for i in rows.ids), *rows.rejected])
+
+
+def read_tombstones(conn: Connection, space_id: int, cursor: Cursor) -> list[tuple[int, int]]:
+    """``(tombstone id, object id)`` of the deletions in the space not yet applied."""
+    rows = conn.execute(
+        select(ObjectTombstone.id, ObjectTombstone.object_id).where(
+            ObjectTombstone.space_id == space_id, ObjectTombstone.id > cursor.tomb_low
+        )
+    ).all()
+    return [(int(t), int(o)) for t, o in rows if int(t) not in cursor.tomb_above]
+
+
+def count_objects(conn: Connection, space_id: int) -> int:
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(DetectedObject)
+            .where(DetectedObject.space_id == space_id)
+        ).scalar_one()
+    )
+
+
+def object_ids(conn: Connection, space_id: int) -> np.ndarray:
+    """Every object id of the space: int64, ascending."""
+    ids = conn.execute(
+        select(DetectedObject.id)
+        .where(DetectedObject.space_id == space_id)
+        .order_by(DetectedObject.id)
+    ).scalars()
+    return np.fromiter((int(i) for i in ids), np.int64)
+
+
+def read_space(conn: Connection, space: SpaceInfo, cut: Cut) -> tuple[ObjectRows, Cursor]:
+    """Every object of ``space`` and the cursor this snapshot covers (for a rebuild).
+
+    ``cut`` must be settled before this snapshot began (PostgreSQL), or read inside it
+    (SQLite). Vectors are filled into one preallocated ``[n, D]`` array.
+    """
+    total = count_objects(conn, space.id)
+    ids = np.zeros(total, np.int64)
+    image_ids = np.zeros(total, np.int64)
+    class_ids = np.zeros(total, np.int32)
+    scores = np.zeros(total, np.float32)
+    sides = np.zeros(total, np.float32)
+    vectors = np.zeros((total, space.dim), np.float32)
+    rejected: dict[int, str] = {}
+    filled = 0
+    result = conn.execution_options(stream_results=True, yield_per=STREAM_BATCH).execute(
+        _ROW_SELECT.where(DetectedObject.space_id == space.id).order_by(DetectedObject.id)
+    )
+    for batch in result.partitions(STREAM_BATCH):
+        part = decode_rows(batch, space.dim)
+        rejected.update(part.rejected)
+        n = len(part)
+        ids[filled : filled + n] = part.ids
+        image_ids[filled : filled + n] = part.image_ids
+        class_ids[filled : filled + n] = part.class_ids
+        scores[filled : filled + n] = part.scores
+        sides[filled : filled + n] = part.sides
+        vectors[filled : filled + n] = part.vectors
+        filled += n
+    rows = ObjectRows(
+        ids=ids[:filled],
+        image_ids=image_ids[:filled],
+        class_ids=class_ids[:filled],
+        scores=scores[:filled],
+        sides=sides[:filled],
+        vectors=vectors[:filled],
+        rejected=rejected,
+    )
+    tombstones = conn.execute(
+        select(ObjectTombstone.id).where(
+            ObjectTombstone.space_id == space.id, ObjectTombstone.id > cut.tombstones
+        )
+    ).scalars()
+    cursor = Cursor(
+        low=cut.objects,
+        above={int(i) for i in rows.ids[rows.ids > cut.objects]}
+        | {i for i in rejected if i > cut.objects},
+        tomb_low=cut.tombstones,
+        tomb_above={int(i) for i in tombstones},
+    )
+    return rows, cursor

@@ -1,0 +1,585 @@
+"""The process's vector index: one FAISS index per embedding space, kept in step with the DB.
+
+Lifecycle: :meth:`IndexManager.start` starts one background thread that loads each space's
+snapshot (or builds it from the database, saying so in the log), catches up, and then polls
+the database every ``index_poll_interval_s`` and writes snapshots every
+``index_snapshot_interval_s``; :meth:`IndexManager.stop` joins it and writes a final snapshot.
+
+Concurrency: one writer at a time applies changes (``_sync_lock`` serialises catch-ups, rebuild
+swaps and checks); each space has a readers-writer lock, so searches run concurrently and never
+see a half-applied change. A rebuild builds the new index without any lock, then, under
+``_sync_lock``, catches it up and swaps it in (searches keep using the old one meanwhile).
+:meth:`IndexManager.remove` takes effect at once and is remembered until the matching
+tombstones are read, so a catch-up that read the database just before the deletion cannot
+bring the objects back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import faiss
+import numpy as np
+from sqlalchemy import select
+
+from shared.db.database import Database
+from shared.db.models import IngestionItem
+from shared.index.catchup import (
+    SpaceInfo,
+    count_objects,
+    list_spaces,
+    object_ids,
+    read_objects,
+    read_space,
+    read_tombstones,
+    snapshot,
+)
+from shared.index.consistency import IndexCheck, IndexStatus, compare
+from shared.index.filters import SearchFilter, allowed_images, candidate_mask
+from shared.index.horizon import Cut, PgHorizon, sqlite_cut
+from shared.index.policy import IndexPolicy
+from shared.index.rows import ObjectRows
+from shared.index.snapshots import (
+    SnapshotError,
+    read_snapshot,
+    remove_stale_temporaries,
+    snapshot_path,
+    write_snapshot,
+)
+from shared.index.space_index import Hit, RebuildState, SpaceIndex
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Minimum time between two automatic rebuild attempts of one space (a failing one included).
+AUTO_REBUILD_BACKOFF_S = 600.0
+MAX_BACKOFF_FACTOR = 32
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+class IndexManager:
+    """All embedding spaces' indexes of this process (build once, at an entry point)."""
+
+    def __init__(
+        self, settings: Settings, db: Database, *, policy: IndexPolicy | None = None
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._policy = policy or IndexPolicy()
+        self._index_dir = settings.index_dir
+        self._horizon = PgHorizon() if db.dialect == "postgresql" else None
+        self._spaces: dict[int, SpaceIndex] = {}
+        self._spaces_lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._pending_removes: dict[int, set[int]] = {}
+        self._rebuild_locks: dict[int, threading.Lock] = {}
+        self._rebuilds: dict[int, RebuildState] = {}
+        self._auto_attempts: dict[int, float] = {}
+        self._loaded = False
+        self._ready = False
+        self._last_sync_at: float | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        """Load or build every space's index and keep it caught up, in a background thread."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        remove_stale_temporaries(self._index_dir)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="index-sync", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop polling (joins the thread) and write a final snapshot of changed spaces."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._loaded:
+            try:
+                self.write_snapshots()
+            except Exception:
+                log.exception("final index snapshot failed")
+
+    @property
+    def ready(self) -> bool:
+        """True once every space was loaded and caught up with the database at least once."""
+        return self._ready
+
+    def _run(self) -> None:
+        faiss.omp_set_num_threads(os.cpu_count() or 1)  # builds and batch adds: every core
+        next_snapshot = time.monotonic() + self._settings.index_snapshot_interval_s
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                self.sync_once()
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("index catch-up failed (attempt %d); retrying", failures)
+            if self._loaded and time.monotonic() >= next_snapshot:
+                try:
+                    self.write_snapshots()
+                except Exception:
+                    log.exception("index snapshot failed")
+                next_snapshot = time.monotonic() + self._settings.index_snapshot_interval_s
+            if self._loaded:
+                self._auto_rebuild()
+            backoff = min(2**failures, MAX_BACKOFF_FACTOR) if failures else 1
+            self._stop.wait(self._settings.index_poll_interval_s * backoff)
+
+    # --- catch-up ----------------------------------------------------------------------
+    def sync_once(self) -> None:
+        """Catch up with the database now (load or build the indexes first if needed)."""
+        with self._sync_lock:
+            self._catch_up()
+            self._loaded = True
+            self._ready = True
+            self._last_sync_at = time.time()
+
+    def _space_infos(self) -> list[SpaceInfo]:
+        with snapshot(self._db) as conn:
+            return list_spaces(conn)
+
+    def _sync_spaces(self) -> dict[int, SpaceInfo]:
+        """Load/build indexes of spaces new to this process; drop those gone from the DB."""
+        infos = {info.id: info for info in self._space_infos()}
+        for space_id, info in infos.items():
+            current = self._spaces.get(space_id)
+            if current is not None and current.space_key == info.identity:
+                continue
+            space = self._load_or_build(info) if not self._loaded else self._build(info)
+            with self._spaces_lock:
+                self._spaces[space_id] = space
+        with self._spaces_lock:
+            for space_id in set(self._spaces) - set(infos):
+                log.info("embedding space %d is gone from the database: index dropped", space_id)
+                del self._spaces[space_id]
+        return infos
+
+    def _load_or_build(self, info: SpaceInfo) -> SpaceIndex:
+        path = snapshot_path(self._index_dir, info.id)
+        if not path.exists():
+            log.info("no index snapshot for space %d: building it from the database", info.id)
+            return self._build(info)
+        try:
+            space = read_snapshot(path, space_id=info.id, space_key=info.identity, dim=info.dim)
+        except SnapshotError as exc:
+            log.warning(
+                "index snapshot %s of space %d is unusable (%s): rebuilding from the database",
+                path,
+                info.id,
+                exc,
+            )
+            return self._build(info)
+        log.info(
+            "index of space %d loaded from its snapshot: %d objects (%s), catching up from "
+            "object id %d",
+            info.id,
+            space.live_count,
+            space.plan.factory,
+            space.cursor.low,
+        )
+        return space
+
+    def _settled_before_snapshot(self) -> Cut | None:
+        """PostgreSQL: settle fences (before the data snapshot is opened)."""
+        if self._horizon is None:
+            return None
+        with self._db.engine.connect() as conn:
+            cut = self._horizon.advance(conn)
+            if not self._loaded:
+                # Start-up: settle the fence just laid at once if nothing was running, so the
+                # first builds start from a settled point (not from id 0 with every id open).
+                cut = self._horizon.advance(conn)
+            conn.rollback()
+        return cut
+
+    def _build(self, info: SpaceInfo) -> SpaceIndex:
+        """A new index of ``info`` from every object in the database (no lock needed)."""
+        started = time.monotonic()
+        settled = self._horizon.settled if self._horizon is not None else None
+        with snapshot(self._db) as conn:
+            if self._horizon is not None:
+                with self._horizon.exempt(conn):
+                    assert settled is not None
+                    rows, cursor = read_space(conn, info, settled)
+            else:
+                rows, cursor = read_space(conn, info, sqlite_cut(conn))
+        override = self._settings.index_factory
+        try:
+            plan = self._policy.choose(len(rows), info.dim, override)
+            space = SpaceIndex.build(info.id, info.identity, info.dim, plan, rows, cursor)
+        except ValueError as exc:
+            if not override:
+                raise
+            log.error(
+                "space %d: the index factory override cannot be used (%s); using the automatic "
+                "choice until it can",
+                info.id,
+                exc,
+            )
+            plan = self._policy.choose(len(rows), info.dim)
+            space = SpaceIndex.build(info.id, info.identity, info.dim, plan, rows, cursor)
+        space.dirty = True
+        log.info(
+            "index of space %d built: %d objects, %s in %.1f s",
+            info.id,
+            space.live_count,
+            space.plan.factory,
+            time.monotonic() - started,
+        )
+        return space
+
+    def _catch_up(
+        self, targets: dict[int, SpaceIndex] | None = None, *, ids_of: int | None = None
+    ) -> np.ndarray | None:
+        """Apply every committed change since each target's cursor (``_sync_lock`` held).
+
+        ``targets``: spaces to catch up (default: all, after loading new ones). ``ids_of``: also
+        return that space's object ids as of the very snapshot applied (for :meth:`check`).
+        """
+        cut = self._settled_before_snapshot()
+        if targets is None:
+            self._sync_spaces()
+            targets = dict(self._spaces)
+        db_ids: np.ndarray | None = None
+        with snapshot(self._db) as conn:
+            if cut is None:
+                cut = sqlite_cut(conn)
+            if ids_of is not None:
+                db_ids = object_ids(conn, ids_of)
+            tombstones = {
+                space_id: read_tombstones(conn, space_id, space.cursor)
+                for space_id, space in targets.items()
+            }
+            removed = {
+                space_id: np.asarray([o for _, o in tombs], np.int64)
+                for space_id, tombs in tombstones.items()
+            }
+            floor = self._reuse_floor(targets, removed) if cut.exact else None
+            reads: dict[int, tuple[ObjectRows, list[int]]] = {}
+            for space_id, space in targets.items():
+                after = space.cursor.low if floor is None else min(space.cursor.low, floor)
+                info = SpaceInfo(space_id, space.space_key, space.dim)
+                applied = space.cursor.above if floor is None else set()
+                reads[space_id] = read_objects(conn, info, after, applied)
+        for space_id, space in targets.items():
+            rows, seen = reads[space_id]
+            self._apply(space, rows, seen, tombstones[space_id], cut)
+        return db_ids
+
+    def _reuse_floor(
+        self, targets: dict[int, SpaceIndex], removed: dict[int, np.ndarray]
+    ) -> int | None:
+        """SQLite reuses the highest id once its row is deleted. After deletions, every id
+        above the highest object still live (in any space) may hold a new row: read from
+        there. None when nothing was deleted (nothing can have been reused)."""
+        if not any(r.size for r in removed.values()):
+            return None
+        spaces = {**self._spaces, **targets}
+        floor = 0
+        for space_id, space in spaces.items():
+            with space.lock.read():
+                live = space.table.live_ids()
+            gone = removed.get(space_id)
+            if gone is not None and gone.size:
+                live = live[~np.isin(live, gone)]
+            if live.size:
+                floor = max(floor, int(live[-1]))
+        return floor
+
+    def _apply(
+        self,
+        space: SpaceIndex,
+        rows: ObjectRows,
+        seen: list[int],
+        tombstones: list[tuple[int, int]],
+        cut: Cut,
+    ) -> None:
+        deleted = np.asarray([o for _, o in tombstones], np.int64)
+        with self._spaces_lock:
+            pending = self._pending_removes.get(space.space_id)
+            if pending is not None and deleted.size:
+                pending.difference_update(int(i) for i in deleted)
+            skip = set(pending) if pending else set()
+        if skip and len(rows):
+            rows = rows.take(~np.isin(rows.ids, np.fromiter(skip, np.int64, len(skip))))
+        if rows.rejected:
+            # Known bad rows are re-read when SQLite reuse forces a wider read: no new log.
+            rows.rejected = {k: v for k, v in rows.rejected.items() if k not in space.rejected}
+        before = space.cursor.copy()
+        if not (len(rows) or deleted.size or seen or tombstones):
+            after = before.copy()
+            after.advance(cut.objects, cut.tombstones, exact=cut.exact)
+            if after == before:
+                return  # nothing to do: no write lock, searches are not held up
+        with space.lock.write():
+            if deleted.size:
+                space.remove(deleted)
+            space.add(rows)
+            space.cursor.above.update(seen)
+            space.cursor.tomb_above.update(t for t, _ in tombstones)
+            space.cursor.advance(cut.objects, cut.tombstones, exact=cut.exact)
+            if space.cursor.low != before.low or space.cursor.tomb_low != before.tomb_low:
+                space.dirty = True
+
+    # --- snapshots ---------------------------------------------------------------------
+    def write_snapshots(self, *, force: bool = False) -> int:
+        """Write a snapshot of every space changed since its last one; returns how many.
+
+        Holds ``_sync_lock`` (no catch-up meanwhile) and each space's read lock: searches go
+        on, a :meth:`remove` waits for the write to finish.
+        """
+        written = 0
+        with self._sync_lock:
+            for space in list(self._spaces.values()):
+                if not (force or space.dirty or space.last_snapshot_at is None):
+                    continue
+                with space.lock.read():
+                    write_snapshot(self._index_dir, space)
+                    space.dirty = False
+                written += 1
+        return written
+
+    # --- queries -----------------------------------------------------------------------
+    def sizes(self) -> dict[int, int]:
+        """Live (searchable) vectors per space id."""
+        return {space_id: space.live_count for space_id, space in list(self._spaces.items())}
+
+    def _ingestion_images(self, ingestion_ids: Sequence[int]) -> np.ndarray:
+        # Membership changes without any object changing (a known image linked by a new
+        # ingestion, an ingestion deleted), so it is read per search: one indexed query.
+        with self._db.read() as session:
+            rows = session.scalars(
+                select(IngestionItem.image_id)
+                .where(
+                    IngestionItem.ingestion_id.in_(list(ingestion_ids)),
+                    IngestionItem.image_id.is_not(None),
+                )
+                .distinct()
+            )
+            return np.fromiter((int(i) for i in rows if i is not None), np.int64)
+
+    def search(
+        self, space_id: int, queries: np.ndarray, k: int, flt: SearchFilter | None = None
+    ) -> list[list[Hit]]:
+        """Top-``k`` objects per query, best first.
+
+        ``queries``: float32 ``[Q, D]``, L2-normalised, in space ``space_id``. Returns ``Q``
+        lists of :class:`Hit` (cosine similarity, descending); an unknown or empty space gives
+        empty lists. Raises ``ValueError`` when ``D`` is not the space's dimension.
+        """
+        queries = np.ascontiguousarray(queries, np.float32)
+        if queries.ndim != 2:
+            raise ValueError(f"queries must be [Q, D], got shape {queries.shape}")
+        space = self._spaces.get(space_id)
+        if space is None or k <= 0:
+            return [[] for _ in range(queries.shape[0])]
+        if queries.shape[1] != space.dim:
+            raise ValueError(
+                f"queries have dimension {queries.shape[1]}, space {space_id} has {space.dim}"
+            )
+        images = None
+        if flt is not None:
+            linked = self._ingestion_images(flt.ingestion_ids) if flt.ingestion_ids else None
+            if flt.ingestion_ids is not None and not flt.ingestion_ids:
+                linked = np.zeros(0, np.int64)
+            images = allowed_images(flt, linked)
+        with space.lock.read():
+            mask = (
+                candidate_mask(space.table, flt, images)
+                if flt is not None and flt.restricts_candidates
+                else None
+            )
+            return space.search(queries, k, mask, flt.min_similarity if flt else None)
+
+    def remove(self, space_id: int, object_ids: Iterable[int]) -> int:
+        """Make objects unsearchable at once (call after their deletion committed).
+
+        Returns how many were searchable.
+        """
+        ids = np.fromiter((int(i) for i in object_ids), np.int64)
+        if ids.size == 0:
+            return 0
+        with self._spaces_lock:
+            self._pending_removes.setdefault(space_id, set()).update(int(i) for i in ids)
+            space = self._spaces.get(space_id)
+        if space is None:
+            return 0
+        with space.lock.write():
+            return space.remove(ids)
+
+    # --- rebuild -----------------------------------------------------------------------
+    def _rebuild_lock(self, space_id: int) -> threading.Lock:
+        with self._spaces_lock:
+            return self._rebuild_locks.setdefault(space_id, threading.Lock())
+
+    def rebuild(self, space_id: int, *, reason: str = "requested") -> None:
+        """Build a fresh index of the space from the database and swap it in.
+
+        Searches keep using the current index until the swap. Raises ``KeyError`` for a space
+        that does not exist.
+        """
+        with self._rebuild_lock(space_id):
+            state = RebuildState(running=True, reason=reason, started_at=time.time())
+            self._rebuilds[space_id] = state
+            try:
+                info = next((i for i in self._space_infos() if i.id == space_id), None)
+                if info is None:
+                    raise KeyError(f"embedding space {space_id} does not exist")
+                log.info("rebuilding the index of space %d (%s)", space_id, reason)
+                faiss.omp_set_num_threads(os.cpu_count() or 1)
+                self._settled_before_snapshot()  # a fresh settled point for the new cursor
+                fresh = self._build(info)
+                with self._sync_lock:
+                    if self._stop.is_set():
+                        log.info("index rebuild of space %d abandoned: shutting down", space_id)
+                        return
+                    self._catch_up({space_id: fresh})
+                    with self._spaces_lock:
+                        pending = self._pending_removes.get(space_id)
+                        if pending:
+                            with fresh.lock.write():
+                                fresh.remove(np.fromiter(pending, np.int64, len(pending)))
+                        self._spaces[space_id] = fresh
+                with fresh.lock.read():
+                    write_snapshot(self._index_dir, fresh)
+                    fresh.dirty = False
+            except Exception as exc:
+                state.error = f"{type(exc).__name__}: {exc}"
+                raise
+            finally:
+                state.running = False
+                state.finished_at = time.time()
+
+    def _auto_rebuild(self) -> None:
+        for space_id, space in list(self._spaces.items()):
+            with space.lock.read():
+                reason = self._policy.rebuild_reason(
+                    space.plan,
+                    space.live_count,
+                    space.table.stale_count,
+                    space.dim,
+                    self._settings.index_factory,
+                )
+            if reason is None:
+                continue
+            state = self._rebuilds.get(space_id)
+            if state is not None and state.running:
+                continue
+            last = self._auto_attempts.get(space_id)
+            if last is not None and time.monotonic() - last < AUTO_REBUILD_BACKOFF_S:
+                continue
+            self._auto_attempts[space_id] = time.monotonic()
+
+            def run(space_id: int = space_id, reason: str = reason) -> None:
+                try:
+                    self.rebuild(space_id, reason=reason)
+                except Exception:
+                    log.exception("automatic rebuild of space %d failed", space_id)
+
+            threading.Thread(target=run, name=f"index-auto-rebuild-{space_id}", daemon=True).start()
+
+    # --- reports -----------------------------------------------------------------------
+    def status(self, space_id: int) -> IndexStatus:
+        with self._db.read() as session:
+            count_db = count_objects(session.connection(), space_id)
+        state = self._rebuilds.get(space_id)
+        last_rebuild = None
+        if state is not None:
+            last_rebuild = {
+                "reason": state.reason,
+                "started_at": _iso(state.started_at),
+                "finished_at": _iso(state.finished_at),
+                "error": state.error,
+            }
+        space = self._spaces.get(space_id)
+        out = IndexStatus(
+            space_id=space_id,
+            loaded=space is not None,
+            ready=self._ready,
+            count_db=count_db,
+            lag=count_db,
+            last_sync_at=_iso(self._last_sync_at),
+            seconds_since_sync=(
+                round(time.time() - self._last_sync_at, 3) if self._last_sync_at else None
+            ),
+            rebuilding=bool(state and state.running),
+            last_rebuild=last_rebuild,
+        )
+        if space is None:
+            return out
+        with space.lock.read():
+            described: dict[str, Any] = space.describe()
+            out.kind = described["kind"]
+            out.factory = described["factory"]
+            out.params = described["params"]
+            out.count_index = described["count"]
+            out.stale_ids = described["stale"]
+            out.overflow_ids = described["overflow"]
+            out.rejected = len(space.rejected)
+            out.lag = count_db - out.count_index
+            out.covers = {
+                "low": space.cursor.low,
+                "open_ids": len(space.cursor.above),
+                "tombstone_low": space.cursor.tomb_low,
+            }
+            out.last_snapshot_at = _iso(space.last_snapshot_at)
+            if space.snapshot_cursor is not None:
+                out.snapshot_covers = {
+                    "low": space.snapshot_cursor.low,
+                    "open_ids": len(space.snapshot_cursor.above),
+                    "tombstone_low": space.snapshot_cursor.tomb_low,
+                }
+        return out
+
+    def check(self, space_id: int) -> IndexCheck:
+        """Catch up, then compare the index's ids with the database's at that same point.
+
+        The comparison uses the ids of the very snapshot the catch-up applied, so objects
+        committed meanwhile are not reported; ids removed with :meth:`remove` after that
+        snapshot are not counted as missing.
+        """
+        with self._sync_lock:
+            db_ids = self._catch_up(ids_of=space_id)
+            assert db_ids is not None
+            self._loaded = self._ready = True
+            self._last_sync_at = time.time()
+            space = self._spaces.get(space_id)
+            empty = np.zeros(0, np.int64)
+            main, valid, live, overflow = empty, np.zeros(0, bool), empty, empty
+            rejected: dict[int, str] = {}
+            if space is not None:
+                with space.lock.read():
+                    main = space.main_ids()
+                    valid = space.table.flag("live", main) & ~space.table.flag("overflow", main)
+                    live = space.table.live_ids()
+                    overflow = space.overflow_ids()
+                    rejected = dict(space.rejected)
+            with self._spaces_lock:
+                pending = set(self._pending_removes.get(space_id, set()))
+        if pending:
+            db_ids = db_ids[~np.isin(db_ids, np.fromiter(pending, np.int64, len(pending)))]
+        return compare(
+            space_id,
+            db_ids=db_ids,
+            live_ids=live,
+            main_ids=main,
+            main_valid=valid,
+            overflow_ids=overflow,
+            rejected=rejected,
+        )

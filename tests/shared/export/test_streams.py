@@ -1,0 +1,176 @@
+"""Streamed exports (the HTTP formats): round trips and bounded memory."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import insert
+
+from shared.db.database import Database
+from shared.db.models import DetectedObject, EmbeddingSpace, Image
+from shared.export.rows import ExportSpec
+from shared.export.splits import SplitSpec
+from shared.export.streams import stream_csv, stream_npy, stream_npz, stream_parquet
+from shared.reports.selection import resolve_selection
+from shared.settings import Settings
+from tests.shared.reports.synthetic import Collection, seed_clustered
+
+
+@pytest.fixture
+def collection(settings: Settings, database: Database) -> Collection:
+    return seed_clustered(settings, database, images=20, objects_per_image=3, duplicates=0)
+
+
+def split_spec(database: Database, part: int | None = None) -> ExportSpec:
+    with database.read() as session:
+        selection = resolve_selection(session)
+    return ExportSpec(selection, SplitSpec.parse("0.5,0.3,0.2", seed=2), part=part)
+
+
+def test_csv_parquet_and_npy_agree_row_by_row(database: Database, collection: Collection) -> None:
+    spec = split_spec(database, part=0)
+    rows = list(
+        csv.DictReader(io.StringIO(b"".join(stream_csv(database, spec, batch_size=4)).decode()))
+    )
+    table = pq.read_table(io.BytesIO(b"".join(stream_parquet(database, spec, batch_size=4))))
+    vectors = np.load(io.BytesIO(b"".join(stream_npy(database, spec, batch_size=4))))
+    ids = [int(r["object_id"]) for r in rows]
+    assert ids and {r["split"] for r in rows} == {"train"}
+    assert table.column("object_id").to_pylist() == ids
+    assert vectors.shape == (len(ids), 32)
+    for i, object_id in enumerate(ids):
+        assert np.array_equal(vectors[i], collection.vectors[object_id])
+    parquet_vectors = np.array(table.column("vector").to_pylist(), dtype=np.float32)
+    assert np.array_equal(parquet_vectors, vectors)
+
+
+def test_npz_bundle_per_part(tmp_path: Path, database: Database, collection: Collection) -> None:
+    spec = split_spec(database)
+    data = b"".join(stream_npz(database, spec, tmp_path / "work", batch_size=5))
+    assert zipfile.is_zipfile(io.BytesIO(data))
+    bundle = np.load(io.BytesIO(data), allow_pickle=False)
+    assert list(bundle["class_names"]) == ["cat", "dog", "car", "boat"]
+    seen_images: list[set[int]] = []
+    seen_ids: list[int] = []
+    for part in ("train", "val", "test"):
+        ids = bundle[f"{part}_object_ids"]
+        vectors = bundle[f"{part}_vectors"]
+        assert vectors.shape == (ids.size, 32) and bundle[f"{part}_boxes"].shape == (ids.size, 4)
+        for object_id, vector, image_id, class_id in zip(
+            ids.tolist(),
+            vectors,
+            bundle[f"{part}_image_ids"],
+            bundle[f"{part}_class_ids"],
+            strict=True,
+        ):
+            assert np.array_equal(vector, collection.vectors[object_id])
+            assert image_id == collection.image_of[object_id]
+            assert class_id == collection.class_of[object_id]
+        seen_images.append({collection.image_of[o] for o in ids.tolist()})
+        seen_ids += ids.tolist()
+    assert sorted(seen_ids) == sorted(collection.object_ids)
+    assert sum(len(s) for s in seen_images) == len(set().union(*seen_images))
+    assert list((tmp_path / "work").iterdir()) == []  # the column files are removed
+
+
+def test_npz_without_split_has_plain_names(
+    tmp_path: Path, database: Database, collection: Collection
+) -> None:
+    with database.read() as session:
+        spec = ExportSpec(resolve_selection(session, classes=["dog"]))
+    bundle = np.load(io.BytesIO(b"".join(stream_npz(database, spec, tmp_path))))
+    assert set(bundle.files) == {
+        "object_ids",
+        "image_ids",
+        "class_ids",
+        "scores",
+        "boxes",
+        "vectors",
+        "class_names",
+    }
+    assert set(bundle["class_ids"].tolist()) == {1}
+
+
+def _bulk_collection(settings: Settings, database: Database, n: int, dim: int) -> None:
+    """n objects (100 per image) inserted in bulk; no image files (exports do not read them)."""
+    rng = np.random.default_rng(0)
+    with database.begin() as session:
+        space = EmbeddingSpace(
+            key="bulk",
+            weights_sha256="3" * 64,
+            architecture="x",
+            layers=[1],
+            pooling="roi_align",
+            input_size=64,
+            dim=dim,
+            class_names=["a", "b"],
+            spec={},
+        )
+        session.add(space)
+        session.flush()
+        image_ids = []
+        for i in range(n // 100):
+            image = Image(
+                sha256=f"{i:064d}", width=10, height=10, format="PNG", bytes=1, source=f"bulk:{i}"
+            )
+            session.add(image)
+            session.flush()
+            image_ids.append(image.id)
+        vectors = rng.normal(size=(n, dim)).astype("<f4")
+        session.execute(
+            insert(DetectedObject),
+            [
+                {
+                    "image_id": image_ids[i // 100],
+                    "space_id": space.id,
+                    "ordinal": i % 100,
+                    "x1": 0.0,
+                    "y1": 0.0,
+                    "x2": 5.0,
+                    "y2": 5.0,
+                    "class_id": i % 2,
+                    "class_name": "ab"[i % 2],
+                    "score": 0.5,
+                    "vector": vectors[i].tobytes(),
+                }
+                for i in range(n)
+            ],
+        )
+
+
+@pytest.mark.slow
+def test_streaming_memory_does_not_grow_with_the_collection(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    from shared.settings import load_settings
+
+    settings = load_settings(data_dir=tmp_path / "data", database_url=sqlite_url)
+    database = Database.from_url(sqlite_url)
+    n, dim = 20_000, 128
+    _bulk_collection(settings, database, n, dim)
+    with database.read() as session:
+        spec = ExportSpec(resolve_selection(session), SplitSpec.parse("0.8,0.1,0.1"))
+    total_vector_bytes = n * dim * 4  # 10 MB
+    peaks = {}
+    for name, stream in (
+        ("npy", lambda: stream_npy(database, spec, batch_size=500)),
+        ("csv", lambda: stream_csv(database, spec, batch_size=500)),
+        ("parquet", lambda: stream_parquet(database, spec, batch_size=500)),
+    ):
+        sum(1 for _ in stream())  # first use: one-time imports and caches are not the export
+        tracemalloc.start()
+        size = sum(len(chunk) for chunk in stream())
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        peaks[name] = peak
+        assert size > 0
+    database.dispose()
+    # One batch of 500 rows is 256 kB of vectors; the whole export is 10 MB.
+    assert max(peaks.values()) < total_vector_bytes / 4, peaks

@@ -1,0 +1,300 @@
+"""process_chunk end to end on SQLite and PostgreSQL with the fixture model: every item is
+accounted for, objects are stored once, retries and duplicates write nothing twice, and one
+broken image never takes its chunk or batch down."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import select, update
+
+from shared.db.database import Database
+from shared.db.models import (
+    DetectedObject,
+    Image,
+    Ingestion,
+    IngestionItem,
+    IngestionStatus,
+    ItemStatus,
+)
+from shared.ingestion.pipeline import MAX_ATTEMPTS, process_chunk
+from shared.ingestion.planning import pending_chunks
+from shared.ingestion.progress import ingestion_progress
+from shared.ingestion.runner import start_ingestion
+from shared.settings import Settings
+from shared.yolov7.detector import Detector
+from tests.shared.imaging.corpus import jpeg
+from tests.shared.ingestion.archives import tree_snapshot
+from tests.shared.ingestion.scenarios import (
+    ProbeDetector,
+    build_mixed_archive,
+    item_outcomes,
+    totals,
+)
+
+
+def run_all(db: Database, settings: Settings, detector: Any, ingestion_id: int) -> None:
+    with db.read() as session:
+        chunks = pending_chunks(session, ingestion_id)
+    for chunk in chunks:
+        process_chunk(db, settings, detector, ingestion_id, chunk)
+
+
+def snapshot_outside(tmp_path: Path, settings: Settings) -> set[str]:
+    # The SQLite file of the db_url fixture lives beside the data directory: not ours.
+    return {
+        p
+        for p in tree_snapshot(tmp_path, exclude=settings.data_dir)
+        if not p.startswith("roisearch.db")
+    }
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_mixed_archive_every_item_accounted_for(
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    kind: str,
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    archive = build_mixed_archive(src, kind)
+    before = snapshot_outside(tmp_path, ingest_settings)
+
+    plan = start_ingestion(db, ingest_settings, archive.path)
+    assert plan.total_items == len(archive.expected)
+    assert len(plan.pending_chunks) > 3  # several chunks of 8
+    run_all(db, ingest_settings, detector, plan.ingestion_id)
+
+    outcomes = item_outcomes(db, plan.ingestion_id)
+    assert outcomes == archive.expected
+    with db.read() as session:
+        progress = ingestion_progress(session, plan.ingestion_id, failed_limit=1000)
+        assert progress is not None
+        messages = {f.member: f.error_message for f in progress.failed}
+        images = {
+            row.id: row
+            for row in session.execute(
+                select(Image.id, Image.width, Image.height, Image.source, Image.storage_path)
+            )
+        }
+        objects = session.execute(
+            select(
+                DetectedObject.image_id,
+                DetectedObject.x1,
+                DetectedObject.y1,
+                DetectedObject.x2,
+                DetectedObject.y2,
+                DetectedObject.vector,
+            )
+        ).all()
+    assert progress.status == IngestionStatus.DONE
+    assert progress.counts[ItemStatus.PENDING] == 0
+    settled = (ItemStatus.DONE, ItemStatus.FAILED, ItemStatus.SKIPPED)
+    assert sum(progress.counts[s] for s in settled) == progress.total
+    assert progress.counts[ItemStatus.FAILED] == len(messages)
+    # Every failure has a message that names its member (for the failed-items list).
+    assert all(messages[m] and m.rsplit("/", 1)[-1] in str(messages[m]) for m in messages), messages
+
+    t = totals(db)
+    assert t.images == archive.distinct_images == t.embeddings
+    assert t.objects == t.object_count_sum == t.distinct_object_keys == progress.objects > 0
+    for obj in objects:
+        image = images[obj.image_id]
+        assert 0 <= obj.x1 < obj.x2 <= image.width and 0 <= obj.y1 < obj.y2 <= image.height
+        assert len(obj.vector) == detector.dim * 4
+    rotated = next(i for i in images.values() if i.source.endswith("exif-rotated.jpg"))
+    assert (rotated.width, rotated.height) == (20, 40)  # oriented size
+    for image in images.values():
+        assert image.storage_path and (ingest_settings.data_dir / image.storage_path).is_file()
+    # Nothing was written anywhere but the data directory.
+    assert snapshot_outside(tmp_path, ingest_settings) == before
+
+
+def test_reingesting_the_same_source_links_known_images(
+    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+) -> None:
+    archive = build_mixed_archive(tmp_path, "zip", seed=1)
+    first = start_ingestion(db, ingest_settings, archive.path)
+    run_all(db, ingest_settings, detector, first.ingestion_id)
+    after_first = totals(db)
+
+    probe = ProbeDetector(detector)
+    second = start_ingestion(db, ingest_settings, archive.path)
+    run_all(db, ingest_settings, probe, second.ingestion_id)
+    assert probe.images == 0  # nothing recomputed: every image is known by its content hash
+    assert totals(db) == after_first
+    assert item_outcomes(db, second.ingestion_id) == archive.expected
+    with db.read() as session:
+        linked = dict(
+            session.execute(
+                select(IngestionItem.member, IngestionItem.image_id).where(
+                    IngestionItem.ingestion_id == second.ingestion_id,
+                    IngestionItem.status == ItemStatus.DONE,
+                )
+            ).all()
+        )
+        originals = dict(
+            session.execute(
+                select(IngestionItem.member, IngestionItem.image_id).where(
+                    IngestionItem.ingestion_id == first.ingestion_id,
+                    IngestionItem.status == ItemStatus.DONE,
+                )
+            ).all()
+        )
+    assert linked == originals
+    assert linked["photos/0.jpg"] == linked["photos/copy-of-0.jpg"]
+
+
+def test_a_chunk_killed_midway_is_retried_without_duplicates(
+    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+) -> None:
+    archive = build_mixed_archive(tmp_path, "zip", seed=2)
+    plan = start_ingestion(db, ingest_settings, archive.path)
+    chunk = plan.pending_chunks[0]
+
+    class Killed(BaseException):
+        """Stands for SIGKILL: nothing after it runs, no handler catches it."""
+
+    class DiesAfterTwo(ProbeDetector):
+        def embed(self, images: Any, *args: Any, **kwargs: Any) -> Any:
+            if self.calls == 2:
+                raise Killed
+            return super().embed(images, *args, **kwargs)
+
+    with pytest.raises(Killed):
+        process_chunk(db, ingest_settings, DiesAfterTwo(detector), plan.ingestion_id, chunk)
+    assert totals(db).objects == 0  # the chunk's transaction never committed
+    first = process_chunk(db, ingest_settings, detector, plan.ingestion_id, chunk)
+    assert first.done + first.failed == 8 and not first.skipped
+    once = totals(db)
+    # A retry of a chunk that did commit (a worker killed before RQ heard of the success).
+    again = process_chunk(db, ingest_settings, detector, plan.ingestion_id, chunk)
+    assert again.skipped and totals(db) == once
+    with db.read() as session:
+        attempts = session.scalars(
+            select(IngestionItem.attempts).where(
+                IngestionItem.ingestion_id == plan.ingestion_id, IngestionItem.chunk == chunk
+            )
+        ).all()
+    assert set(attempts) == {2}
+
+
+def test_the_same_chunk_run_twice_concurrently_stores_objects_once(
+    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+) -> None:
+    # The reconciler may enqueue a chunk a worker is still processing: both must finish
+    # without duplicating anything and without failing.
+    archive = build_mixed_archive(tmp_path, "zip", seed=3)
+    plan = start_ingestion(db, ingest_settings, archive.path)
+    lock = threading.Lock()
+
+    class Serialised(ProbeDetector):
+        def embed(self, images: Any, *args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return super().embed(images, *args, **kwargs)
+
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            run_all(db, ingest_settings, Serialised(detector), plan.ingestion_id)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert item_outcomes(db, plan.ingestion_id) == archive.expected
+    t = totals(db)
+    assert t.images == archive.distinct_images
+    assert t.objects == t.object_count_sum == t.distinct_object_keys
+
+
+def test_one_image_the_model_rejects_fails_alone(
+    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(7):
+        (src / f"{i}.jpg").write_bytes(jpeg(64, 48, i))
+    (src / "poison.jpg").write_bytes(jpeg(37, 23, 99))  # a size nothing else has
+    probe = ProbeDetector(detector, batch_size=4, poison=lambda a: bool(a.shape[:2] == (23, 37)))
+    plan = start_ingestion(db, ingest_settings, src)
+    assert plan.pending_chunks == [0]
+    summary = process_chunk(db, ingest_settings, probe, plan.ingestion_id, 0)
+    assert (summary.done, summary.failed) == (7, 1)
+    outcomes = item_outcomes(db, plan.ingestion_id)
+    assert outcomes["poison.jpg"] == ("failed", "model_error")
+    assert all(outcomes[f"{i}.jpg"] == ("done", None) for i in range(7))
+    assert 4 in probe.batch_sizes  # the images really went to the model in batches
+    assert totals(db).images == 7
+
+
+def test_a_chunk_that_keeps_crashing_is_given_up_with_a_reason(
+    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        (src / f"{i}.jpg").write_bytes(jpeg(40, 30, i))
+    plan = start_ingestion(db, ingest_settings, src)
+    with db.begin() as session:
+        session.execute(
+            update(IngestionItem)
+            .where(IngestionItem.ingestion_id == plan.ingestion_id)
+            .values(attempts=MAX_ATTEMPTS)
+        )
+    probe = ProbeDetector(detector)
+    summary = process_chunk(db, ingest_settings, probe, plan.ingestion_id, 0)
+    assert summary.failed == 3 and probe.calls == 0
+    assert set(item_outcomes(db, plan.ingestion_id).values()) == {("failed", "processing_failed")}
+    with db.read() as session:
+        ingestion = session.get(Ingestion, plan.ingestion_id)
+        assert ingestion is not None and ingestion.status == IngestionStatus.DONE
+
+
+def test_cancelled_ingestion_is_not_processed(
+    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+) -> None:
+    (tmp_path / "a.jpg").write_bytes(jpeg(40, 30, 1))
+    plan = start_ingestion(db, ingest_settings, tmp_path / "a.jpg")
+    with db.begin() as session:
+        session.execute(
+            update(Ingestion)
+            .where(Ingestion.id == plan.ingestion_id)
+            .values(status=IngestionStatus.CANCELLED)
+        )
+    probe = ProbeDetector(detector)
+    assert process_chunk(db, ingest_settings, probe, plan.ingestion_id, 0).skipped
+    assert probe.calls == 0
+    assert item_outcomes(db, plan.ingestion_id) == {"a.jpg": ("pending", None)}
+
+
+def test_draft_decoded_boxes_are_in_original_pixels(
+    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+) -> None:
+    # A JPEG twice the model size is decoded at reduced DCT scale: boxes must still be
+    # stored in the original image's pixels.
+    (tmp_path / "big.jpg").write_bytes(jpeg(1200, 800, 5))
+    plan = start_ingestion(db, ingest_settings, tmp_path / "big.jpg")
+    run_all(db, ingest_settings, detector, plan.ingestion_id)
+    with db.read() as session:
+        boxes = np.array(
+            session.execute(
+                select(DetectedObject.x1, DetectedObject.y1, DetectedObject.x2, DetectedObject.y2)
+            ).all()
+        )
+        image = session.execute(select(Image.width, Image.height)).one()
+    assert (image.width, image.height) == (1200, 800)
+    assert len(boxes) > 0
+    assert boxes[:, 2].max() <= 1200 and boxes[:, 3].max() <= 800
+    assert boxes[:, 2].max() > 300  # not squeezed into the 300x200 draft frame

@@ -1,0 +1,399 @@
+"""Sources: folders, zip, tar (plain/gz/tgz/bz2), single files — and the archive attacks
+(traversal names, absolute paths, links, devices, bombs) and import-root escapes."""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.ingestion.sources import (
+    Member,
+    MemberError,
+    SourceError,
+    check_inside_roots,
+    iter_tar,
+    list_members,
+    read_member,
+    source_kind,
+)
+from shared.settings import Settings, load_settings
+from tests.shared.imaging.corpus import jpeg, png
+from tests.shared.ingestion.archives import Special, tree_snapshot, write_tar, write_zip
+
+IMAGES = {f"set/{i}.jpg": jpeg(32, 24, i) for i in range(3)} | {"set/deep/x.png": png(20, 20, 9)}
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    return load_settings(data_dir=tmp_path / "data", **overrides)
+
+
+def enumerate_source(path: Path, settings: Settings) -> dict[str, Member]:
+    kind = source_kind(path)
+    if kind == "tar":
+        return {e.member.name: e.member for e in iter_tar(path, settings)}
+    return {m.name: m for m in list_members(path, kind, settings)}
+
+
+def refusals(members: dict[str, Member]) -> dict[str, str]:
+    return {name: m.refusal.code for name, m in members.items() if m.refusal}
+
+
+def read_all(path: Path, settings: Settings) -> dict[str, bytes]:
+    """Bytes of every accepted member, read the way the worker reads them."""
+    kind = source_kind(path)
+    if kind == "tar":
+        return {e.member.name: e.data for e in iter_tar(path, settings) if e.data is not None}
+    return {
+        m.name: read_member(path, kind, m.name, settings)
+        for m in list_members(path, kind, settings)
+        if m.refusal is None
+    }
+
+
+# --- plain sources ---------------------------------------------------------------------------
+
+
+def test_folder_is_walked_recursively_in_order(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    for name, data in IMAGES.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    (root / "readme.txt").write_text("not an image")
+    settings = make_settings(tmp_path)
+    assert source_kind(root) == "folder"
+    members = list(list_members(root, "folder", settings))
+    assert sorted(m.name for m in members) == sorted([*IMAGES, "readme.txt"])
+    # Deterministic order: re-planning gives every member the same sequence number.
+    assert [m.name for m in list_members(root, "folder", settings)] == [m.name for m in members]
+    # Non-images are ordinary members here: decoding gives them their "not an image" record.
+    assert all(m.refusal is None for m in members)
+    assert read_all(root, settings) == IMAGES | {"readme.txt": b"not an image"}
+
+
+@pytest.mark.parametrize(
+    ("filename", "mode"),
+    [("a.tar", "w"), ("a.tar.gz", "w:gz"), ("a.tgz", "w:gz"), ("a.tar.bz2", "w:bz2")],
+)
+def test_tar_variants_stream_every_member(tmp_path: Path, filename: str, mode: str) -> None:
+    path = write_tar(tmp_path / filename, IMAGES.items(), mode)
+    settings = make_settings(tmp_path)
+    assert source_kind(path) == "tar"
+    assert read_all(path, settings) == IMAGES
+
+
+def test_tar_is_recognised_by_content_whatever_its_name(tmp_path: Path) -> None:
+    path = write_tar(tmp_path / "upload.bin", IMAGES.items(), "w:gz")
+    assert source_kind(path) == "tar"
+
+
+def test_zip_members_are_read_one_by_one(tmp_path: Path) -> None:
+    path = write_zip(tmp_path / "a.zip", [*IMAGES.items(), ("empty/", b"")])
+    settings = make_settings(tmp_path)
+    assert source_kind(path) == "zip"
+    assert read_all(path, settings) == IMAGES  # directory entries are not members
+
+
+def test_single_file(tmp_path: Path) -> None:
+    path = tmp_path / "one.jpg"
+    path.write_bytes(IMAGES["set/0.jpg"])
+    settings = make_settings(tmp_path)
+    assert source_kind(path) == "file"
+    assert [(m.name, m.size, m.refusal) for m in list_members(path, "file", settings)] == [
+        ("one.jpg", path.stat().st_size, None)
+    ]
+    assert read_member(path, "file", "one.jpg", settings) == IMAGES["set/0.jpg"]
+
+
+def test_unreadable_archives_fail_as_a_whole(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.tar.gz"
+    broken.write_bytes(write_tar(tmp_path / "ok.tar.gz", IMAGES.items(), "w:gz").read_bytes()[:300])
+    with pytest.raises(SourceError) as info:
+        list(iter_tar(broken, make_settings(tmp_path)))
+    assert info.value.code == "bad_archive"
+    bad_zip = tmp_path / "bad.zip"
+    bad_zip.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(SourceError) as info:
+        list(list_members(bad_zip, "zip", make_settings(tmp_path)))
+    assert info.value.code == "bad_archive"
+
+
+def test_corrupt_zip_member_is_a_member_error(tmp_path: Path) -> None:
+    data = jpeg(200, 100, 1) * 4  # compressible enough to be deflated
+    path = write_zip(tmp_path / "a.zip", [("a.jpg", data), ("b.jpg", data)])
+    raw = bytearray(path.read_bytes())
+    # Scribble over the first member's deflate stream (it starts after its local header).
+    start = raw.find(b"a.jpg") + len("a.jpg")
+    raw[start + 20 : start + 220] = bytes(range(200))
+    path.write_bytes(bytes(raw))
+    settings = make_settings(tmp_path)
+    with pytest.raises(MemberError) as info:
+        read_member(path, "zip", "a.jpg", settings)
+    assert info.value.code == "read_failed" and "a.jpg" in info.value.message
+    assert read_member(path, "zip", "b.jpg", settings) == data
+
+
+# --- archive attacks -------------------------------------------------------------------------
+
+
+def test_tar_attacks_are_refused_with_reasons(tmp_path: Path) -> None:
+    escape_target = tmp_path / "escaped.jpg"
+    good = jpeg(16, 16, 1)
+    path = write_tar(
+        tmp_path / "evil.tar.gz",
+        [
+            ("ok.jpg", good),
+            ("../escaped.jpg", good),
+            ("a/../../escaped.jpg", good),
+            (str(escape_target), good),  # absolute member name
+            ("C:\\windows\\x.jpg", good),
+            Special("passwd-link", tarfile.SYMTYPE, "/etc/passwd"),
+            Special("passwd-hardlink", tarfile.LNKTYPE, "/etc/passwd"),
+            Special("null-device", tarfile.CHRTYPE),
+            Special("disk-device", tarfile.BLKTYPE),
+            Special("pipe", tarfile.FIFOTYPE),
+            ("inner.zip", write_zip(tmp_path / "inner.zip", [("x.jpg", good)]).read_bytes()),
+            ("inner.tar.gz", b"\x1f\x8b whatever"),
+            ("bin.setuid", good),  # a regular file: only its bytes are ever used
+        ],
+        "w:gz",
+    )
+    before = tree_snapshot(tmp_path)
+    entries = list(iter_tar(path, make_settings(tmp_path)))
+    by_name = {e.member.name: e for e in entries}
+    assert refusals({n: e.member for n, e in by_name.items()}) == {
+        "../escaped.jpg": "unsafe_member_name",
+        "a/../../escaped.jpg": "unsafe_member_name",
+        str(escape_target): "unsafe_member_name",
+        "C:\\windows\\x.jpg": "unsafe_member_name",
+        "passwd-link": "not_regular_file",
+        "passwd-hardlink": "not_regular_file",
+        "null-device": "not_regular_file",
+        "disk-device": "not_regular_file",
+        "pipe": "not_regular_file",
+        "inner.zip": "nested_archive",
+        "inner.tar.gz": "nested_archive",
+    }
+    assert by_name["ok.jpg"].data == good and by_name["bin.setuid"].data == good
+    assert all(e.data is None for e in entries if e.member.refusal)
+    for entry in entries:
+        if entry.member.refusal:
+            message = entry.member.refusal.message
+            assert entry.member.name in message or repr(entry.member.name) in message
+    # Streaming wrote nothing anywhere.
+    assert tree_snapshot(tmp_path) == before
+    assert not escape_target.exists()
+
+
+def test_zip_attacks_are_refused_with_reasons(tmp_path: Path) -> None:
+    good = jpeg(16, 16, 2)
+    path = write_zip(
+        tmp_path / "evil.zip",
+        [
+            ("ok.jpg", good),
+            ("../escaped.jpg", good),
+            ("/tmp/escaped.jpg", good),
+            ("..\\escaped.jpg", good),
+            ("nested/inner.zip", b"PK\x03\x04"),
+        ],
+        symlinks=[("link.jpg", "/etc/passwd")],
+    )
+    settings = make_settings(tmp_path)
+    before = tree_snapshot(tmp_path)
+    members = enumerate_source(path, settings)
+    assert refusals(members) == {
+        "../escaped.jpg": "unsafe_member_name",
+        "/tmp/escaped.jpg": "unsafe_member_name",
+        "..\\escaped.jpg": "unsafe_member_name",
+        "nested/inner.zip": "nested_archive",
+        "link.jpg": "not_regular_file",
+    }
+    assert read_all(path, settings) == {"ok.jpg": good}
+    assert tree_snapshot(tmp_path) == before
+
+
+def test_zip_bomb_is_refused_by_its_ratio(tmp_path: Path) -> None:
+    bomb = b"\0" * (20 * 1024 * 1024)  # deflates ~1000x
+    path = write_zip(tmp_path / "bomb.zip", [("ok.jpg", jpeg(16, 16, 3)), ("zeros.bmp", bomb)])
+    members = enumerate_source(path, make_settings(tmp_path))
+    assert refusals(members) == {"zeros.bmp": "compression_ratio"}
+    assert members["zeros.bmp"].refusal is not None
+    assert "zip bomb" in members["zeros.bmp"].refusal.message
+
+
+def test_many_small_members_trip_the_whole_archive_ratio(tmp_path: Path) -> None:
+    # Each member is under the per-member threshold; together they expand far too much.
+    entries = [(f"{i}.bmp", b"\0" * (512 * 1024)) for i in range(8)]
+    path = write_zip(tmp_path / "many.zip", entries)
+    codes = refusals(enumerate_source(path, make_settings(tmp_path)))
+    assert codes and set(codes.values()) == {"compression_ratio"}
+    assert "0.bmp" not in codes  # the first MiB is allowed; refusals start past it
+
+
+def test_tar_gz_bomb_stops_the_stream(tmp_path: Path) -> None:
+    path = write_tar(
+        tmp_path / "bomb.tar.gz",
+        [("ok.jpg", jpeg(16, 16, 4)), ("zeros.bmp", b"\0" * (30 * 1024 * 1024))],
+        "w:gz",
+    )
+    names = []
+    with pytest.raises(SourceError) as info:
+        for entry in iter_tar(path, make_settings(tmp_path)):
+            names.append(entry.member.name)
+    assert info.value.code == "compression_ratio"
+    assert names == ["ok.jpg"]
+
+
+def test_member_count_bombs(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, max_archive_members=50)
+    entries = [(f"{i}.jpg", b"x") for i in range(60)]
+    zip_path = write_zip(tmp_path / "many.zip", entries)
+    with pytest.raises(SourceError) as info:
+        next(iter(list_members(zip_path, "zip", settings)))  # refused before any member
+    assert info.value.code == "too_many_members" and "60" in info.value.message
+    tar_path = write_tar(tmp_path / "many.tar", entries)
+    streamed = []
+    with pytest.raises(SourceError) as info:
+        for entry in iter_tar(tar_path, settings):
+            streamed.append(entry)
+    assert info.value.code == "too_many_members" and len(streamed) == 50
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for name, data in entries:
+        (folder / name).write_bytes(data)
+    with pytest.raises(SourceError):
+        list(list_members(folder, "folder", settings))
+
+
+def test_oversized_members(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, max_member_bytes=1000)
+    big, small = os.urandom(2000), os.urandom(500)
+    entries = [("big.jpg", big), ("small.jpg", small)]
+    for path in (
+        write_zip(tmp_path / "a.zip", entries),
+        write_tar(tmp_path / "a.tar.gz", entries, "w:gz"),
+    ):
+        assert refusals(enumerate_source(path, settings)) == {"big.jpg": "member_too_large"}
+        assert read_all(path, settings) == {"small.jpg": small}
+    single = tmp_path / "big.jpg"
+    single.write_bytes(big)
+    assert refusals(enumerate_source(single, settings)) == {"big.jpg": "member_too_large"}
+    # A member that grew after planning is still cut off when read.
+    with pytest.raises(MemberError) as info:
+        read_member(single, "file", "big.jpg", settings)
+    assert info.value.code == "member_too_large"
+
+
+def test_archive_total_size_limit(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, max_archive_total_bytes=2500)
+    entries = [(f"{i}.jpg", os.urandom(1000)) for i in range(4)]
+    codes = refusals(enumerate_source(write_zip(tmp_path / "a.zip", entries), settings))
+    assert codes == {"2.jpg": "archive_too_large", "3.jpg": "archive_too_large"}
+    with pytest.raises(SourceError) as info:
+        list(iter_tar(write_tar(tmp_path / "a.tar", entries), settings))
+    assert info.value.code == "archive_too_large"
+
+
+def test_folder_links_and_special_files_are_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.jpg").write_bytes(jpeg(16, 16, 5))
+    root = tmp_path / "in"
+    root.mkdir()
+    (root / "ok.jpg").write_bytes(jpeg(16, 16, 6))
+    (root / "link.jpg").symlink_to(outside / "secret.jpg")
+    (root / "linkdir").symlink_to(outside, target_is_directory=True)
+    os.mkfifo(root / "pipe.jpg")
+    settings = make_settings(tmp_path)
+    members = {m.name: m for m in list_members(root, "folder", settings)}
+    assert refusals(members) == {
+        "link.jpg": "not_regular_file",
+        "linkdir": "not_regular_file",
+        "pipe.jpg": "not_regular_file",
+    }
+    assert "linkdir/secret.jpg" not in members  # symlinked folders are not followed
+    # A member swapped for a symlink after planning is refused when read (O_NOFOLLOW).
+    (root / "ok.jpg").unlink()
+    (root / "ok.jpg").symlink_to(outside / "secret.jpg")
+    with pytest.raises(MemberError) as info:
+        read_member(root, "folder", "ok.jpg", settings)
+    assert info.value.code == "read_failed"
+
+
+# --- import roots ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def roots(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    (data / "imports" / "set").mkdir(parents=True)
+    (data / "imports" / "set" / "a.jpg").write_bytes(b"x")
+    (data / "imports-evil").mkdir()
+    (data / "imports-evil" / "b.jpg").write_bytes(b"x")
+    (data / "secret").mkdir()
+    (data / "imports" / "escape").symlink_to(data / "secret", target_is_directory=True)
+    (data / "imports" / "passwd").symlink_to("/etc/passwd")
+    return data
+
+
+def test_paths_inside_the_import_root_are_allowed(roots: Path) -> None:
+    root = roots / "imports"
+    assert check_inside_roots(root / "set", [root]) == (root / "set").resolve()
+    assert check_inside_roots(root / "set" / "a.jpg", [root]) == (root / "set" / "a.jpg").resolve()
+    assert check_inside_roots(root / "set" / ".." / "set", [root]) == (root / "set").resolve()
+    # The root may itself be reached through a symlink.
+    alias = roots / "alias"
+    alias.symlink_to(root, target_is_directory=True)
+    assert check_inside_roots(alias / "set", [alias]) == (root / "set").resolve()
+    assert check_inside_roots(root / "set", [roots / "other", root]) == (root / "set").resolve()
+
+
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "imports/../secret",
+        "imports/set/../../secret",
+        "imports-evil",
+        "imports-evil/b.jpg",
+        "imports/escape",
+        "imports/passwd",
+        "secret",
+    ],
+)
+def test_paths_outside_the_import_root_are_refused(roots: Path, relative: str) -> None:
+    with pytest.raises(SourceError) as info:
+        check_inside_roots(roots / relative, [roots / "imports"])
+    assert info.value.code == "path_not_allowed"
+
+
+def test_import_root_edge_cases(roots: Path) -> None:
+    with pytest.raises(SourceError) as info:
+        check_inside_roots(roots / "imports" / "set", [])
+    assert info.value.code == "path_not_allowed"  # server-side paths disabled
+    with pytest.raises(SourceError) as info:
+        check_inside_roots(roots / "imports" / "nope", [roots / "imports"])
+    assert info.value.code == "source_not_found"
+    with pytest.raises(SourceError):  # a root that does not exist admits nothing
+        check_inside_roots(roots / "imports" / "set", [roots / "missing"])
+    with pytest.raises(SourceError):
+        check_inside_roots(Path("/etc"), [roots / "imports"])
+
+
+def test_enumeration_and_reading_write_nothing(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    sources = [
+        write_zip(src / "a.zip", [*IMAGES.items(), ("../x.jpg", b"1")]),
+        write_tar(src / "a.tgz", [*IMAGES.items(), ("../x.jpg", b"1")], "w:gz"),
+    ]
+    settings = make_settings(tmp_path)
+    before = tree_snapshot(tmp_path)
+    for path in sources:
+        assert set(read_all(path, settings)) == set(IMAGES)
+    assert tree_snapshot(tmp_path) == before
+    assert not (tmp_path / "x.jpg").exists()
+    assert zipfile.is_zipfile(sources[0])
