@@ -50,11 +50,11 @@ class TrainConfig:
     out: Path
     data_dir: Path
     train_images: int = 4000
-    epochs: int = 30
-    img_size: int = 256
+    epochs: int = 24
+    img_size: int = 320
     batch_size: int = 16
     width_multiple: float = 0.25
-    lr: float = 5e-3
+    lr: float = 1e-2
     weight_decay: float = 0.05
     warmup_steps: int = 300
     seed: int = 0

@@ -19,8 +19,8 @@ def _default_cache(seed: int, images: int) -> Path:
 
 def train_demo(
     out: Path = typer.Option(..., "--out", help="output .safetensors (a .json goes beside it)"),
-    epochs: int = typer.Option(30, "--epochs", min=1),
-    img_size: int = typer.Option(256, "--img-size", min=64, help="square training input"),
+    epochs: int = typer.Option(24, "--epochs", min=1),
+    img_size: int = typer.Option(320, "--img-size", min=64, help="square training input"),
     seed: int = typer.Option(0, "--seed", help="training scenes, init and batch order"),
     images: int = typer.Option(4000, "--images", min=16, help="generated training scenes"),
     batch_size: int = typer.Option(16, "--batch-size", min=1),
@@ -28,7 +28,7 @@ def train_demo(
         2, "--workers", min=1, help="data-parallel processes (one per core)"
     ),
     threads: int = typer.Option(1, "--threads", min=1, help="torch CPU threads per worker"),
-    lr: float = typer.Option(5e-3, "--lr", min=1e-6, help="AdamW peak learning rate"),
+    lr: float = typer.Option(1e-2, "--lr", min=1e-6, help="AdamW peak learning rate"),
     width: float = typer.Option(0.25, "--width", min=0.05, help="yolov7-tiny width multiple"),
     data_dir: Path | None = typer.Option(
         None, "--data-dir", help="where the training scenes are cached (default ~/.cache/…)"
@@ -41,7 +41,9 @@ def train_demo(
         False, "--resume", help="continue an interrupted run from its last epoch checkpoint"
     ),
 ) -> None:
-    """Train the demo detector (width-0.25 yolov7-tiny) on generated scenes, on the CPU."""
+    """Train the demo detector (width-0.25 yolov7-tiny) on generated scenes, on the CPU.
+
+    The defaults are the recipe of the shipped shared/assets/demo-detector.safetensors."""
     from demo.training.trainer import TrainConfig, train
 
     if out.suffix != ".safetensors":

@@ -59,11 +59,6 @@ def test_a_server_already_on_the_port_is_not_used(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="open bugs the battery found: two zip members with the same name become one item, "
-    "and identical broken members share one error message (docs/proof.md)",
-    strict=False,
-)
 def test_bad_input_section_counts(servers: PrivateServers, tmp_path: Path) -> None:
     weights = YOLOV7_FIXTURES / "yolov7-tiny-random.pt"
     if not weights.is_file():
