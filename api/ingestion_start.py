@@ -124,6 +124,8 @@ def plan_path(resources: Resources, path: str) -> int:
     except SourceError as exc:
         if exc.code == "source_not_found":
             raise ApiError(404, exc.code, f"{path!r} does not exist") from None
+        if exc.code == "invalid_path":
+            raise ApiError(422, exc.code, f"{path!r}: {exc.message}") from None
         if not roots:
             raise ApiError(403, exc.code, exc.message) from None
         raise ApiError(

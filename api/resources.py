@@ -6,6 +6,10 @@ worker, would add enqueue/poll latency (tens of ms at best), make interactive qu
 behind bulk ingestion chunks (seconds to minutes), and would not work in embedded mode (no
 Redis). The cost is the model's memory in the API process; model calls are serialised by a
 small capacity limiter so that concurrent queries do not oversubscribe the CPU.
+
+In embedded mode (no Redis) there are no workers to take over an upload whose planning was
+cut short (the API killed mid-upload): the API does it itself, at start-up and then every
+:data:`REPLAN_INTERVAL_S`, into its in-process queue. With Redis the workers' re-planner does.
 """
 
 from __future__ import annotations
@@ -38,6 +42,11 @@ INDEX_SEARCH_THREADS = 4
 PROBE_TIMEOUT_S = 2.0
 # One forward pass at a time: torch already uses every core for one batch.
 MODEL_THREADS = 1
+# Not only at start-up: a dead planner on another host (a container recreated under a new
+# host name) is recognised only once its heartbeat is stale, after the restart.
+REPLAN_INTERVAL_S = 10.0
+# Shutdown waits this long for a re-planning pass (idempotent: a cut one is resumed later).
+REPLAN_JOIN_S = 5.0
 
 
 @dataclass
@@ -85,6 +94,8 @@ class Resources:
     cache: dict[str, object] = field(default_factory=dict)
     rebuilds: dict[int, threading.Thread] = field(default_factory=dict)
     rebuild_lock: threading.Lock = field(default_factory=threading.Lock)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    replanner: threading.Thread | None = None
 
     def detector(self) -> Detector:
         """The model (loaded on first use); 503 ``model_unavailable`` if it cannot be loaded."""
@@ -119,7 +130,27 @@ class Resources:
             space_id=space_id, started=True, message="rebuild started; see /v1/index/status"
         )
 
+    def start_replanner(self) -> None:
+        """Take over, plan and queue ingestions left ``planning`` by a dead planner, now and
+        periodically, in a background thread (planning a large archive again takes long)."""
+        self.replanner = threading.Thread(target=self._replan, name="replanner", daemon=True)
+        self.replanner.start()
+
+    def _replan(self) -> None:
+        from shared.ingestion.reconciler import resume_planning
+
+        while True:
+            try:
+                resume_planning(self.db, self.settings, self.queue)  # logs what it takes over
+            except Exception:
+                log.warning("re-planning pass failed (will retry)", exc_info=True)
+            if self.stopping.wait(REPLAN_INTERVAL_S):
+                return
+
     def close(self) -> None:
+        self.stopping.set()
+        if self.replanner is not None:
+            self.replanner.join(timeout=REPLAN_JOIN_S)
         try:
             self.index.stop()
         finally:
@@ -173,6 +204,8 @@ def build_resources(settings: Settings, *, metrics: ApiMetrics, warm_model: bool
         StateCollector(db, index_sizes=partial(_index_sizes, index), queue_depth=queue.depth)
     )
     index.start()  # catch-up from the database runs in the index's background thread
+    if settings.redis_url is None:
+        resources.start_replanner()
     if warm_model:
         resources.model_state.warm_up(models)
     return resources

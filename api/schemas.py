@@ -298,6 +298,10 @@ class IngestionItemOut(BaseModel):
 class IngestionDetail(IngestionOut):
     failed_items: list[IngestionItemOut]
     failed_page: Page
+    skipped_items: list[IngestionItemOut] = Field(
+        description="Members that are not images (codes not_an_image, empty_file), with reasons"
+    )
+    skipped_page: Page
 
 
 class IngestionList(BaseModel):

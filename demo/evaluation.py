@@ -30,11 +30,13 @@ from shared.yolov7.detector import Detector, ImageResult
 from shared.yolov7.model import ModelOutput
 from shared.yolov7.postprocessing import non_max_suppression, scale_coords
 from shared.yolov7.preprocessing import Letterbox, letterbox, to_chw_float
-from shared.yolov7.roi_pooling import level_for_boxes, roi_pool
+from shared.yolov7.roi_pooling import central_boxes, level_for_boxes, roi_pool
 
 HELD_OUT_SEED = 20_261_129
 EVAL_CONF = 0.001  # mAP integrates over all scores, so keep nearly every candidate
 EVAL_IOU = 0.6
+# kind (7): the central half (per side) of each box; the shapes' box corners are background
+CENTRAL_FRACTION = 0.5
 
 
 def held_out_items(n: int, seed: int = HELD_OUT_SEED) -> list[LabelledImage]:
@@ -107,6 +109,7 @@ VECTOR_KINDS = (
     "multiscale_roi_align",
     "centre_cell",
     "concat_roi_align",
+    "concat_roi_align_central",
 )
 KIND_TITLES = {
     "global_average": "(1) global average (seeds)",
@@ -115,6 +118,7 @@ KIND_TITLES = {
     "multiscale_roi_align": "(4) multi-scale RoIAlign",
     "centre_cell": "(5) centre cell",
     "concat_roi_align": "(6) RoIAlign, 3 layers concat.",
+    "concat_roi_align_central": "(7) as (6), central half of the box",
 }
 
 
@@ -157,6 +161,16 @@ def pooled_vectors(
         strides.append(h_in / f.shape[1])
         parts.append(_l2(roi_pool(f, boxes, strides[-1], geo.content_box)))
     out["concat_roi_align"] = _l2(torch.cat(parts, 1)).numpy()
+    central = central_boxes(boxes, CENTRAL_FRACTION)
+    out["concat_roi_align_central"] = _l2(
+        torch.cat(
+            [
+                _l2(roi_pool(features[layer].float(), central, st, geo.content_box))
+                for layer, st in zip(head_layers, strides, strict=True)
+            ],
+            1,
+        )
+    ).numpy()
     level = level_for_boxes(boxes, strides)
     masked = [p * (level == j).float().view(-1, 1) for j, p in enumerate(parts)]
     out["multiscale_roi_align"] = _l2(torch.cat(masked, 1)).numpy()
@@ -206,20 +220,22 @@ def roi_study(
     weights: Path | None,
     items: list[LabelledImage],
     progress: Callable[[int], None] | None = None,
+    single_layer: int | None = None,
 ) -> StudyReport:
     """Detection mAP and the retrieval table of every vector kind on ``items``.
 
     Detection mAP uses a detector with the evaluation thresholds; the retrieval study uses
     the service thresholds (conf 0.25, IoU 0.45) for its detected boxes, runs the same fused
     network once per image keeping the single pooling layer and the head inputs, and pools
-    every kind from those maps with the engine's functions."""
+    every kind from those maps with the engine's functions. ``single_layer`` is the layer of
+    the one-layer kinds (1, 2, 3, 5); default: the family's default layer."""
     det_eval = Detector.load(
         weights, device="cpu", conf_threshold=EVAL_CONF, iou_threshold=EVAL_IOU
     )
     detection = evaluate_detection(det_eval, items)
     service = Detector.load(weights, device="cpu")
     model = service.model
-    single = model.default_feature_layers()[0]
+    single = model.default_feature_layers()[0] if single_layer is None else single_layer
     head_layers = tuple(model.parsed.lead_inputs)
     layers = tuple(sorted({single, *head_layers}))
     gt_vectors: dict[str, list[np.ndarray]] = {k: [] for k in VECTOR_KINDS}

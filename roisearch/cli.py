@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from roisearch.commands import (
@@ -17,6 +19,8 @@ from roisearch.commands import (
     reports,
     serve,
 )
+from roisearch.context import err_console
+from roisearch.storage_errors import storage_failure
 
 app = typer.Typer(
     name="roisearch",
@@ -38,4 +42,11 @@ demo_model.register(app)  # `train-demo`, `eval-demo`
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as exc:
+        message = storage_failure(exc)
+        if message is None:
+            raise
+        err_console.print(f"[red]error: {message}[/red]")
+        sys.exit(1)

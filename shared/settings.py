@@ -88,6 +88,13 @@ class Settings(BaseSettings):
         "default (model.99 for yolov7).",
     )
     pooling: Literal["roi_align", "multiscale"] = Field(default="roi_align")
+    roi_fraction: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="Pool each box over its central fraction (per side). Unset: the weights "
+        "file's recorded value (the demo detector: 0.5), else 1 (the whole box).",
+    )
     torch_threads: int | None = Field(default=None, ge=1, le=512)
     decode_threads: int = Field(default=2, ge=1, le=64, description="Image decoding threads.")
 

@@ -5,7 +5,9 @@ no heartbeat during a job, so its registry entry would live ``job_timeout + 60``
 heartbeat thread renews the job every ``job_monitoring_interval`` seconds with a short TTL,
 and a janitor thread in every worker cleans the started-job registry every few seconds, so a
 killed worker's job is retried within about half a minute (RQ default: ~7 minutes).
-The janitor also runs the reconciler, which re-enqueues pending items unknown to Redis.
+The janitor also runs the reconciler, which re-enqueues pending items unknown to Redis, and a
+re-planner thread takes over ingestions left ``planning`` by a planner that died (an API killed
+mid-upload): it plans them again and queues them.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from rq.job import Job
 from rq.registry import StartedJobRegistry
 
 from shared.db.database import Database
-from shared.ingestion.reconciler import reconcile
+from shared.ingestion.reconciler import reconcile, resume_planning
 from shared.model_provider import ModelProvider
 from shared.queueing import RQJobQueue
 from shared.settings import Settings
@@ -36,6 +38,9 @@ log = logging.getLogger(__name__)
 MONITORING_INTERVAL_S = 5
 JANITOR_INTERVAL_S = 5.0
 RECONCILE_INTERVAL_S = 30.0
+# Cheap when there is nothing to do (one query); short, so that an upload whose API died
+# mid-planning is planned again within seconds when its planner ran on this host.
+REPLAN_INTERVAL_S = 5.0
 RESTART_DELAY_S = 2.0
 
 
@@ -79,6 +84,17 @@ def _janitor(settings: Settings, db: Database, stop: threading.Event) -> None:
             log.warning("janitor pass failed (will retry)", exc_info=True)
 
 
+def _replanner(settings: Settings, db: Database, stop: threading.Event) -> None:
+    # Its own thread, not the janitor's: planning a large tar again reads the whole stream,
+    # and the janitor's registry cleanup must keep its 5 s beat meanwhile.
+    jobs = RQJobQueue.from_settings(settings)
+    while not stop.wait(REPLAN_INTERVAL_S):
+        try:
+            resume_planning(db, settings, jobs)
+        except Exception:
+            log.warning("re-planning pass failed (will retry)", exc_info=True)
+
+
 def run_worker(settings: Settings, *, burst: bool = False) -> None:
     """Load the model, then take chunk jobs until stopped (or until the queue is empty)."""
     if settings.redis_url is None:
@@ -97,6 +113,9 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
         target=_janitor, args=(settings, db, stop), name="rq-janitor", daemon=True
     )
     janitor.start()
+    threading.Thread(
+        target=_replanner, args=(settings, db, stop), name="rq-replanner", daemon=True
+    ).start()
     try:
         while True:
             worker = ModelWorker(

@@ -26,6 +26,7 @@ from api.schemas import (
     Page,
 )
 from shared.db.models import DetectedObject, Ingestion, IngestionItem, IngestionStatus, ItemStatus
+from shared.ingestion.progress import ingestion_progress, items_in_status
 
 router = APIRouter(tags=["ingestions"])
 ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}}
@@ -147,6 +148,13 @@ def _items(
     return total, [item_out(i) for i in rows]
 
 
+def _page_in_status(
+    session: Session, ingestion_id: int, status: ItemStatus, page: PageParams
+) -> list[IngestionItemOut]:
+    items = items_in_status(session, ingestion_id, status, page.offset, page.page_size)
+    return [item_out(item) for item in items]
+
+
 @router.post(
     "/v1/ingestions",
     response_model=IngestionOut,
@@ -222,29 +230,39 @@ def list_ingestions(resources: ResourcesDep, page: PageDep) -> IngestionList:
     "/v1/ingestions/{ingestion_id}",
     response_model=IngestionDetail,
     responses=ERRORS,
-    summary="Progress of one ingestion, with failed items paged",
+    summary="Progress of one ingestion, with failed and skipped items paged",
 )
 def get_ingestion(
     ingestion_id: IngestionId,
     resources: ResourcesDep,
     page: PageDep,
 ) -> IngestionDetail:
-    """Counts by status, objects found, images/s, ETA, and a page of failed items with codes.
+    """Counts by status, objects found, images/s, ETA, and a page each of the failed items
+    and of the skipped ones (members that are not images), with codes and messages.
 
-    ``page``/``page_size`` page the failed items.
+    ``page``/``page_size`` page both lists; ``GET /v1/ingestions/{id}/items?status=…`` pages
+    one of them on its own.
     """
     with resources.db.read() as session:
-        ingestion = session.get(Ingestion, ingestion_id)
-        if ingestion is None:
+        # Counts, objects and the item lists as `roisearch ingest` reports them; only the
+        # rate differs (the API's is over the last minute while running).
+        progress = ingestion_progress(session, ingestion_id, failed_limit=0, skipped_limit=0)
+        if progress is None:
             raise not_found("ingestion", ingestion_id)
-        counts = _counts(session, [ingestion_id])[ingestion_id]
-        found = _objects_found(session, [ingestion_id]).get(ingestion_id, 0)
-        base = ingestion_out(session, ingestion, counts, found)
-        total, failed = _items(session, ingestion_id, ItemStatus.FAILED, page)
+        counts = IngestionCounts(
+            **{name: progress.counts.get(name, 0) for name in IngestionCounts.model_fields}
+        )
+        base = ingestion_out(
+            session, session.get_one(Ingestion, ingestion_id), counts, progress.objects
+        )
+        failed = _page_in_status(session, ingestion_id, ItemStatus.FAILED, page)
+        skipped = _page_in_status(session, ingestion_id, ItemStatus.SKIPPED, page)
     return IngestionDetail(
         **base.model_dump(),
         failed_items=failed,
-        failed_page=Page(page=page.page, page_size=page.page_size, total=total),
+        failed_page=Page(page=page.page, page_size=page.page_size, total=counts.failed),
+        skipped_items=skipped,
+        skipped_page=Page(page=page.page, page_size=page.page_size, total=counts.skipped),
     )
 
 

@@ -179,7 +179,7 @@ def embed_query(resources: Resources, data: bytes, name: str, boxes: list[Box]) 
     box_array = (
         np.array([[b.x1, b.y1, b.x2, b.y2] for b in boxes], dtype=np.float32) if boxes else None
     )
-    result = detector.embed([decoded.array], [box_array], detect=not boxes)[0]
+    result = detector.embed([decoded.array], [box_array], detect=not boxes)[0].visible()
     resources.metrics.embed_seconds.observe(time.perf_counter() - start)
     return Embedded(
         width=decoded.width,

@@ -24,6 +24,7 @@ from shared.yolov7.preprocessing import PAD_VALUE
 
 MIN_BOX_PX = 3.0
 MIN_KEPT = 0.4  # fraction of a box that must stay inside the canvas to remain a target
+MIN_SCALE_JITTER, MAX_SCALE_JITTER = 0.7, 1.2  # random extra scale around the letterbox
 
 
 @dataclass
@@ -78,7 +79,7 @@ def make_sample(
     h0, w0 = image.shape[:2]
     r = size / max(h0, w0)
     if rng is not None:
-        r *= float(rng.uniform(0.7, 1.2))
+        r *= float(rng.uniform(MIN_SCALE_JITTER, MAX_SCALE_JITTER))
     w1, h1 = max(1, round(w0 * r)), max(1, round(h0 * r))
     resized = cv2.resize(image, (w1, h1), interpolation=cv2.INTER_LINEAR)
     if rng is None:

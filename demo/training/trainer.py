@@ -30,10 +30,11 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
+from demo.evaluation import CENTRAL_FRACTION
 from demo.export import write_dataset
 from demo.scenes import CLASS_NAMES
 from demo.training.anchors import fit_anchors
-from demo.training.data import Record, epoch_batches, load_records
+from demo.training.data import MAX_SCALE_JITTER, Record, epoch_batches, load_records
 from demo.training.loss import LossWeights, detection_loss
 from demo.training.schedule import WeightAverage, learning_rate_factor
 from shared.yolov7.architectures import yolov7_tiny_config
@@ -52,6 +53,10 @@ class TrainConfig:
     train_images: int = 4000
     epochs: int = 24
     img_size: int = 320
+    # the inference size recorded in the file (None: 1.2 × img_size rounded to 32). Training
+    # jitters the scale by ×0.7–1.2, so that letterbox stays within what the model has seen
+    # while giving the smallest objects more pixels (measured in docs/demo-detector.md)
+    serve_size: int | None = None
     batch_size: int = 16
     width_multiple: float = 0.25
     lr: float = 1e-2
@@ -66,6 +71,12 @@ class TrainConfig:
     resume: bool = False  # continue from the last epoch checkpoint of this output, if any
     init: Path | None = None  # start from these weights (safe format) instead of from scratch
     loss: LossWeights = field(default_factory=LossWeights)
+
+    @property
+    def inference_size(self) -> int:
+        if self.serve_size is not None:
+            return self.serve_size
+        return round(self.img_size * MAX_SCALE_JITTER / 32) * 32
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -407,7 +418,12 @@ def _train_worker(
         exported,
         config.out,
         names=list(CLASS_NAMES),
-        img_size=config.img_size,
+        img_size=config.inference_size,
+        # the serving default is the best vector kind of the ROI pooling study (kind 7 in
+        # docs/demo-detector.md): the head inputs' RoIAlign over the central half of the box,
+        # concatenated; the family's single default layer is near chance for this model
+        feature_layers=list(exported.parsed.lead_inputs),
+        roi_fraction=CENTRAL_FRACTION,
         extra={
             "trained_by": "demo.training.trainer",
             "training": config.as_dict() | {"loss": asdict(config.loss)},

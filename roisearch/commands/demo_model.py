@@ -21,6 +21,13 @@ def train_demo(
     out: Path = typer.Option(..., "--out", help="output .safetensors (a .json goes beside it)"),
     epochs: int = typer.Option(24, "--epochs", min=1),
     img_size: int = typer.Option(320, "--img-size", min=64, help="square training input"),
+    serve_size: int | None = typer.Option(
+        None,
+        "--serve-size",
+        min=64,
+        help="inference size recorded in the file (default: the top of the training scale jitter, "
+        "1.2 x --img-size rounded to 32)",
+    ),
     seed: int = typer.Option(0, "--seed", help="training scenes, init and batch order"),
     images: int = typer.Option(4000, "--images", min=16, help="generated training scenes"),
     batch_size: int = typer.Option(16, "--batch-size", min=1),
@@ -49,15 +56,17 @@ def train_demo(
     if out.suffix != ".safetensors":
         err_console.print("[red]--out must end in .safetensors[/red]")
         raise typer.Exit(2)
-    if img_size % 32:
-        err_console.print(f"[red]--img-size {img_size} must be a multiple of 32[/red]")
-        raise typer.Exit(2)
+    for flag, size in (("--img-size", img_size), ("--serve-size", serve_size)):
+        if size is not None and size % 32:
+            err_console.print(f"[red]{flag} {size} must be a multiple of 32[/red]")
+            raise typer.Exit(2)
     config = TrainConfig(
         out=out,
         data_dir=data_dir or _default_cache(seed, images),
         train_images=images,
         epochs=epochs,
         img_size=img_size,
+        serve_size=serve_size,
         batch_size=batch_size,
         width_multiple=width,
         lr=lr,
@@ -88,6 +97,9 @@ def eval_demo(
     seed: int | None = typer.Option(None, "--seed", help="held-out scene stream"),
     json_out: Path | None = typer.Option(None, "--json", help="also write the figures here"),
     threads: int = typer.Option(2, "--threads", min=1),
+    layer: int | None = typer.Option(
+        None, "--layer", help="layer of the one-layer vector kinds (default: the family's)"
+    ),
 ) -> None:
     """Detection mAP and the ROI-vector retrieval study on held-out generated scenes."""
     import torch
@@ -107,7 +119,12 @@ def eval_demo(
     ) as bar:
         task = bar.add_task("study", total=n)
         try:
-            report = roi_study(weights, items, progress=lambda k: bar.update(task, completed=k))
+            report = roi_study(
+                weights,
+                items,
+                progress=lambda k: bar.update(task, completed=k),
+                single_layer=layer,
+            )
         except EngineError as exc:
             err_console.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from None
@@ -151,6 +168,10 @@ def eval_demo(
             "map50": det.map50,
             "map50_95": det.map50_95,
             "class_ap50": dict(zip(CLASS_NAMES, det.scores.class_ap50(), strict=True)),
+            "class_ap50_95": {
+                name: float(det.scores.ap[c].mean()) for c, name in enumerate(CLASS_NAMES)
+            },
+            "class_objects": dict(zip(CLASS_NAMES, det.scores.gt_per_class, strict=True)),
             "matched_fraction": report.matched_fraction,
             "retrieval": [row.__dict__ for row in report.rows],
         }

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy import select
 
@@ -17,7 +17,13 @@ from shared.db.models import Ingestion
 from shared.ingestion.pipeline import ChunkSummary
 from shared.ingestion.planning import PlanSummary
 from shared.ingestion.progress import IngestionProgress, ingestion_progress
-from shared.ingestion.runner import enqueue_plan, run_plan, start_ingestion
+from shared.ingestion.runner import (
+    enqueue_plan,
+    resume_interrupted,
+    run_plan,
+    start_ingestion,
+    start_or_resume,
+)
 from shared.ingestion.sources import SourceError
 from shared.model_provider import ModelProvider
 from shared.queueing import RQJobQueue
@@ -49,20 +55,27 @@ def summary_table(progress: IngestionProgress) -> Table:
 
 
 def failures_table(progress: IngestionProgress) -> Table:
-    table = Table(title="failed items (first 20)")
+    table = Table(title="failed and skipped items (first 20 of each)")
     table.add_column("member")
+    table.add_column("status")
     table.add_column("code")
     table.add_column("reason")
-    for item in progress.failed:
-        table.add_row(item.member, item.error_code or "", item.error_message or "")
+    for status, items in (("failed", progress.failed), ("skipped", progress.skipped)):
+        for item in items:
+            table.add_row(item.member, status, item.error_code or "", item.error_message or "")
     return table
 
 
 def ingest_embedded(
     settings: Settings, db: Database, source: Path, models: ModelProvider | None = None
 ) -> int:
-    """Plan and process ``source`` in this process with a progress bar; return its id."""
-    plan = start_ingestion(db, settings, source.resolve())
+    """Plan and process ``source`` in this process with a progress bar; return its id.
+
+    An earlier embedded run of the same source that was interrupted (killed, full disk) is
+    resumed rather than started again; other interrupted embedded ingestions are finished
+    afterwards, so that none is left pending.
+    """
+    plan = start_or_resume(db, settings, source.resolve())
     models = models or ModelProvider(settings)
     with Progress(
         "[progress.description]{task.description}",
@@ -77,6 +90,18 @@ def ingest_embedded(
             bar.advance(task)
 
         run_plan(db, settings, models, plan, on_chunk=advance)
+        tasks: dict[int, TaskID] = {}
+
+        def resuming(other: PlanSummary) -> None:
+            tasks[other.ingestion_id] = bar.add_task(
+                f"finishing interrupted ingestion {other.ingestion_id}",
+                total=len(other.pending_chunks),
+            )
+
+        def advance_other(other: PlanSummary, __: ChunkSummary) -> None:
+            bar.advance(tasks[other.ingestion_id])
+
+        resume_interrupted(db, settings, models, on_plan=resuming, on_chunk=advance_other)
     return plan.ingestion_id
 
 
@@ -113,7 +138,7 @@ def ingest(
         progress = ingestion_progress(session, ingestion_id)
     assert progress is not None
     console.print(summary_table(progress))
-    if progress.failed:
+    if progress.failed or progress.skipped:
         console.print(failures_table(progress))
     db.dispose()
 
@@ -129,7 +154,7 @@ def list_ingestions(limit: int = typer.Option(20, min=1, max=1000)) -> None:
         for col in ("id", "source", "status", "items", "done", "failed", "objects"):
             table.add_column(col)
         for ingestion_id in ids:
-            p = ingestion_progress(session, ingestion_id, failed_limit=0)
+            p = ingestion_progress(session, ingestion_id, failed_limit=0, skipped_limit=0)
             assert p is not None
             table.add_row(
                 str(p.id),

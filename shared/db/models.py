@@ -106,6 +106,10 @@ class Ingestion(Base):
     )
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The process planning it or running it in process ("host:pid:start"); it renews
+    # updated_at while it does. NULL: nobody drives it (queued, or the run ended). See
+    # shared/ingestion/leases.py.
+    lease_owner: Mapped[str | None] = mapped_column(String(300))
 
     items: Mapped[list[IngestionItem]] = relationship(
         back_populates="ingestion", cascade="all, delete-orphan", passive_deletes=True

@@ -326,7 +326,7 @@ def process_chunk(
             if error is None and item_image is None:
                 # A linked duplicate whose twin failed in this chunk.
                 twin = fresh.get(w.sha256 or "")
-                error = twin.error if twin and twin.error else ("internal", "image not stored")
+                error = _twin_error(w, twin) if twin else ("internal", "image not stored")
             if error is not None:
                 # A member that is not an image at all (labels, JSON, empty files beside the
                 # images) is recorded with its reason but is not a failed image.
@@ -353,6 +353,20 @@ def process_chunk(
             )
         finish_if_complete(session, ingestion_id)
     return summary
+
+
+def _twin_error(work: _Work, twin: _Work) -> tuple[str, str]:
+    """The error of ``work``, whose identical twin was decoded in its place and failed.
+
+    The twin's message names the twin; the user reads this item's message to find this
+    member, so it must name this one (what decoding it on its own would have said).
+    """
+    if twin.error is None:
+        return ("internal", f"{work.member}: image not stored")
+    code, message = twin.error
+    if message.startswith(twin.member):
+        return code, work.member + message[len(twin.member) :]
+    return code, f"{work.member} (same content as {twin.member}): {message}"
 
 
 def finish_if_complete(session: Session, ingestion_id: int) -> None:

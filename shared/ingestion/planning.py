@@ -2,6 +2,10 @@
 
 Planning is idempotent (unique ``(ingestion_id, member)``): re-planning the same ingestion
 adds nothing. Refused members are recorded as failed items with their reason right away.
+
+The planner holds the ingestion's lease (``shared.ingestion.leases``) while it plans, so that
+an ingestion whose planner was killed (the API SIGKILLed mid-upload, say) is recognised and
+planned again (:func:`resume_plan`) instead of staying ``planning`` forever.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.orm import Session
 
 from shared.db.database import Database
 from shared.db.models import Ingestion, IngestionItem, IngestionStatus, ItemStatus
 from shared.db.upserts import insert_ignore
 from shared.imaging.store import store_original
+from shared.ingestion.leases import lease, owner_id
 from shared.ingestion.sources import (
     Member,
     SourceError,
@@ -48,12 +53,17 @@ def create_ingestion(
     kind: str | None = None,
     options: dict[str, Any] | None = None,
 ) -> Ingestion:
-    """Add an ingestion row for ``source`` (status planning). The caller commits."""
+    """Add an ingestion row for ``source`` (status planning). The caller commits.
+
+    The row is leased to this process from the start: if it dies before planning begins, the
+    ingestion is recognised as orphaned at once.
+    """
     ingestion = Ingestion(
         source=str(source),
         source_kind=kind or source_kind(source),
         status=IngestionStatus.PLANNING,
         options=options or {},
+        lease_owner=owner_id(),
     )
     session.add(ingestion)
     session.flush()
@@ -97,8 +107,13 @@ def plan_ingestion(db: Database, settings: Settings, ingestion_id: int) -> PlanS
     """Enumerate the ingestion's source into items (in batches) and mark it running.
 
     A source that cannot be read marks the ingestion failed with a stable code; the items
-    planned before the failure are kept.
+    planned before the failure are kept. Holds the ingestion's lease while it runs.
     """
+    with lease(db, ingestion_id):
+        return _plan(db, settings, ingestion_id)
+
+
+def _plan(db: Database, settings: Settings, ingestion_id: int) -> PlanSummary:
     with db.read() as session:
         ingestion = session.get(Ingestion, ingestion_id)
         if ingestion is None:
@@ -119,18 +134,9 @@ def plan_ingestion(db: Database, settings: Settings, ingestion_id: int) -> PlanS
     if batch:
         _insert(db, batch)
     with db.begin() as session:
-        total = session.scalar(
-            select(func.count()).where(IngestionItem.ingestion_id == ingestion_id)
-        )
-        refused = session.scalar(
-            select(func.count()).where(
-                IngestionItem.ingestion_id == ingestion_id,
-                IngestionItem.status == ItemStatus.FAILED,
-            )
-        )
-        chunks = pending_chunks(session, ingestion_id)
+        total, refused, chunks = _tally(session, ingestion_id)
         values: dict[str, Any] = {
-            "total_items": total or 0,
+            "total_items": total,
             "chunk_count": (max(chunks) + 1) if chunks else 0,
             "started_at": datetime.now(UTC),
         }
@@ -147,13 +153,98 @@ def plan_ingestion(db: Database, settings: Settings, ingestion_id: int) -> PlanS
             values["status"] = IngestionStatus.RUNNING if chunks else IngestionStatus.DONE
             if not chunks:
                 values["finished_at"] = datetime.now(UTC)
-        session.execute(update(Ingestion).where(Ingestion.id == ingestion_id).values(**values))
+        # Only a planning ingestion: one cancelled meanwhile, or finished by a second planner
+        # that took over while this one looked dead, keeps its state.
+        session.execute(
+            update(Ingestion)
+            .where(Ingestion.id == ingestion_id, Ingestion.status == IngestionStatus.PLANNING)
+            .values(**values)
+        )
     return PlanSummary(
         ingestion_id=ingestion_id,
-        total_items=total or 0,
-        refused=refused or 0,
+        total_items=total,
+        refused=refused,
         pending_chunks=chunks,
         error=error.message if error else None,
+    )
+
+
+def _tally(session: Session, ingestion_id: int) -> tuple[int, int, list[int]]:
+    """Items, items refused at planning (failed), pending chunks."""
+    total = session.scalar(select(func.count()).where(IngestionItem.ingestion_id == ingestion_id))
+    refused = session.scalar(
+        select(func.count()).where(
+            IngestionItem.ingestion_id == ingestion_id,
+            IngestionItem.status == ItemStatus.FAILED,
+        )
+    )
+    return total or 0, refused or 0, pending_chunks(session, ingestion_id)
+
+
+def plan_summary(session: Session, ingestion_id: int) -> PlanSummary:
+    """The plan of an ingestion already planned (what is left to run when resuming it)."""
+    total, refused, chunks = _tally(session, ingestion_id)
+    error = session.scalar(select(Ingestion.error_message).where(Ingestion.id == ingestion_id))
+    return PlanSummary(ingestion_id, total, refused, chunks, error)
+
+
+def resume_plan(db: Database, settings: Settings, ingestion_id: int) -> PlanSummary:
+    """Plan again an ingestion whose planner stopped midway (the caller claimed it).
+
+    Re-planning is idempotent, so the items planned before the interruption are kept and the
+    rest are added. When the source is gone (an upload directory removed, a path unmounted),
+    the ingestion and whatever items it has pending fail with ``planning_interrupted``.
+    """
+    with db.read() as session:
+        source = session.scalar(select(Ingestion.source).where(Ingestion.id == ingestion_id))
+    if source is None:
+        raise LookupError(f"ingestion {ingestion_id} does not exist")
+    if Path(source).exists():
+        return plan_ingestion(db, settings, ingestion_id)
+    with db.begin() as session:
+        fail_interrupted(
+            session,
+            ingestion_id,
+            "planning_interrupted",
+            # No path: ingestion messages reach API clients, server paths must not.
+            "planning was interrupted (the process planning it stopped) and its source is no "
+            "longer there to plan it again",
+        )
+        return plan_summary(session, ingestion_id)
+
+
+def fail_interrupted(session: Session, ingestion_id: int, code: str, message: str) -> None:
+    """Fail an unfinished ingestion and its pending items (each message naming its member).
+
+    Inside the caller's transaction. Nothing is left pending: every member stays accounted for.
+    """
+    session.execute(
+        update(IngestionItem)
+        .where(
+            IngestionItem.ingestion_id == ingestion_id,
+            IngestionItem.status == ItemStatus.PENDING,
+        )
+        .values(
+            status=ItemStatus.FAILED,
+            error_code=code,
+            error_message=IngestionItem.member + literal(f": not processed: {message}"),
+        )
+    )
+    total = session.scalar(select(func.count()).where(IngestionItem.ingestion_id == ingestion_id))
+    session.execute(
+        update(Ingestion)
+        .where(
+            Ingestion.id == ingestion_id,
+            Ingestion.status.in_([IngestionStatus.PLANNING, IngestionStatus.RUNNING]),
+        )
+        .values(
+            status=IngestionStatus.FAILED,
+            error_code=code,
+            error_message=message,
+            total_items=total or 0,
+            finished_at=datetime.now(UTC),
+            lease_owner=None,
+        )
     )
 
 

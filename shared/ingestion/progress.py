@@ -1,7 +1,9 @@
-"""Ingestion progress: counts by status, objects found, throughput, ETA, failed items paged."""
+"""Ingestion progress: counts by status, objects found, throughput, ETA, and the failed and
+skipped items (each with its code and message) paged."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -13,6 +15,8 @@ from shared.db.models import DetectedObject, Ingestion, IngestionItem, ItemStatu
 
 @dataclass
 class FailedItem:
+    """A failed or skipped item with its reason."""
+
     member: str
     error_code: str | None
     error_message: str | None
@@ -34,6 +38,9 @@ class IngestionProgress:
     created_at: datetime
     finished_at: datetime | None
     failed: list[FailedItem] = field(default_factory=list)
+    # Members that are not images at all (not_an_image, empty_file): not failures, but the
+    # user still has to see which members were left out and why.
+    skipped: list[FailedItem] = field(default_factory=list)
 
     @property
     def processed(self) -> int:
@@ -46,8 +53,42 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def items_in_status(
+    session: Session, ingestion_id: int, status: ItemStatus, offset: int, limit: int
+) -> Sequence[IngestionItem]:
+    """A page of the ingestion's items in ``status``, in source order.
+
+    The one listing of failed and skipped items: the CLI (through :func:`ingestion_progress`)
+    and the API's ingestion detail page them alike.
+    """
+    return session.scalars(
+        select(IngestionItem)
+        .where(IngestionItem.ingestion_id == ingestion_id, IngestionItem.status == status)
+        .order_by(IngestionItem.seq, IngestionItem.id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+
+
+def _items_with_reasons(
+    session: Session, ingestion_id: int, status: ItemStatus, offset: int, limit: int
+) -> list[FailedItem]:
+    if limit <= 0:  # a summary only (the CLI's list): no query
+        return []
+    return [
+        FailedItem(item.member, item.error_code, item.error_message)
+        for item in items_in_status(session, ingestion_id, status, offset, limit)
+    ]
+
+
 def ingestion_progress(
-    session: Session, ingestion_id: int, *, failed_offset: int = 0, failed_limit: int = 20
+    session: Session,
+    ingestion_id: int,
+    *,
+    failed_offset: int = 0,
+    failed_limit: int = 20,
+    skipped_offset: int = 0,
+    skipped_limit: int = 20,
 ) -> IngestionProgress | None:
     ingestion = session.get(Ingestion, ingestion_id)
     if ingestion is None:
@@ -79,19 +120,12 @@ def ingestion_progress(
         elapsed = max((end - started).total_seconds(), 1e-3)
         rate = processed / elapsed
         eta = counts[ItemStatus.PENDING] / rate if counts[ItemStatus.PENDING] else 0.0
-    failed = [
-        FailedItem(m, c, msg)
-        for m, c, msg in session.execute(
-            select(IngestionItem.member, IngestionItem.error_code, IngestionItem.error_message)
-            .where(
-                IngestionItem.ingestion_id == ingestion_id,
-                IngestionItem.status == ItemStatus.FAILED,
-            )
-            .order_by(IngestionItem.seq)
-            .offset(failed_offset)
-            .limit(failed_limit)
-        )
-    ]
+    failed = _items_with_reasons(
+        session, ingestion_id, ItemStatus.FAILED, failed_offset, failed_limit
+    )
+    skipped = _items_with_reasons(
+        session, ingestion_id, ItemStatus.SKIPPED, skipped_offset, skipped_limit
+    )
     return IngestionProgress(
         id=ingestion.id,
         source=str(ingestion.options.get("display_name") or ingestion.source),
@@ -107,4 +141,5 @@ def ingestion_progress(
         created_at=ingestion.created_at,
         finished_at=ingestion.finished_at,
         failed=failed,
+        skipped=skipped,
     )

@@ -4,6 +4,9 @@ Redis is never the system of record: after a Redis restart without persistence (
 that exhausted its retries) the pending items in the database are re-enqueued here. A grace
 period keeps us from re-enqueueing a chunk a worker has only just dequeued; a duplicate would
 be harmless anyway (chunk processing is idempotent), only wasted work.
+
+Ingestions still ``planning`` have no chunks yet: :func:`resume_planning` takes over those
+whose planner is gone (see ``shared.ingestion.leases``), plans them again and queues them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ from sqlalchemy import func, select
 
 from shared.db.database import Database
 from shared.db.models import Ingestion, IngestionItem, IngestionStatus, ItemStatus
+from shared.ingestion.leases import STALE_S, claim, find_abandoned
+from shared.ingestion.planning import resume_plan
 from shared.queueing import JobQueue
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -53,3 +59,22 @@ def running_ingestions(db: Database) -> list[int]:
         return list(
             session.scalars(select(Ingestion.id).where(Ingestion.status == IngestionStatus.RUNNING))
         )
+
+
+def resume_planning(
+    db: Database, settings: Settings, queue: JobQueue, *, stale_s: float = STALE_S
+) -> list[int]:
+    """Plan again, then queue, every ingestion left ``planning`` by a planner that is gone.
+
+    A planner that is alive (on this host, or beating its heartbeat from elsewhere) is left
+    alone. Returns the ingestions taken over.
+    """
+    resumed = []
+    for orphan in find_abandoned(db, [IngestionStatus.PLANNING], stale_s=stale_s):
+        if not claim(db, orphan.id, [IngestionStatus.PLANNING], stale_s=stale_s):
+            continue  # another process took it over first, or its planner came back
+        log.warning("ingestion %d: its planner stopped mid-planning; planning it again", orphan.id)
+        plan = resume_plan(db, settings, orphan.id)
+        queue.enqueue_chunks(plan.ingestion_id, plan.pending_chunks)
+        resumed.append(orphan.id)
+    return resumed

@@ -1,19 +1,40 @@
-"""Start an ingestion: create → plan → enqueue (RQ) or run in-process (embedded mode)."""
+"""Start an ingestion: create → plan → enqueue (RQ) or run in-process (embedded mode).
+
+Embedded runs (``roisearch ingest`` without Redis) have no queue and no reconciler to finish
+what a killed or failed run left: the next embedded run does it. :func:`start_or_resume`
+resumes the interrupted ingestion of the same source instead of creating a second one, and
+:func:`resume_interrupted` finishes the others. A run in progress is protected by its lease
+(``shared.ingestion.leases``): only ingestions whose process is gone are taken over.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from shared.db.database import Database
-from shared.ingestion.pipeline import ChunkSummary, process_chunk
-from shared.ingestion.planning import PlanSummary, create_ingestion, plan_ingestion
+from shared.db.models import Ingestion, IngestionStatus
+from shared.ingestion.leases import STALE_S, Orphan, claim, find_abandoned, lease
+from shared.ingestion.pipeline import ChunkSummary, finish_if_complete, process_chunk
+from shared.ingestion.planning import (
+    PlanSummary,
+    create_ingestion,
+    plan_ingestion,
+    plan_summary,
+    resume_plan,
+)
 from shared.model_provider import ModelProvider
 from shared.queueing import JobQueue
 from shared.settings import Settings
 
 ChunkCallback = Callable[[PlanSummary, ChunkSummary], None]
+log = logging.getLogger(__name__)
+
+# options["runner"] of ingestions whose chunks run in the process that started them.
+EMBEDDED = "embedded"
+UNFINISHED = (IngestionStatus.PLANNING, IngestionStatus.RUNNING)
 
 
 def start_ingestion(
@@ -41,9 +62,84 @@ def run_plan(
     plan: PlanSummary,
     on_chunk: ChunkCallback | None = None,
 ) -> None:
-    """Embedded mode: process every pending chunk in this process, in order."""
-    detector = models.get()
-    for chunk in plan.pending_chunks:
-        summary = process_chunk(db, settings, detector, plan.ingestion_id, chunk)
-        if on_chunk is not None:
-            on_chunk(plan, summary)
+    """Embedded mode: process every pending chunk in this process, in order.
+
+    Holds the ingestion's lease meanwhile, so that another embedded run leaves it alone while
+    this process lives, and takes it over once it does not.
+    """
+    with lease(db, plan.ingestion_id):
+        detector = models.get()
+        for chunk in plan.pending_chunks:
+            summary = process_chunk(db, settings, detector, plan.ingestion_id, chunk)
+            if on_chunk is not None:
+                on_chunk(plan, summary)
+
+
+def interrupted_embedded(db: Database, *, stale_s: float = STALE_S) -> list[Orphan]:
+    """Embedded ingestions left planning or running by a process that is gone, oldest first."""
+    return [
+        orphan
+        for orphan in find_abandoned(db, UNFINISHED, stale_s=stale_s)
+        if orphan.options.get("runner") == EMBEDDED
+    ]
+
+
+def resume_claimed(db: Database, settings: Settings, ingestion_id: int) -> PlanSummary:
+    """What is left to run of an ingestion this process has claimed: re-planned if its
+    planning was interrupted, else its pending chunks (an ingestion with none is finished)."""
+    with db.read() as session:
+        summary = plan_summary(session, ingestion_id)
+        status = session.get_one(Ingestion, ingestion_id).status
+    if status == IngestionStatus.PLANNING:
+        return resume_plan(db, settings, ingestion_id)
+    if not summary.pending_chunks:
+        with db.begin() as session:
+            finish_if_complete(session, ingestion_id)
+    return summary
+
+
+def start_or_resume(
+    db: Database,
+    settings: Settings,
+    source: Path,
+    *,
+    options: dict[str, Any] | None = None,
+    stale_s: float = STALE_S,
+) -> PlanSummary:
+    """The ingestion an embedded run of ``source`` works on, planned.
+
+    The interrupted embedded ingestion of the same source if there is one (re-running a
+    source after a crash or a full disk resumes it: no second ingestion, nothing processed
+    twice), else a new one. ``source`` is compared as given: pass a resolved path.
+    """
+    for orphan in interrupted_embedded(db, stale_s=stale_s):
+        if orphan.source == str(source) and claim(db, orphan.id, UNFINISHED, stale_s=stale_s):
+            log.info("resuming interrupted ingestion %d of %s", orphan.id, source)
+            return resume_claimed(db, settings, orphan.id)
+    return start_ingestion(db, settings, source, options={**(options or {}), "runner": EMBEDDED})
+
+
+def resume_interrupted(
+    db: Database,
+    settings: Settings,
+    models: ModelProvider,
+    *,
+    on_plan: Callable[[PlanSummary], None] | None = None,
+    on_chunk: ChunkCallback | None = None,
+    stale_s: float = STALE_S,
+) -> list[PlanSummary]:
+    """Finish every embedded ingestion whose process is gone (run by the next embedded run).
+
+    ``on_plan`` is called with each one before its chunks run.
+    """
+    resumed = []
+    for orphan in interrupted_embedded(db, stale_s=stale_s):
+        if not claim(db, orphan.id, UNFINISHED, stale_s=stale_s):
+            continue
+        log.info("finishing interrupted ingestion %d of %s", orphan.id, orphan.source)
+        plan = resume_claimed(db, settings, orphan.id)
+        if on_plan is not None:
+            on_plan(plan)
+        run_plan(db, settings, models, plan, on_chunk=on_chunk)
+        resumed.append(plan)
+    return resumed

@@ -6,6 +6,10 @@ dropped silently: unsafe names (``..``, absolute paths), links and devices, nest
 members over the size or compression-ratio limits. Member names are only ever used as labels:
 nothing is written to disk under an archive-controlled name.
 
+Zip and tar both allow two members with the same name. Each one is a member of its own: the
+first keeps its name as its key, a repeat gets ``"<name> (#2)"`` and so on (see
+:class:`_ItemKeys`), so every member becomes its own item and its messages name it.
+
 Random access: folders and zip files are read per member by the worker that processes a chunk.
 Compressed tar streams cannot seek, so tar members are staged once at planning time into the
 content-addressed image store (see :func:`stage_tar`), and workers read them from there.
@@ -13,6 +17,7 @@ content-addressed image store (see :func:`stage_tar`), and workers read them fro
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import struct
@@ -23,6 +28,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
+
+import numpy as np
 
 from shared.settings import Settings
 
@@ -93,6 +100,9 @@ def check_inside_roots(path: Path, roots: list[Path]) -> Path:
             "path_not_allowed",
             "server-side paths are disabled: set ROISEARCH_IMPORT_ROOTS to allow folders",
         )
+    if "\x00" in str(path):
+        # the OS cannot name such a file; resolve() would raise ValueError, not OSError
+        raise SourceError("invalid_path", "the path contains a NUL character")
     try:
         real = path.resolve(strict=True)
     except (OSError, RuntimeError):
@@ -117,14 +127,87 @@ def _unsafe_name(name: str) -> bool:
     )
 
 
-def _name_refusal(name: str) -> Refusal | None:
+def _name_refusal(name: str, key: str | None = None) -> Refusal | None:
+    """Refusal by ``name``; the message names the item ``key`` (the name unless repeated)."""
+    label = name if key is None else key
     if _unsafe_name(name):
-        return Refusal("unsafe_member_name", f"{name!r} is an absolute or parent-relative path")
+        return Refusal("unsafe_member_name", f"{label!r} is an absolute or parent-relative path")
     if name.lower().endswith(NESTED_ARCHIVE_SUFFIXES):
         return Refusal(
-            "nested_archive", f"{name} is an archive inside the archive; ingest it on its own"
+            "nested_archive", f"{label} is an archive inside the archive; ingest it on its own"
         )
     return None
+
+
+class _ItemKeys:
+    """Unique item keys for a source's members, assigned in enumeration order.
+
+    The key is the member name; a repeated name becomes ``"<name> (#k)"`` with the next free
+    ``k``. Deterministic, so planning the same archive again (idempotent re-planning) and the
+    zip reader agree on which entry a key means.
+    """
+
+    def __init__(self) -> None:
+        self._seen = _DigestSet()
+        # Next suffix to try per repeated name: a bomb of one name repeated a million times
+        # must not rescan suffixes 2..k for every repeat.
+        self._next: dict[int, int] = {}
+
+    def key(self, name: str) -> str:
+        digest = _digest(name)
+        if digest not in self._seen:
+            self._seen.add(digest)
+            return name
+        k = self._next.get(digest, 2)
+        while True:
+            key = f"{name} (#{k})"
+            k += 1
+            key_digest = _digest(key)
+            if key_digest not in self._seen:  # a real member may already bear that name
+                break
+        self._next[digest] = k
+        self._seen.add(key_digest)
+        return key
+
+
+def _digest(name: str) -> int:
+    # 64 bits: a collision among a million names has odds of about 1e-8, and would only give
+    # a member a needless "(#2)", never lose one.
+    data = hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(data, "little")
+
+
+class _DigestSet:
+    """A set of 64-bit digests at about 8 bytes each (a Python set costs ~100 per entry).
+
+    Tar streaming keeps memory flat whatever the member count; remembering every name seen
+    must not undo that. Recent digests sit in a small set, merged now and then into one
+    sorted array that is searched by bisection.
+    """
+
+    MERGE_AT = 1 << 15
+
+    def __init__(self) -> None:
+        self._recent: set[int] = set()
+        self._sorted = np.empty(0, dtype=np.uint64)
+
+    def __contains__(self, digest: int) -> bool:
+        if digest in self._recent:
+            return True
+        value = np.uint64(digest)
+        i = int(np.searchsorted(self._sorted, value))
+        return i < len(self._sorted) and self._sorted[i] == value
+
+    def add(self, digest: int) -> None:
+        """Add a digest not in the set yet (callers check first)."""
+        self._recent.add(digest)
+        if len(self._recent) >= self.MERGE_AT:
+            recent = np.sort(np.fromiter(self._recent, dtype=np.uint64, count=len(self._recent)))
+            # Disjoint sorted runs: one insert keeps the array sorted, with one copy at a time
+            # (union1d would sort the concatenation, several copies).
+            at = np.searchsorted(self._sorted, recent)
+            self._sorted = np.insert(self._sorted, at, recent)
+            self._recent.clear()
 
 
 class _Limits:
@@ -238,6 +321,17 @@ def _zip_declared_entries(path: Path) -> int | None:
     return total
 
 
+def _zip_entries(archive: zipfile.ZipFile) -> Iterator[tuple[str, zipfile.ZipInfo]]:
+    """``(item key, entry)`` for every non-directory entry, in archive order.
+
+    The one place that maps keys to entries, for planning and reading alike.
+    """
+    keys = _ItemKeys()
+    for info in archive.infolist():
+        if not info.is_dir():
+            yield keys.key(info.filename), info
+
+
 def _zip_members(path: Path, limits: _Limits) -> Iterator[Member]:
     declared = _zip_declared_entries(path)
     if declared is not None and declared > limits.members:
@@ -251,19 +345,16 @@ def _zip_members(path: Path, limits: _Limits) -> Iterator[Member]:
     except (zipfile.BadZipFile, OSError) as exc:
         raise SourceError("bad_archive", f"{path.name} is not a readable zip: {exc}") from None
     with archive:
-        for info in archive.infolist():
-            if info.is_dir():
-                continue
+        for key, info in _zip_entries(archive):
             limits.count(path.name)
-            name = info.filename
             mode = (info.external_attr >> 16) & 0o170000
             if mode and not stat.S_ISREG(mode):
-                yield Member(name, None, Refusal("not_regular_file", f"{name} is a link/device"))
+                yield Member(key, None, Refusal("not_regular_file", f"{key} is a link/device"))
                 continue
-            refusal = _name_refusal(name) or limits.size_refusal(
-                name, info.file_size, info.compress_size
+            refusal = _name_refusal(info.filename, key) or limits.size_refusal(
+                key, info.file_size, info.compress_size
             )
-            yield Member(name, info.file_size, refusal)
+            yield Member(key, info.file_size, refusal)
 
 
 class MemberReader:
@@ -280,6 +371,9 @@ class MemberReader:
         self.kind = kind
         self.cap = settings.max_member_bytes
         self._zip: zipfile.ZipFile | None = None
+        # Item key -> entry, only for zips that repeat a name (``open(name)`` would give the
+        # last entry of that name to every one of them).
+        self._entries: dict[str, zipfile.ZipInfo] | None = None
 
     def __enter__(self) -> MemberReader:
         return self
@@ -300,9 +394,7 @@ class MemberReader:
                 return _read_bounded_file(self.path, cap, name)
             if self.kind == "folder":
                 return _read_bounded_file(self.path / name, cap, name)
-            if self._zip is None:
-                self._zip = zipfile.ZipFile(self.path)
-            with self._zip.open(name) as fh:
+            with self._open_zip_member(name) as fh:
                 data = _read_capped(fh, cap)
         except MemberError:
             raise
@@ -320,6 +412,16 @@ class MemberReader:
         if len(data) > cap:
             raise MemberError("member_too_large", f"{name} is larger than {cap:,} bytes")
         return data
+
+    def _open_zip_member(self, key: str) -> IO[bytes]:
+        if self._zip is None:
+            self._zip = zipfile.ZipFile(self.path)
+            infos = self._zip.infolist()
+            if len(self._zip.NameToInfo) < len(infos):  # some name is repeated
+                self._entries = dict(_zip_entries(self._zip))
+        if self._entries is None:
+            return self._zip.open(key)
+        return self._zip.open(self._entries[key])  # KeyError: read_failed, as for a lost name
 
 
 def read_member(path: Path, kind: str, name: str, settings: Settings) -> bytes:
@@ -369,6 +471,7 @@ def iter_tar(path: Path, settings: Settings) -> Iterator[TarEntry]:
     instead of refusing member after member of a bomb.
     """
     limits = _Limits(settings)
+    keys = _ItemKeys()
     packed = path.stat().st_size
     streamed = 0
     try:
@@ -380,7 +483,7 @@ def iter_tar(path: Path, settings: Settings) -> Iterator[TarEntry]:
                 if info.isdir():
                     continue
                 limits.count(path.name)
-                name = info.name
+                name = keys.key(info.name)
                 streamed += max(info.size, 0)
                 if streamed > 1024 * 1024 and streamed > limits.ratio * packed:
                     raise SourceError(
@@ -410,7 +513,9 @@ def iter_tar(path: Path, settings: Settings) -> Iterator[TarEntry]:
                         None,
                     )
                     continue
-                refusal = _name_refusal(name) or limits.size_refusal(name, info.size, None)
+                refusal = _name_refusal(info.name, name) or limits.size_refusal(
+                    name, info.size, None
+                )
                 if refusal:
                     yield TarEntry(Member(name, info.size, refusal), None)
                     continue

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,7 +30,7 @@ from shared.yolov7.hashing import state_dict_sha256
 from shared.yolov7.model import ModelOutput, YoloModel
 from shared.yolov7.postprocessing import Detections, non_max_suppression, scale_coords
 from shared.yolov7.preprocessing import Letterbox, group_by_shape, letterbox, to_chw_float
-from shared.yolov7.roi_pooling import image_pool, level_for_boxes, roi_pool
+from shared.yolov7.roi_pooling import central_boxes, image_pool, level_for_boxes, roi_pool
 
 if TYPE_CHECKING:
     from shared.settings import Settings
@@ -84,6 +84,25 @@ class ImageResult:
     image_vector: np.ndarray
     query_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
 
+    def visible(self) -> ImageResult:
+        """The detections whose clipped box has positive width and height.
+
+        The official post-processing keeps boxes that lie wholly in the letterbox padding;
+        clipped to the picture they collapse to a line (seen with untrained weights). Parity
+        with the reference needs them in ``embed``'s output; anything shown to a user or
+        searched for should use this view instead.
+        """
+        keep = (self.boxes[:, 2] > self.boxes[:, 0]) & (self.boxes[:, 3] > self.boxes[:, 1])
+        if bool(keep.all()):
+            return self
+        return replace(
+            self,
+            boxes=self.boxes[keep],
+            scores=self.scores[keep],
+            classes=self.classes[keep],
+            vectors=self.vectors[keep],
+        )
+
 
 def architecture_id(config: dict[str, Any]) -> str:
     """Stable architecture name: known family name (if recognised) + config fingerprint."""
@@ -117,6 +136,7 @@ class Detector:
         img_size: int = 640,
         feature_layers: Sequence[int] | None = None,
         pooling: Pooling = "roi_align",
+        roi_fraction: float = 1.0,
         conf_threshold: float = 0.25,
         iou_threshold: float = 0.45,
         max_detections: int = 300,
@@ -128,6 +148,8 @@ class Detector:
         self.half = self.device.type == "cuda"
         if pooling not in ("roi_align", "multiscale"):
             raise ConfigError(f"pooling must be roi_align or multiscale, got {pooling!r}")
+        if not 0.0 < roi_fraction <= 1.0:
+            raise ConfigError(f"roi_fraction must be in (0, 1], got {roi_fraction}")
         if feature_layers:
             layers = tuple(int(i) for i in feature_layers)
         elif pooling == "multiscale":
@@ -145,6 +167,7 @@ class Detector:
             self.model.half()
         self.layers = layers
         self.pooling: Pooling = pooling
+        self.roi_fraction = float(roi_fraction)
         self.img_size = int(img_size)
         self.stride = model.max_stride
         if self.img_size % self.stride:
@@ -164,7 +187,9 @@ class Detector:
             weights_sha256=weights_sha256,
             architecture=architecture_id(model.config),
             layers=layers,
-            pooling=pooling,
+            # the central fraction changes every vector, so it is part of the space's identity
+            # (spelt into the pooling name so that full-box spaces keep their keys)
+            pooling=pooling if roi_fraction == 1.0 else f"{pooling}:central{roi_fraction:g}",
             input_size=self.img_size,
             dim=self.dim,
             class_names=tuple(self.class_names),
@@ -180,6 +205,7 @@ class Detector:
         img_size: int | None = None,
         feature_layers: Sequence[int] | None = None,
         pooling: Pooling = "roi_align",
+        roi_fraction: float | None = None,
         conf_threshold: float = 0.25,
         iou_threshold: float = 0.45,
         max_detections: int = 300,
@@ -187,7 +213,11 @@ class Detector:
         fuse: bool = True,
         cpu_batch_size: int = 1,
     ) -> Detector:
-        """Load .pt (restricted unpickler) or .safetensors (+JSON); None = bundled demo detector."""
+        """Load .pt (restricted unpickler) or .safetensors (+JSON); None = bundled demo detector.
+
+        Unset ``img_size``, ``feature_layers`` (with roi_align pooling) and ``roi_fraction``
+        take the file's own serving defaults when it records them (our .safetensors), else
+        the family's (640/1280, its default layer, the whole box)."""
         native: int | None = None
         if weights is None:
             weights = DEMO_WEIGHTS
@@ -203,6 +233,10 @@ class Detector:
 
             loaded, doc = load_safe(weights)
             native = doc.get("img_size")
+            if not feature_layers and pooling == "roi_align" and doc.get("feature_layers"):
+                feature_layers = [int(i) for i in doc["feature_layers"]]
+            if roi_fraction is None and doc.get("roi_fraction") is not None:
+                roi_fraction = float(doc["roi_fraction"])
             sha = doc.get("weights_sha256") or state_dict_sha256(loaded.model.state_dict())
         else:
             loaded = load_pt(weights)
@@ -216,6 +250,7 @@ class Detector:
             img_size=size,
             feature_layers=feature_layers,
             pooling=pooling,
+            roi_fraction=1.0 if roi_fraction is None else roi_fraction,
             conf_threshold=conf_threshold,
             iou_threshold=iou_threshold,
             max_detections=max_detections,
@@ -232,6 +267,7 @@ class Detector:
             img_size=settings.img_size,
             feature_layers=settings.feature_layers,
             pooling=settings.pooling,
+            roi_fraction=settings.roi_fraction,
             conf_threshold=settings.conf_threshold,
             iou_threshold=settings.iou_threshold,
             max_detections=settings.max_detections,
@@ -290,9 +326,15 @@ class Detector:
                     results[i] = self._image_result(out, b, geos[i], dets[b], query)
         return [r for r in results if r is not None]
 
-    def _pool(self, out: ModelOutput, b: int, geo: Letterbox, input_boxes: Tensor) -> Tensor:
-        """[K, 4] network-input boxes → [K, D] normalised vectors."""
+    def _pool(
+        self, out: ModelOutput, b: int, geo: Letterbox, input_boxes: Tensor, whole: bool = False
+    ) -> Tensor:
+        """[K, 4] network-input boxes → [K, D] normalised vectors (object boxes pooled over
+        their central ``roi_fraction``; ``whole``: the boxes as given, for the image vector)."""
         h_in = geo.shape[0]
+        given = input_boxes  # the level of a multi-scale vector follows the whole box's size
+        if not whole:
+            input_boxes = central_boxes(input_boxes, self.roi_fraction)
         parts: list[Tensor] = []
         for i in self.layers:
             fmap = out.features[i][b]
@@ -300,7 +342,7 @@ class Detector:
             parts.append(_l2(roi_pool(fmap, input_boxes, stride, geo.content_box).cpu()))
         if self.pooling == "multiscale" and len(parts) > 1 and input_boxes.shape[0]:
             strides = [h_in / out.features[i].shape[2] for i in self.layers]
-            level = level_for_boxes(input_boxes.cpu(), strides)
+            level = level_for_boxes(given.cpu(), strides)
             parts = [p * (level == j).float().view(-1, 1) for j, p in enumerate(parts)]
         return _l2(torch.cat(parts, 1))
 
@@ -330,7 +372,7 @@ class Detector:
             ]
             image_vector = _l2(torch.cat(parts))
         else:
-            image_vector = self._pool(out, b, geo, content)[0]
+            image_vector = self._pool(out, b, geo, content, whole=True)[0]
         if query is not None and len(query):
             q = np.asarray(query, dtype=np.float32).reshape(-1, 4)
             query_vectors = self._pool(out, b, geo, torch.from_numpy(geo.to_input(q))).numpy()

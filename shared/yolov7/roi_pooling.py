@@ -42,6 +42,23 @@ def _axis_weights(lo: Tensor, hi: Tensor, size: int) -> Tensor:
     return weights
 
 
+def central_boxes(boxes: Tensor, fraction: float) -> Tensor:
+    """[K, 4] x1y1x2y2 → the same boxes scaled by ``fraction`` (0 < f ≤ 1) about their centres.
+
+    Pooling the central part of a box keeps the corners out of the vector: for anything that
+    is not a rectangle filling its box, the corners are mostly background (measured on the
+    demo detector: docs/demo-detector.md). The result stays inside the original box, so the
+    vector still depends only on cells the box overlaps. Same frame and dtype as ``boxes``.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    if fraction == 1.0:
+        return boxes
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    half = (boxes[:, 2:] - boxes[:, :2]) / 2 * fraction
+    return torch.cat([centre - half, centre + half], 1)
+
+
 def clip_boxes(boxes: Tensor, content_box: tuple[float, float, float, float]) -> Tensor:
     """Sanitise [K, 4] boxes: NaN → content origin, x1 ≤ x2 / y1 ≤ y2, clipped to the content."""
     cx1, cy1, cx2, cy2 = content_box

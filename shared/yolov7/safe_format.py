@@ -38,10 +38,16 @@ def save_safe(
     *,
     names: list[str] | None = None,
     img_size: int | None = None,
+    feature_layers: list[int] | None = None,
+    roi_fraction: float | None = None,
     dtype: torch.dtype = torch.float32,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``path`` (.safetensors) and its ``.json`` sidecar; returns the sidecar path."""
+    """Write ``path`` (.safetensors) and its ``.json`` sidecar; returns the sidecar path.
+
+    ``img_size``, ``feature_layers`` and ``roi_fraction`` are the file's own defaults for
+    serving (its native input size; the layers whose RoIAlign vectors, concatenated, serve
+    it best; the central part of each box to pool), used when the settings name none."""
     path = Path(path)
     state = {
         k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).contiguous().cpu()
@@ -53,6 +59,8 @@ def save_safe(
         "config": model.config,
         "names": list(names if names is not None else model.names),
         "img_size": img_size,
+        "feature_layers": feature_layers,
+        "roi_fraction": roi_fraction,
         "fused": is_fused(model),
         "weights_sha256": state_dict_sha256(model.state_dict()),
         "extra": extra or {},

@@ -13,9 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from shared.db.database import Database
+from shared.db.models import Ingestion, IngestionStatus
 from shared.settings import Settings
 from tests.api.conftest import API_KEY, api_settings
 from tests.api.seeding import png_bytes
+from tests.shared.ingestion.scenarios import plan_in_a_killed_process
 
 
 @pytest.fixture
@@ -61,6 +64,66 @@ def test_upload_of_images_and_a_broken_file(ingest_client: TestClient) -> None:
     assert ingest_client.get(image["file_url"]).status_code == 200
 
 
+def test_detail_lists_skipped_items_with_their_codes_beside_failed_ones(
+    ingest_client: TestClient,
+) -> None:
+    whole = png_bytes(64, 48, 3)
+    files = [
+        ("files", ("a.png", png_bytes(64, 48, 1), "image/png")),
+        ("files", ("cut.png", whole[: len(whole) // 2], "image/png")),
+        ("files", ("notes.txt", b"holiday photos", "text/plain")),
+        ("files", ("empty.jpg", b"", "image/jpeg")),
+    ]
+    response = ingest_client.post("/v1/ingestions", files=files)
+    assert response.status_code == 202, response.text
+    body = wait_done(ingest_client, response.json()["id"])
+    assert body["counts"] == {"pending": 0, "done": 1, "failed": 1, "skipped": 2}
+    assert [i["member"] for i in body["failed_items"]] == ["00001-cut.png"]
+    assert body["skipped_page"] == {"page": 1, "page_size": 20, "total": 2}
+    skipped = [(i["member"], i["status"], i["error_code"]) for i in body["skipped_items"]]
+    assert skipped == [
+        ("00002-notes.txt", "skipped", "not_an_image"),
+        ("00003-empty.jpg", "skipped", "empty_file"),
+    ]
+    assert all(i["member"] in i["error_message"] for i in body["skipped_items"])
+
+    # page/page_size page the skipped items as they page the failed ones
+    second = ingest_client.get(
+        f"/v1/ingestions/{body['id']}", params={"page": 2, "page_size": 1}
+    ).json()
+    assert [i["member"] for i in second["skipped_items"]] == ["00003-empty.jpg"]
+    assert second["skipped_page"] == {"page": 2, "page_size": 1, "total": 2}
+    assert second["failed_items"] == [] and second["failed_page"]["total"] == 1
+
+
+def test_restarted_api_finishes_an_upload_whose_planning_was_killed(
+    settings: Settings, fixture_weights: Path
+) -> None:
+    app_settings = api_settings(settings, weights=fixture_weights, chunk_size=4)
+    upload = app_settings.uploads_dir / "killed-mid-planning"
+    upload.mkdir(parents=True)
+    for i in range(9):
+        (upload / f"{i}.png").write_bytes(png_bytes(40, 30, 20 + i))
+    (upload / "notes.txt").write_text("not an image")
+    # An API SIGKILLed after planning 5 of the 10 files: the ingestion is left `planning`,
+    # leased to a process that no longer exists.
+    ingestion_id = plan_in_a_killed_process(app_settings, upload)
+    db = Database.from_url(app_settings.resolved_database_url)
+    try:
+        with db.read() as session:
+            left = session.get_one(Ingestion, ingestion_id)
+            assert left.status == IngestionStatus.PLANNING and left.lease_owner is not None
+    finally:
+        db.dispose()
+
+    app = create_app(app_settings, warm_model=False)  # the restart (embedded mode: no Redis)
+    with TestClient(app, headers={"X-API-Key": API_KEY}, raise_server_exceptions=False) as c:
+        body = wait_done(c, ingestion_id)
+    assert body["status"] == "done", body
+    assert body["total_items"] == 10
+    assert body["counts"] == {"pending": 0, "done": 9, "failed": 0, "skipped": 1}
+
+
 def test_upload_of_an_archive(ingest_client: TestClient) -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -95,6 +158,9 @@ def test_path_ingestion_is_confined_to_import_roots(
         assert refused.json()["error"]["message"]
     missing = ingest_client.post("/v1/ingestions", json={"path": str(root / "nope")})
     assert missing.status_code in {404, 422}
+    nul = ingest_client.post("/v1/ingestions", json={"path": "set\x00/../../secret"})
+    assert nul.status_code == 422, nul.text  # was an unhandled ValueError (HTTP 500)
+    assert nul.json()["error"]["code"] == "invalid_path"
 
 
 def test_bad_ingestion_requests(ingest_client: TestClient) -> None:

@@ -222,31 +222,46 @@ def cluster(
         db.dispose()
 
 
-def photo_folder(tmp_path: Path) -> Path:
+def photo_folder(tmp_path: Path, images: int = IMAGES) -> Path:
     src = tmp_path / "photos"
     src.mkdir()
-    for i in range(IMAGES):
+    for i in range(images):
         (src / f"{i:03d}.jpg").write_bytes(jpeg(320, 240, 1000 + i))
     return src
 
 
-def assert_complete_without_duplicates(cluster: Cluster, ingestion_id: int) -> None:
+def assert_complete_without_duplicates(
+    cluster: Cluster, ingestion_id: int, images: int = IMAGES
+) -> None:
     outcomes = item_outcomes(cluster.db, ingestion_id)
-    assert len(outcomes) == IMAGES
+    assert len(outcomes) == images
     assert set(outcomes.values()) == {("done", None)}, outcomes
     t = totals(cluster.db)
-    assert t.images == IMAGES == t.embeddings
+    assert t.images == images == t.embeddings
     assert t.objects == t.distinct_object_keys == t.object_count_sum > 0
 
 
-def busy_worker(redis: Redis, timeout: float) -> tuple[int, str, tuple[int, int]]:
-    """(pid, job id, (ingestion, chunk)) of a worker caught in the middle of a chunk job."""
+def busy_worker(
+    redis: Redis,
+    timeout: float,
+    skip_pids: set[int] | None = None,
+    skip_chunks: set[int] | None = None,
+) -> tuple[int, str, tuple[int, int]]:
+    """(pid, job id, (ingestion, chunk)) of a worker caught in the middle of a chunk job.
+
+    ``skip_pids``: workers already killed (RQ lists them until their heartbeat expires);
+    ``skip_chunks``: chunks already hit, so every kill costs a different job one retry."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for worker in Worker.all(connection=redis):
             job_id = worker.get_current_job_id()
             parsed = parse_chunk_job_id(job_id) if job_id else None
-            if parsed is not None and worker.pid:
+            if (
+                parsed is not None
+                and worker.pid
+                and worker.pid not in (skip_pids or set())
+                and parsed[1] not in (skip_chunks or set())
+            ):
                 return worker.pid, job_id, parsed
         time.sleep(0.05)
     raise AssertionError("no worker was ever seen busy")
@@ -291,6 +306,46 @@ def test_sigkilled_worker_job_is_retried_within_a_minute(tmp_path: Path, cluster
     assert_complete_without_duplicates(cluster, plan.ingestion_id)
     survivors = [w for w in cluster.workers if w.pid != pid]
     assert all(w.poll() is None for w in survivors), cluster.tail_logs()
+
+
+KILLS = 3
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_several_sigkills_during_one_ingestion_lose_nothing(
+    tmp_path: Path, cluster: Cluster
+) -> None:
+    images = IMAGES * 2
+    src = photo_folder(tmp_path, images)
+    for _ in range(3):
+        cluster.start_worker()
+    cluster.wait_for_workers(3)
+    plan = start_ingestion(cluster.db, cluster.settings, src)
+    enqueue_plan(RQJobQueue.from_settings(cluster.settings), plan)
+    cluster.wait_until(plan.ingestion_id, 0.05, timeout=PROCESSING_S)
+
+    killed_pids: set[int] = set()
+    killed_chunks: set[int] = set()
+    while len(killed_chunks) < KILLS:
+        assert cluster.done_fraction(plan.ingestion_id) < 1.0, (
+            f"the ingestion finished after only {len(killed_chunks)} kill(s)"
+        )
+        pid, _, (_, chunk) = busy_worker(
+            cluster.redis(), timeout=60, skip_pids=killed_pids, skip_chunks=killed_chunks
+        )
+        os.kill(pid, signal.SIGKILL)
+        killed_pids.add(pid)
+        if not cluster.chunk_done(plan.ingestion_id, chunk):  # it died mid-chunk
+            killed_chunks.add(chunk)
+        cluster.start_worker()  # the replacement a supervisor would start
+
+    cluster.wait_until(plan.ingestion_id, 1.0, timeout=PROCESSING_S)
+    for chunk in killed_chunks:
+        assert cluster.chunk_done(plan.ingestion_id, chunk)
+    assert_complete_without_duplicates(cluster, plan.ingestion_id, images)
+    alive = [w for w in cluster.workers if w.pid not in killed_pids]
+    assert len(alive) == 3  # every kill got its replacement
+    assert all(w.poll() is None for w in alive), cluster.tail_logs()
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)

@@ -53,7 +53,11 @@ def test_export_loads_with_names_and_size(trained: tuple[TrainConfig, list[dict]
     config, _ = trained
     detector = Detector.load(config.out, device="cpu")
     assert detector.class_names == list(CLASS_NAMES)
-    assert detector.img_size == 96
+    # serving defaults recorded in the file: the top of the ×0.7–1.2 scale jitter of the
+    # 96 px training input, rounded to the stride; the head inputs over the boxes' centres
+    assert detector.img_size == 128
+    assert detector.layers == tuple(detector.model.parsed.lead_inputs)
+    assert detector.roi_fraction == 0.5
     doc = json.loads(config.out.with_suffix(".json").read_text())
     assert doc["extra"]["steps"] == 16 and len(doc["extra"]["history"]) == 8
     results = detector.embed([np.full((80, 120, 3), 90, np.uint8)])

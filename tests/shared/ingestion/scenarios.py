@@ -4,8 +4,12 @@ around the detector, and database totals that expose lost or duplicated rows."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import tarfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,7 @@ from sqlalchemy import func, select
 
 from shared.db.database import Database
 from shared.db.models import DetectedObject, Image, ImageEmbedding, IngestionItem
+from shared.ingestion.leases import owner_id
 from shared.ingestion.pipeline import NOT_IMAGE_CODES
 from shared.model_provider import ModelProvider
 from shared.settings import Settings, load_settings
@@ -173,3 +178,64 @@ def totals(db: Database) -> Totals:
             )
             or 0,
         )
+
+
+@contextmanager
+def live_owner() -> Iterator[str]:
+    """The lease identity of another process on this host, alive for the block."""
+    proc = subprocess.Popen(["sleep", "600"])
+    try:
+        yield owner_id(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def dead_owner() -> str:
+    """The lease identity of a process on this host that has been SIGKILLed."""
+    with live_owner() as owner:
+        pass
+    return owner
+
+
+KILLED_PLANNER = """
+import itertools, os, signal, sys
+from pathlib import Path
+from shared.db.database import Database
+from shared.ingestion.planning import _insert, _rows, create_ingestion
+from shared.settings import load_settings
+
+url, data_dir, source, chunk_size = sys.argv[1:5]
+settings = load_settings(data_dir=Path(data_dir), database_url=url, chunk_size=int(chunk_size))
+db = Database.from_url(url)
+with db.begin() as session:
+    ingestion_id = create_ingestion(session, Path(source)).id
+# The first batch of the plan is in, the rest never comes: the planner is SIGKILLed, as an
+# API process killed while it plans an upload.
+_insert(db, list(itertools.islice(_rows(ingestion_id, settings, Path(source), "folder"), 5)))
+print(ingestion_id, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def plan_in_a_killed_process(settings: Settings, source: Path) -> int:
+    """Start planning ``source`` (a folder) in a child process that is SIGKILLed after
+    planning 5 members; returns the ingestion it left ``planning``."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            KILLED_PLANNER,
+            settings.resolved_database_url,
+            str(settings.data_dir),
+            str(source),
+            str(settings.chunk_size),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    return int(done.stdout.strip())

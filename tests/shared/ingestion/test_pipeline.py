@@ -28,7 +28,7 @@ from shared.ingestion.runner import start_ingestion
 from shared.settings import Settings
 from shared.yolov7.detector import Detector
 from tests.shared.imaging.corpus import jpeg
-from tests.shared.ingestion.archives import tree_snapshot
+from tests.shared.ingestion.archives import tree_snapshot, write_zip
 from tests.shared.ingestion.scenarios import (
     ProbeDetector,
     build_mixed_archive,
@@ -149,6 +149,51 @@ def test_reingesting_the_same_source_links_known_images(
         )
     assert linked == originals
     assert linked["photos/0.jpg"] == linked["photos/copy-of-0.jpg"]
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")  # zipfile: that is the point
+def test_repeated_names_and_repeated_broken_bytes_are_each_accounted_for(
+    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+) -> None:
+    # The bad-input battery's archive: two different images under one name, and identical
+    # broken bytes under several names (decoded once, each item must still name itself).
+    whole = jpeg(64, 48, 3)
+    truncated = whole[: len(whole) // 2]
+    entries = [
+        ("dup.jpg", jpeg(40, 30, 21)),
+        ("dup.jpg", jpeg(40, 30, 22)),
+        ("ok.jpg", jpeg(40, 30, 23)),
+        *((f"same-bytes-{i}.jpg", b"not an image at all") for i in range(3)),
+        *((f"cut-{i}.jpg", truncated) for i in range(2)),
+    ]
+    path = write_zip(tmp_path / "duplicates.zip", entries)
+    plan = start_ingestion(db, ingest_settings, path)
+    assert plan.total_items == len(entries) and plan.pending_chunks == [0]  # one chunk of 8
+    run_all(db, ingest_settings, detector, plan.ingestion_id)
+
+    assert item_outcomes(db, plan.ingestion_id) == {
+        "dup.jpg": ("done", None),
+        "dup.jpg (#2)": ("done", None),
+        "ok.jpg": ("done", None),
+        **{f"same-bytes-{i}.jpg": ("skipped", "not_an_image") for i in range(3)},
+        **{f"cut-{i}.jpg": ("failed", "truncated") for i in range(2)},
+    }
+    with db.read() as session:
+        rows = session.execute(
+            select(IngestionItem.member, IngestionItem.error_message, IngestionItem.image_id).where(
+                IngestionItem.ingestion_id == plan.ingestion_id
+            )
+        ).all()
+    messages = {r.member: str(r.error_message) for r in rows}
+    for i in range(3):
+        assert messages[f"same-bytes-{i}.jpg"].startswith(f"same-bytes-{i}.jpg is not an image")
+    for i in range(2):
+        assert messages[f"cut-{i}.jpg"].startswith(f"cut-{i}.jpg ")
+    assert "cut-0" not in messages["cut-1.jpg"]
+    # The two images named dup.jpg are two images, each with its own bytes.
+    images = {r.member: r.image_id for r in rows if r.image_id is not None}
+    assert len({images["dup.jpg"], images["dup.jpg (#2)"], images["ok.jpg"]}) == 3
+    assert totals(db).images == 3
 
 
 def test_a_chunk_killed_midway_is_retried_without_duplicates(

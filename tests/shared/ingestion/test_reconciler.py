@@ -1,8 +1,10 @@
 """The reconciler re-enqueues pending chunks the queue does not know (real Redis), and the
-re-enqueued jobs complete the ingestion without duplicates."""
+re-enqueued jobs complete the ingestion without duplicates; ingestions left planning by a
+planner that was killed are planned again and queued, live planners are left alone."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 import uuid
 from collections.abc import Iterator
@@ -11,19 +13,24 @@ from pathlib import Path
 
 import pytest
 from rq import Queue
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from shared.db.database import Database
 from shared.db.models import Ingestion, IngestionItem, IngestionStatus
 from shared.ingestion.pipeline import process_chunk
-from shared.ingestion.planning import PlanSummary
-from shared.ingestion.reconciler import reconcile, running_ingestions
+from shared.ingestion.planning import PlanSummary, create_ingestion
+from shared.ingestion.reconciler import reconcile, resume_planning, running_ingestions
 from shared.ingestion.runner import enqueue_plan, start_ingestion
 from shared.queueing import CHUNK_JOB, InProcessJobQueue, RQJobQueue, parse_chunk_job_id
 from shared.settings import Settings
 from shared.yolov7.detector import Detector
 from tests.shared.imaging.corpus import jpeg
-from tests.shared.ingestion.scenarios import item_outcomes, totals
+from tests.shared.ingestion.scenarios import (
+    item_outcomes,
+    live_owner,
+    plan_in_a_killed_process,
+    totals,
+)
 
 pytestmark = pytest.mark.redis
 
@@ -151,3 +158,100 @@ def test_in_process_queue_knows_its_pending_chunks(
     queue.close()
     assert sorted(ran) == [(plan.ingestion_id, c) for c in (0, 1, 2)]
     assert queue.known_chunks() == set()
+
+
+# --- ingestions left planning by a planner that died -----------------------------------------
+
+
+def ingestion_state(db: Database, ingestion_id: int) -> tuple[str, str | None, int]:
+    with db.read() as session:
+        row = session.get_one(Ingestion, ingestion_id)
+        return row.status, row.error_code, row.total_items
+
+
+def test_an_ingestion_whose_planner_was_killed_is_planned_again_and_completed(
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    rq_queue: RQJobQueue,
+    detector: Detector,
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(20):
+        (src / f"{i:03d}.jpg").write_bytes(jpeg(48, 32, i))
+    ingestion_id = plan_in_a_killed_process(ingest_settings, src)
+    assert ingestion_state(db, ingestion_id) == ("planning", None, 0)
+    assert len(item_outcomes(db, ingestion_id)) == 5
+    # Not a running ingestion: the chunk reconciler alone would never see it.
+    age_items(db, ingestion_id, 120)
+    assert reconcile(db, rq_queue, grace_s=20) == 0
+
+    # Its planner is gone (known at once on this host): planned again, idempotently, and queued.
+    assert resume_planning(db, ingest_settings, rq_queue) == [ingestion_id]
+    assert ingestion_state(db, ingestion_id) == ("running", None, 20)
+    assert queued_chunks(rq_queue.queue) == [(ingestion_id, c) for c in (0, 1, 2)]
+    assert resume_planning(db, ingest_settings, rq_queue) == []  # nothing left to take over
+    for job in rq_queue.queue.jobs:
+        process_chunk(db, ingest_settings, detector, *job.args)
+    assert set(item_outcomes(db, ingestion_id).values()) == {("done", None)}
+    assert len(item_outcomes(db, ingestion_id)) == 20
+    assert ingestion_state(db, ingestion_id)[0] == "done"
+    assert totals(db).images == 20
+
+
+def test_a_planner_that_is_alive_is_left_alone(
+    tmp_path: Path, ingest_settings: Settings, db: Database, rq_queue: RQJobQueue
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(jpeg(48, 32, 1))
+    with db.begin() as session:
+        ingestion_id = create_ingestion(session, src).id
+    with live_owner() as owner:
+        # Alive on this host: left alone, even with a heartbeat an hour old.
+        with db.begin() as session:
+            session.execute(
+                update(Ingestion)
+                .where(Ingestion.id == ingestion_id)
+                .values(lease_owner=owner, updated_at=datetime.now(UTC) - timedelta(hours=1))
+            )
+        assert resume_planning(db, ingest_settings, rq_queue) == []
+    # On another host: left alone while it beats, taken over once it stops.
+    for age_s, expected in ((5, []), (600, [ingestion_id])):
+        with db.begin() as session:
+            session.execute(
+                update(Ingestion)
+                .where(Ingestion.id == ingestion_id)
+                .values(
+                    lease_owner="another-host/boot:1234:5678",
+                    updated_at=datetime.now(UTC) - timedelta(seconds=age_s),
+                )
+            )
+        assert resume_planning(db, ingest_settings, rq_queue, stale_s=60) == expected
+    assert ingestion_state(db, ingestion_id) == ("running", None, 1)
+
+
+def test_a_killed_planner_whose_source_is_gone_fails_with_a_reason(
+    tmp_path: Path, ingest_settings: Settings, db: Database, rq_queue: RQJobQueue
+) -> None:
+    src = tmp_path / "upload"
+    src.mkdir()
+    for i in range(8):
+        (src / f"{i}.jpg").write_bytes(jpeg(48, 32, i))
+    ingestion_id = plan_in_a_killed_process(ingest_settings, src)
+    shutil.rmtree(src)  # e.g. an upload directory cleaned up meanwhile
+    assert resume_planning(db, ingest_settings, rq_queue) == [ingestion_id]
+    assert ingestion_state(db, ingestion_id) == ("failed", "planning_interrupted", 5)
+    with db.read() as session:
+        items = session.execute(
+            select(IngestionItem.member, IngestionItem.status, IngestionItem.error_message).where(
+                IngestionItem.ingestion_id == ingestion_id
+            )
+        ).all()
+    # Nothing left pending, and every item says why, naming itself.
+    assert len(items) == 5
+    assert all(
+        status == "failed" and message.startswith(member) for member, status, message in items
+    )
+    assert rq_queue.depth() == 0

@@ -4,18 +4,27 @@ sources that fail as a whole, and the CLI commands on top."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from roisearch.cli import app
 from shared.db.database import Database
 from shared.db.models import Ingestion, IngestionStatus
-from shared.ingestion.pipeline import ChunkSummary
-from shared.ingestion.planning import PlanSummary
+from shared.ingestion.leases import lease
+from shared.ingestion.pipeline import ChunkSummary, process_chunk
+from shared.ingestion.planning import PlanSummary, create_ingestion
 from shared.ingestion.progress import ingestion_progress
-from shared.ingestion.runner import run_plan, start_ingestion
+from shared.ingestion.runner import (
+    EMBEDDED,
+    resume_interrupted,
+    run_plan,
+    start_ingestion,
+    start_or_resume,
+)
 from shared.settings import Settings
 from shared.yolov7.detector import Detector
 from tests.shared.imaging.corpus import jpeg
@@ -23,8 +32,10 @@ from tests.shared.ingestion.archives import write_tar, write_zip
 from tests.shared.ingestion.scenarios import (
     Models,
     build_mixed_archive,
+    dead_owner,
     ingestion_settings,
     item_outcomes,
+    live_owner,
     totals,
 )
 
@@ -146,3 +157,155 @@ def test_cli_ingest_embedded_and_list(
 
     missing = runner.invoke(app, ["ingest", str(tmp_path / "nope")], env=env)
     assert missing.exit_code == 2
+
+
+# --- interrupted embedded runs ---------------------------------------------------------------
+
+
+def photo_folder(directory: Path, images: int) -> Path:
+    directory.mkdir()
+    for i in range(images):
+        (directory / f"{i:03d}.jpg").write_bytes(jpeg(48, 32, i))
+    (directory / "notes.txt").write_text("not an image")
+    return directory
+
+
+def die_after_first_chunk(db: Database, settings: Settings, detector: Detector) -> int:
+    """An embedded run of a new ingestion that stops after its first chunk, its process gone
+    (killed, or ended by a full disk): items left pending, the ingestion running."""
+    plan = start_or_resume(db, settings, photo_folder(settings.data_dir.parent / "photos", 20))
+    assert plan.pending_chunks == [0, 1, 2]
+    with lease(db, plan.ingestion_id):
+        process_chunk(db, settings, detector, plan.ingestion_id, 0)
+    with db.begin() as session:  # the lease of a process that was SIGKILLed meanwhile
+        session.execute(
+            update(Ingestion)
+            .where(Ingestion.id == plan.ingestion_id)
+            .values(lease_owner=dead_owner())
+        )
+    return plan.ingestion_id
+
+
+def test_rerunning_an_interrupted_embedded_source_resumes_it(
+    ingest_settings: Settings, db: Database, detector: Detector
+) -> None:
+    first = die_after_first_chunk(db, ingest_settings, detector)
+    assert ingestion_row(db, first) == (IngestionStatus.RUNNING, None, 21)
+    before = totals(db)
+
+    plan = start_or_resume(db, ingest_settings, ingest_settings.data_dir.parent / "photos")
+    assert plan.ingestion_id == first  # the same ingestion, not a second one
+    assert plan.pending_chunks == [1, 2]
+    run_plan(db, ingest_settings, Models(ingest_settings, detector), plan)
+    assert ingestion_row(db, first) == (IngestionStatus.DONE, None, 21)
+    outcomes = item_outcomes(db, first)
+    assert outcomes.pop("notes.txt") == ("skipped", "not_an_image")
+    assert set(outcomes.values()) == {("done", None)}
+    t = totals(db)
+    assert t.images == 20 and before.images == 8
+    assert t.objects == t.distinct_object_keys == t.object_count_sum
+    with db.read() as session:
+        assert session.scalars(select(Ingestion.id)).all() == [first]
+        assert session.get_one(Ingestion, first).lease_owner is None  # released
+
+
+def test_the_next_embedded_run_finishes_other_interrupted_ingestions(
+    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+) -> None:
+    interrupted = die_after_first_chunk(db, ingest_settings, detector)
+    # Killed while planning: planned again, then run.
+    src = photo_folder(tmp_path / "other", 3)
+    with db.begin() as session:
+        half_planned = create_ingestion(session, src, options={"runner": EMBEDDED}).id
+        session.flush()
+        session.execute(
+            update(Ingestion).where(Ingestion.id == half_planned).values(lease_owner=dead_owner())
+        )
+    models = Models(ingest_settings, detector)
+    with live_owner() as owner:
+        # An embedded run in progress elsewhere on this host, and a queued (RQ) ingestion:
+        # neither is touched.
+        busy = start_or_resume(db, ingest_settings, photo_folder(tmp_path / "busy", 2))
+        queued = start_ingestion(db, ingest_settings, tmp_path / "busy")
+        with db.begin() as session:
+            session.execute(
+                update(Ingestion).where(Ingestion.id == busy.ingestion_id).values(lease_owner=owner)
+            )
+        seen: list[int] = []
+        resumed = resume_interrupted(
+            db, ingest_settings, models, on_plan=lambda p: seen.append(p.ingestion_id)
+        )
+        assert [p.ingestion_id for p in resumed] == seen == [interrupted, half_planned]
+        assert ingestion_row(db, busy.ingestion_id)[0] == IngestionStatus.RUNNING
+        assert ingestion_row(db, queued.ingestion_id)[0] == IngestionStatus.RUNNING
+    assert ingestion_row(db, interrupted) == (IngestionStatus.DONE, None, 21)
+    assert ingestion_row(db, half_planned) == (IngestionStatus.DONE, None, 4)
+    # The run that was in progress has died meanwhile (its process was killed): its turn now.
+    assert [p.ingestion_id for p in resume_interrupted(db, ingest_settings, models)] == [
+        busy.ingestion_id
+    ]
+    assert resume_interrupted(db, ingest_settings, models) == []
+    assert ingestion_row(db, queued.ingestion_id)[0] == IngestionStatus.RUNNING  # the queue's
+
+
+def test_an_interrupted_run_whose_source_is_gone_fails_with_a_reason(
+    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+) -> None:
+    src = photo_folder(tmp_path / "gone", 3)
+    with db.begin() as session:
+        ingestion_id = create_ingestion(session, src, options={"runner": EMBEDDED}).id
+        session.flush()
+        session.execute(
+            update(Ingestion).where(Ingestion.id == ingestion_id).values(lease_owner=dead_owner())
+        )
+    shutil.rmtree(src)
+    resume_interrupted(db, ingest_settings, Models(ingest_settings, detector))
+    assert ingestion_row(db, ingestion_id)[:2] == (IngestionStatus.FAILED, "planning_interrupted")
+
+
+def test_cli_ingest_resumes_an_interrupted_run_and_lists_skipped_items(
+    ingest_settings: Settings, db: Database, detector: Detector
+) -> None:
+    interrupted = die_after_first_chunk(db, ingest_settings, detector)
+    env = {
+        "ROISEARCH_DATA_DIR": str(ingest_settings.data_dir),
+        "ROISEARCH_DATABASE_URL": ingest_settings.resolved_database_url,
+        "ROISEARCH_WEIGHTS": str(ingest_settings.weights),
+        "ROISEARCH_IMG_SIZE": str(ingest_settings.img_size),
+        "ROISEARCH_CHUNK_SIZE": "8",
+        "ROISEARCH_TORCH_THREADS": "1",
+        "COLUMNS": "200",
+    }
+    photos = ingest_settings.data_dir.parent / "photos"
+    result = CliRunner().invoke(app, ["ingest", str(photos)], env=env)
+    assert result.exit_code == 0, result.output
+    with db.read() as session:
+        assert session.scalars(select(Ingestion.id)).all() == [interrupted]
+    assert ingestion_row(db, interrupted) == (IngestionStatus.DONE, None, 21)
+    assert totals(db).images == 20
+    # The summary says which member was left out, and why.
+    assert "notes.txt" in result.output and "not_an_image" in result.output
+
+
+def test_a_run_that_failed_is_resumed_by_the_next_run_at_once(
+    ingest_settings: Settings, db: Database, detector: Detector
+) -> None:
+    # A full disk ends the run with an error: the process releases its lease on the way out,
+    # and the re-run a moment later must resume the ingestion, not start a second one.
+    photos = photo_folder(ingest_settings.data_dir.parent / "photos", 12)
+
+    class DiskFullError(OSError):
+        pass
+
+    def disk_fills_after_first_chunk(_: PlanSummary, summary: ChunkSummary) -> None:
+        raise DiskFullError(28, "No space left on device")
+
+    plan = start_or_resume(db, ingest_settings, photos)
+    models = Models(ingest_settings, detector)
+    with pytest.raises(DiskFullError):
+        run_plan(db, ingest_settings, models, plan, on_chunk=disk_fills_after_first_chunk)
+    assert ingestion_row(db, plan.ingestion_id)[0] == IngestionStatus.RUNNING
+    again = start_or_resume(db, ingest_settings, photos)
+    assert again.ingestion_id == plan.ingestion_id and again.pending_chunks == [1]
+    run_plan(db, ingest_settings, models, again)
+    assert ingestion_row(db, plan.ingestion_id) == (IngestionStatus.DONE, None, 13)

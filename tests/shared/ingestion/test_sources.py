@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tarfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from shared.ingestion.sources import (
     Member,
     MemberError,
     SourceError,
+    _ItemKeys,
     check_inside_roots,
     iter_tar,
     list_members,
@@ -216,6 +218,56 @@ def test_zip_attacks_are_refused_with_reasons(tmp_path: Path) -> None:
     assert tree_snapshot(tmp_path) == before
 
 
+@pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")  # zipfile: that is the point
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_repeated_member_names_are_members_of_their_own(tmp_path: Path, kind: str) -> None:
+    # Zip and tar both allow a name twice. Each copy is a member: it gets a key of its own
+    # (a later member really named like a generated key is not lost either), and the key
+    # reads that copy's bytes, not the last copy's.
+    a, b, c, d = (jpeg(16, 16, i) for i in range(4))
+    entries = [
+        ("dup.jpg", a),
+        ("dup.jpg", b),
+        ("dup.jpg (#2)", c),
+        ("dup.jpg", d),
+        ("inner.zip", b"PK\x03\x04"),
+        ("inner.zip", b"PK\x03\x04"),
+    ]
+    path = (
+        write_zip(tmp_path / "dups.zip", entries)
+        if kind == "zip"
+        else write_tar(tmp_path / "dups.tar.gz", entries, "w:gz")
+    )
+    settings = make_settings(tmp_path)
+    assert read_all(path, settings) == {
+        "dup.jpg": a,
+        "dup.jpg (#2)": b,
+        "dup.jpg (#2) (#2)": c,
+        "dup.jpg (#3)": d,
+    }
+    members = enumerate_source(path, settings)
+    assert len(members) == len(entries)
+    assert refusals(members) == {
+        "inner.zip": "nested_archive",
+        "inner.zip (#2)": "nested_archive",
+    }
+    refusal = members["inner.zip (#2)"].refusal
+    assert refusal is not None and refusal.message.startswith("inner.zip (#2) is an archive")
+    # The same keys every time: re-planning is idempotent and the reader agrees with it.
+    assert enumerate_source(path, settings) == members
+
+
+def test_one_name_repeated_many_times_costs_linear_time() -> None:
+    # An archive of one name repeated up to the member limit must not probe suffixes
+    # 2..k again for every repeat (quadratic: 8e8 probes here). Crosses a merge of the
+    # digest set too.
+    keys = _ItemKeys()
+    started = time.perf_counter()
+    names = [keys.key("x.jpg") for _ in range(40_000)]
+    assert time.perf_counter() - started < 10
+    assert names[:3] == ["x.jpg", "x.jpg (#2)", "x.jpg (#3)"] and len(set(names)) == 40_000
+
+
 def test_zip_bomb_is_refused_by_its_ratio(tmp_path: Path) -> None:
     bomb = b"\0" * (20 * 1024 * 1024)  # deflates ~1000x
     path = write_zip(tmp_path / "bomb.zip", [("ok.jpg", jpeg(16, 16, 3)), ("zeros.bmp", bomb)])
@@ -377,6 +429,9 @@ def test_import_root_edge_cases(roots: Path) -> None:
     with pytest.raises(SourceError) as info:
         check_inside_roots(roots / "imports" / "nope", [roots / "imports"])
     assert info.value.code == "source_not_found"
+    with pytest.raises(SourceError) as info:  # resolve() would raise ValueError here
+        check_inside_roots(roots / "imports" / "set\x00/../../secret", [roots / "imports"])
+    assert info.value.code == "invalid_path"
     with pytest.raises(SourceError):  # a root that does not exist admits nothing
         check_inside_roots(roots / "imports" / "set", [roots / "missing"])
     with pytest.raises(SourceError):

@@ -11,7 +11,7 @@ import torch
 
 from shared.yolov7 import detector as detector_module
 from shared.yolov7.detector import Detector, EmbeddingSpaceSpec
-from shared.yolov7.errors import CheckpointError
+from shared.yolov7.errors import CheckpointError, ConfigError
 from tests.shared.yolov7.reference_data import Reference
 
 torch.set_num_threads(1)
@@ -76,6 +76,78 @@ def test_caller_boxes_and_whole_image(detector: Detector, images: list[np.ndarra
     (full,) = detector.embed([image])
     (again,) = detector.embed([image], boxes=[full.boxes[:3]])
     assert np.allclose(again.query_vectors, full.vectors[:3], atol=2e-3)
+
+
+def test_visible_drops_boxes_that_lie_in_the_padding(
+    detector: Detector, images: list[np.ndarray]
+) -> None:
+    (result,) = detector.embed(images[:1])
+    widths = result.boxes[:, 2] - result.boxes[:, 0]
+    heights = result.boxes[:, 3] - result.boxes[:, 1]
+    flat = (widths <= 0) | (heights <= 0)
+    assert flat.any()  # the random fixture weights do put boxes in the padding (as upstream)
+    shown = result.visible()
+    assert len(shown.boxes) == int((~flat).sum())
+    assert (shown.boxes[:, 2] > shown.boxes[:, 0]).all()
+    assert (shown.boxes[:, 3] > shown.boxes[:, 1]).all()
+    assert np.array_equal(shown.vectors, result.vectors[~flat])
+    assert np.array_equal(shown.classes, result.classes[~flat])
+    assert shown.visible() is shown
+
+
+def test_cpu_runs_in_fp32(detector: Detector, images: list[np.ndarray]) -> None:
+    assert not detector.half
+    assert all(p.dtype == torch.float32 for p in detector.model.parameters())
+    (result,) = detector.embed(images[:1])
+    assert result.vectors.dtype == np.float32 and result.image_vector.dtype == np.float32
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device here: fp16 inference runs only on CUDA"
+)
+def test_cuda_fp16_agrees_with_cpu_fp32(
+    detector: Detector, images: list[np.ndarray], yolov7_fixtures: Path
+) -> None:
+    gpu = Detector.load(yolov7_fixtures / "yolov7-tiny-random.pt", device="cuda")
+    assert gpu.half and next(gpu.model.parameters()).dtype == torch.float16
+    (cpu_result,) = detector.embed(images[:1])
+    (gpu_result,) = gpu.embed(images[:1])
+    assert gpu_result.vectors.dtype == np.float32  # results leave the GPU as float32
+    # fp16 moves scores near the thresholds, so compare the confident detections: each has a
+    # same-class twin on the GPU at nearly the same place with nearly the same vector.
+    for box, cls, vec in zip(
+        cpu_result.boxes[cpu_result.scores > 0.5],
+        cpu_result.classes[cpu_result.scores > 0.5],
+        cpu_result.vectors[cpu_result.scores > 0.5],
+        strict=True,
+    ):
+        same = gpu_result.classes == cls
+        assert same.any()
+        offsets = np.abs(gpu_result.boxes[same] - box).max(1)
+        twin = int(np.argmin(offsets))
+        assert offsets[twin] < 2.0
+        assert float(gpu_result.vectors[same][twin] @ vec) > 0.99
+    assert float(gpu_result.image_vector @ cpu_result.image_vector) > 0.99
+
+
+def test_roi_fraction_pools_the_central_part_and_names_its_space(
+    detector: Detector, images: list[np.ndarray], yolov7_fixtures: Path
+) -> None:
+    central = Detector.load(yolov7_fixtures / "yolov7-tiny-random.pt", roi_fraction=0.5)
+    assert central.space.pooling == "roi_align:central0.5"
+    assert central.space.key != detector.space.key and central.dim == detector.dim
+    image = images[1]
+    box = np.array([[40, 30, 240, 190]], np.float32)
+    inner = np.array([[90, 70, 190, 150]], np.float32)  # each side halved about the centre
+    (a,) = central.embed([image], boxes=[box], detect=False)
+    (b,) = detector.embed([image], boxes=[inner], detect=False)
+    assert np.allclose(a.query_vectors, b.query_vectors, atol=1e-5)
+    assert np.allclose(a.image_vector, b.image_vector, atol=1e-6)  # the image vector is whole
+    (detected,) = central.embed([image])
+    (whole,) = detector.embed([image])
+    assert np.array_equal(detected.boxes, whole.boxes)  # boxes stay whole
+    with pytest.raises(ConfigError, match="roi_fraction"):
+        Detector.load(yolov7_fixtures / "yolov7-tiny-random.pt", roi_fraction=1.5)
 
 
 def test_space_spec(detector: Detector) -> None:

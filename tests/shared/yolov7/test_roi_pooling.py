@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from shared.yolov7.roi_pooling import image_pool, level_for_boxes, roi_pool
+from shared.yolov7.roi_pooling import central_boxes, image_pool, level_for_boxes, roi_pool
 
 torch.set_num_threads(1)
 STRIDE = 32.0
@@ -83,3 +84,27 @@ def test_pooling_is_a_weighted_mean() -> None:
 def test_multiscale_level_assignment() -> None:
     boxes = torch.tensor([[0, 0, 40, 40], [0, 0, 130, 130], [0, 0, 500, 400]], dtype=torch.float32)
     assert level_for_boxes(boxes, [8.0, 16.0, 32.0]).tolist() == [0, 1, 2]
+
+
+def test_central_boxes_shrink_about_the_centre_inside_the_box() -> None:
+    boxes = torch.tensor([[10.0, 20.0, 50.0, 40.0], [0.0, 0.0, 1.0, 3.0]])
+    assert central_boxes(boxes, 1.0) is boxes
+    half = central_boxes(boxes, 0.5)
+    assert torch.allclose(half[0], torch.tensor([20.0, 25.0, 40.0, 35.0]))
+    assert torch.allclose(half[1], torch.tensor([0.25, 0.75, 0.75, 2.25]))
+    assert torch.allclose((half[:, :2] + half[:, 2:]) / 2, (boxes[:, :2] + boxes[:, 2:]) / 2)
+    assert (half[:, :2] >= boxes[:, :2]).all() and (half[:, 2:] <= boxes[:, 2:]).all()
+    for bad in (0.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match="fraction"):
+            central_boxes(boxes, bad)
+
+
+def test_central_pooling_ignores_the_corners() -> None:
+    feature = torch.zeros(2, 8, 8)
+    feature[0, 2:6, 2:6] = 1.0  # the object, in the middle of its box
+    feature[1] = 1.0
+    feature[1, 2:6, 2:6] = 0.0  # background fills the box corners
+    box = torch.tensor([[0.0, 0.0, 64.0, 64.0]])  # stride 8: the whole 8×8 map
+    whole = roi_pool(feature, box, 8.0, (0.0, 0.0, 64.0, 64.0))[0]
+    centre = roi_pool(feature, central_boxes(box, 0.5), 8.0, (0.0, 0.0, 64.0, 64.0))[0]
+    assert whole[1] > 0.5 and centre[1] < 0.1 < 0.9 < centre[0]
