@@ -7,9 +7,13 @@ behind bulk ingestion chunks (seconds to minutes), and would not work in embedde
 Redis). The cost is the model's memory in the API process; model calls are serialised by a
 small capacity limiter so that concurrent queries do not oversubscribe the CPU.
 
-In embedded mode (no Redis) there are no workers to take over an upload whose planning was
-cut short (the API killed mid-upload): the API does it itself, at start-up and then every
-:data:`REPLAN_INTERVAL_S`, into its in-process queue. With Redis the workers' re-planner does.
+In embedded mode (no Redis) there are no workers to take over an ingestion whose driver died
+(the API killed mid-upload, or while its in-process queue was running the chunks): the API
+does it itself, at start-up and then every :data:`REPLAN_INTERVAL_S`, into its in-process
+queue — planning again what was left ``planning``, queueing again the pending chunks of what
+was left ``running``. Its queue leases the ingestions it has chunks of, so neither its own
+work nor that of a live ``roisearch ingest`` is taken over. With Redis the workers' re-planner
+and reconciler do this.
 """
 
 from __future__ import annotations
@@ -131,17 +135,21 @@ class Resources:
         )
 
     def start_replanner(self) -> None:
-        """Take over, plan and queue ingestions left ``planning`` by a dead planner, now and
+        """Take over the unfinished ingestions of dead drivers (plan again those left
+        ``planning``, queue the pending chunks of those left ``running``), now and
         periodically, in a background thread (planning a large archive again takes long)."""
         self.replanner = threading.Thread(target=self._replan, name="replanner", daemon=True)
         self.replanner.start()
 
     def _replan(self) -> None:
-        from shared.ingestion.reconciler import resume_planning
+        from shared.ingestion.reconciler import resume_planning, resume_running
 
         while True:
             try:
-                resume_planning(self.db, self.settings, self.queue)  # logs what it takes over
+                # Both log what they take over. Planning first: what it plans and queues is
+                # leased by the queue, so the second pass does not queue it again.
+                resume_planning(self.db, self.settings, self.queue)
+                resume_running(self.db, self.queue)
             except Exception:
                 log.warning("re-planning pass failed (will retry)", exc_info=True)
             if self.stopping.wait(REPLAN_INTERVAL_S):

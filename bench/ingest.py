@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.ingest [--images 200] [--size 1920x1080] [--img-size 640]
                                      [--weights PATH] [--skip-rq]
+                                     [--only engine serial embedded rq1 rq2]
 
 A folder of generated photos-like JPEGs (smooth background, shapes, mild noise) is ingested
 in each mode with a fresh database and data directory (otherwise known images would be
@@ -288,6 +289,9 @@ def bench_rq(
     return Row(f"RQ, {n} worker(s) x {threads} torch thread(s)", items, seconds, objects, "SQLite")
 
 
+ROW_KINDS = ("engine", "serial", "embedded", "rq1", "rq2")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--images", type=int, default=200)
@@ -297,6 +301,13 @@ def main() -> None:
     parser.add_argument("--skip-rq", action="store_true", help="no Redis rows")
     parser.add_argument(
         "--threads", type=int, default=os.cpu_count() or 1, help="torch threads (all workers)"
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=ROW_KINDS,
+        default=list(ROW_KINDS),
+        help="rows besides the bare forward (which always runs first and last)",
     )
     args = parser.parse_args()
     weights: Path = args.weights or (DEMO_WEIGHTS if DEMO_WEIGHTS.is_file() else FIXTURE_WEIGHTS)
@@ -318,18 +329,28 @@ def main() -> None:
         )
         prepared = prepare(base_settings(root / "bare", weights, args.img_size, args.threads), src)
         rows = [bench_bare(prepared, "bare forward, first")]
-        rows.extend(bench_engine_and_serial(prepared))
-        for threads in (2, 1):
-            rows.append(
-                bench_embedded(
-                    root / f"emb{threads}", weights, args.img_size, args.threads, src, threads
-                )
+        if {"engine", "serial"} & set(args.only):
+            rows.extend(
+                r
+                for r in bench_engine_and_serial(prepared)
+                if ("engine" in args.only or not r.mode.startswith("engine"))
+                and ("serial" in args.only or not r.mode.startswith("serial"))
             )
+        if "embedded" in args.only:
+            for threads in (2, 1):
+                rows.append(
+                    bench_embedded(
+                        root / f"emb{threads}", weights, args.img_size, args.threads, src, threads
+                    )
+                )
         if not args.skip_rq and shutil.which("redis-server"):
             for n in (1, 2):
-                rows.append(
-                    bench_rq(root / f"rq{n}", weights, args.img_size, args.threads, src, warm, n)
-                )
+                if f"rq{n}" in args.only:
+                    rows.append(
+                        bench_rq(
+                            root / f"rq{n}", weights, args.img_size, args.threads, src, warm, n
+                        )
+                    )
         # The baseline is measured first and last; the faster of the two is used, so a
         # change of machine load during the run does not flatter the pipeline rows.
         rows.append(bench_bare(prepared, "bare forward, last"))

@@ -13,7 +13,8 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, ExitStack, nullcontext
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from shared.settings import Settings
@@ -132,18 +133,31 @@ class RQJobQueue:
 class _Task:
     kind: str
     args: tuple[int, ...]
+    # Lets go of what the task held (its ingestion's lease) once it ran.
+    release: Callable[[], object] = field(default=lambda: None, compare=False)
+
+
+Hold = Callable[[int], AbstractContextManager[object]]
 
 
 class InProcessJobQueue:
-    """Embedded mode: one background thread runs the job logic in this process, in order."""
+    """Embedded mode: one background thread runs the job logic in this process, in order.
+
+    ``hold(ingestion_id)`` (the ingestion's lease, see ``make_queue``) is held from the moment
+    a chunk is queued until it has run: the ingestion is this process's to finish until then,
+    and nobody else's to take over; once its last chunk has run (or failed), it is released.
+    """
 
     def __init__(
         self,
         run_chunk: Callable[[int, int], object],
         run_report: Callable[[int], object] | None = None,
+        *,
+        hold: Hold | None = None,
     ) -> None:
         self._run_chunk = run_chunk
         self._run_report = run_report
+        self._hold: Hold = hold or (lambda _: nullcontext())
         self._tasks: queue.Queue[_Task | None] = queue.Queue()
         self._pending: set[tuple[int, int]] = set()
         self._lock = threading.Lock()
@@ -169,16 +183,25 @@ class InProcessJobQueue:
             finally:
                 with self._lock:
                     self._pending.discard((task.args[0], task.args[-1]))
+                try:
+                    # Outside the lock: the last release of a lease writes to the database.
+                    task.release()
+                except Exception:
+                    log.exception("in-process job %s%s: release failed", task.kind, task.args)
                 self._tasks.task_done()
 
     def enqueue_chunks(self, ingestion_id: int, chunks: Iterable[int]) -> int:
         n = 0
-        with self._lock:
+        # Taken before any chunk is queued, so that none can run and release it first; the
+        # chunks' own holds, taken under the lock, are then re-entries (no database write).
+        with self._hold(ingestion_id), self._lock:
             for chunk in chunks:
                 if (ingestion_id, chunk) in self._pending:
                     continue
+                held = ExitStack()
+                held.enter_context(self._hold(ingestion_id))
                 self._pending.add((ingestion_id, chunk))
-                self._tasks.put(_Task("chunk", (ingestion_id, chunk)))
+                self._tasks.put(_Task("chunk", (ingestion_id, chunk), held.close))
                 n += 1
         self._ensure_thread()
         return n
@@ -205,9 +228,12 @@ class InProcessJobQueue:
 def make_queue(
     settings: Settings, db: Database, models: ModelProvider | None = None
 ) -> RQJobQueue | InProcessJobQueue:
-    """RQ when Redis is configured; otherwise an in-process queue running the same logic."""
+    """RQ when Redis is configured; otherwise an in-process queue running the same logic,
+    holding the lease of the ingestions it has chunks of (so that no other process, and no
+    re-planning pass of this one, takes them over meanwhile)."""
     if settings.redis_url is not None:
         return RQJobQueue.from_settings(settings)
+    from shared.ingestion.leases import lease
     from shared.ingestion.pipeline import process_chunk
 
     provider = models or ModelProvider(settings)
@@ -220,4 +246,7 @@ def make_queue(
 
         return run_cluster_report(db, settings, report_id)
 
-    return InProcessJobQueue(run_chunk, run_report)
+    def hold(ingestion_id: int) -> AbstractContextManager[object]:
+        return lease(db, ingestion_id)
+
+    return InProcessJobQueue(run_chunk, run_report, hold=hold)

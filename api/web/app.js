@@ -878,14 +878,34 @@
       : null);
   }
 
-  function ingestionDetail(d, owner) {
-    const rows = d.failed_items.map((it) => h("tr", {},
+  // One table per kind of unfinished item: failed (something went wrong, red codes) and
+  // skipped (members that are not images: expected in an archive, grey codes). Attempts only
+  // mean something for failures.
+  function itemsSection(kind, title, items, page) {
+    if (!page.total) return null;
+    const failed = kind === "failed";
+    const rows = items.map((it) => h("tr", {},
       h("td", {}, it.member),
       h("td", { class: "code" }, it.error_code || "–"),
       h("td", {}, it.error_message || ""),
-      h("td", { "data-label": "attempts" }, String(it.attempts))));
-    const pages = Math.max(1, Math.ceil(d.failed_page.total / d.failed_page.page_size));
-    const goto = (page) => { owner.detailPage = page; owner.loadDetail(); };
+      failed ? h("td", { "data-label": "attempts" }, String(it.attempts)) : null));
+    return h("div", { class: `items-section ${kind}` },
+      h("h3", {}, `${title} (${fmt.int(page.total)})`),
+      rows.length
+        ? h("table", { class: `items ${kind}` },
+          h("thead", {}, h("tr", {}, h("th", {}, "item"), h("th", {}, "code"),
+            h("th", {}, "reason"), failed ? h("th", {}, "attempts") : null)),
+          h("tbody", {}, rows))
+        : h("p", { class: "hint" }, "None on this page."));
+  }
+
+  function ingestionDetail(d, owner) {
+    // The API pages both lists with the same page/page_size: one pager for both, as long as
+    // the longer one.
+    const pageCount = (p) => Math.max(1, Math.ceil(p.total / p.page_size));
+    const pages = Math.max(pageCount(d.failed_page), pageCount(d.skipped_page));
+    const page = d.failed_page.page;
+    const goto = (to) => { owner.detailPage = to; owner.loadDetail(); };
     return [
       h("div", { class: "row wrap" },
         h("h3", {}, `Ingestion #${d.id}: ${d.source}`),
@@ -896,23 +916,20 @@
       h("div", { class: "row wrap" },
         h("a", { href: "#/search", class: "button small ghost",
           onclick: () => { $("#f-ingestion").value = String(d.id); } }, "Search only this ingestion")),
-      d.failed_page.total
-        ? h("div", {},
-          h("h3", {}, `Failed items (${fmt.int(d.failed_page.total)})`),
-          h("table", { class: "items" },
-            h("thead", {}, h("tr", {}, h("th", {}, "item"), h("th", {}, "code"),
-              h("th", {}, "reason"), h("th", {}, "attempts"))),
-            h("tbody", {}, rows)),
-          pages > 1
-            ? h("div", { class: "row" },
-              h("button", { type: "button", class: "small ghost", disabled: d.failed_page.page <= 1,
-                onclick: () => goto(d.failed_page.page - 1) }, "‹ previous"),
-              h("span", { class: "hint" }, `page ${d.failed_page.page} of ${pages}`),
-              h("button", { type: "button", class: "small ghost", disabled: d.failed_page.page >= pages,
-                onclick: () => goto(d.failed_page.page + 1) }, "next ›"))
-            : null)
-        : h("p", { class: "hint" }, "No failed items."),
-    ];
+      d.failed_page.total || d.skipped_page.total
+        ? h("div", { class: "items-lists" },
+          itemsSection("failed", "Failed items", d.failed_items, d.failed_page),
+          itemsSection("skipped", "Skipped (not images)", d.skipped_items, d.skipped_page))
+        : h("p", { class: "hint" }, "No failed or skipped items."),
+      pages > 1
+        ? h("div", { class: "row" },
+          h("button", { type: "button", class: "small ghost", disabled: page <= 1,
+            onclick: () => goto(page - 1) }, "‹ previous"),
+          h("span", { class: "hint" }, `page ${page} of ${pages}`),
+          h("button", { type: "button", class: "small ghost", disabled: page >= pages,
+            onclick: () => goto(page + 1) }, "next ›"))
+        : null,
+    ].filter(Boolean); // replaceChildren() would print a null
   }
 
   function initCollectionView() {

@@ -176,6 +176,13 @@ def demo(
         console.print(summary_table(progress))
         if progress.failed:
             console.print(failures_table(progress))
+        skipped = progress.counts.get("skipped", 0)
+        if skipped:
+            # the archive is a whole dataset: its labels and annotation files are not images
+            console.print(
+                f"{skipped} members skipped as not images (YOLO labels, COCO JSON, class list): "
+                "recorded per item with code not_an_image"
+            )
         console.print(f"{objects} objects in the collection ({settings.resolved_database_url})")
 
         console.rule("3. find objects like this one")

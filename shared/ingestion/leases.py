@@ -1,7 +1,8 @@
 """Who drives an ingestion right now: a lease on its row, so that an orphan can be taken over.
 
 While a process plans an ingestion (the API, ``roisearch ingest``) or runs its chunks in
-process (embedded ``roisearch ingest``), it holds the ingestion's lease: its identity in
+process (embedded ``roisearch ingest``; the embedded API's in-process queue, from the moment
+they are queued), it holds the ingestion's lease: its identity in
 ``ingestions.lease_owner``, and ``updated_at`` renewed every :data:`HEARTBEAT_S` by a thread
 (a thread, not the work loop: enumerating a 1M-member zip or staging one large tar member takes
 longer than any sensible heartbeat interval, and must not look like death).

@@ -7,6 +7,10 @@ be harmless anyway (chunk processing is idempotent), only wasted work.
 
 Ingestions still ``planning`` have no chunks yet: :func:`resume_planning` takes over those
 whose planner is gone (see ``shared.ingestion.leases``), plans them again and queues them.
+
+In embedded mode there is no reconciler: the in-process queue leases the ingestions it has
+chunks of, and :func:`resume_running` queues again the pending chunks of ``running``
+ingestions whose driver is gone (an API or ``roisearch ingest`` killed mid-way).
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from sqlalchemy import func, select
 
 from shared.db.database import Database
 from shared.db.models import Ingestion, IngestionItem, IngestionStatus, ItemStatus
-from shared.ingestion.leases import STALE_S, claim, find_abandoned
-from shared.ingestion.planning import resume_plan
+from shared.ingestion.leases import STALE_S, claim, find_abandoned, lease
+from shared.ingestion.pipeline import finish_if_complete
+from shared.ingestion.planning import pending_chunks, resume_plan
 from shared.queueing import JobQueue
 from shared.settings import Settings
 
@@ -74,7 +79,40 @@ def resume_planning(
         if not claim(db, orphan.id, [IngestionStatus.PLANNING], stale_s=stale_s):
             continue  # another process took it over first, or its planner came back
         log.warning("ingestion %d: its planner stopped mid-planning; planning it again", orphan.id)
-        plan = resume_plan(db, settings, orphan.id)
-        queue.enqueue_chunks(plan.ingestion_id, plan.pending_chunks)
+        # Held until queued: an in-process queue takes the lease over with no gap in which
+        # the planned ingestion would look driverless (see resume_running).
+        with lease(db, orphan.id):
+            plan = resume_plan(db, settings, orphan.id)
+            queue.enqueue_chunks(plan.ingestion_id, plan.pending_chunks)
+        resumed.append(orphan.id)
+    return resumed
+
+
+def resume_running(db: Database, queue: JobQueue, *, stale_s: float = STALE_S) -> list[int]:
+    """Embedded mode: queue again the pending chunks of every ``running`` ingestion whose
+    driver is gone; one with none left is marked done. Returns the ingestions taken over.
+
+    Only for an in-process queue, which leases what it holds (``make_queue``): a live driver
+    (``roisearch ingest`` running it, this process's own queue) is left alone. With RQ, a
+    planned ingestion holds no lease, so every one would look abandoned: there the
+    reconciler recovers lost chunks instead.
+    """
+    resumed = []
+    for orphan in find_abandoned(db, [IngestionStatus.RUNNING], stale_s=stale_s):
+        if not claim(db, orphan.id, [IngestionStatus.RUNNING], stale_s=stale_s):
+            continue
+        with lease(db, orphan.id):
+            with db.read() as session:
+                chunks = pending_chunks(session, orphan.id)
+            if chunks:
+                log.warning(
+                    "ingestion %d: its driver stopped with %d chunk(s) left; running them here",
+                    orphan.id,
+                    len(chunks),
+                )
+                queue.enqueue_chunks(orphan.id, chunks)
+            else:
+                with db.begin() as session:
+                    finish_if_complete(session, orphan.id)
         resumed.append(orphan.id)
     return resumed

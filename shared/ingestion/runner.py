@@ -55,6 +55,28 @@ def enqueue_plan(queue: JobQueue, plan: PlanSummary) -> int:
     return queue.enqueue_chunks(plan.ingestion_id, plan.pending_chunks)
 
 
+def start_and_enqueue(
+    db: Database,
+    settings: Settings,
+    queue: JobQueue,
+    source: Path,
+    *,
+    options: dict[str, Any] | None = None,
+) -> PlanSummary:
+    """Create, plan and queue an ingestion of ``source``, holding its lease throughout.
+
+    Between the end of planning and the queueing of its chunks the ingestion would otherwise
+    be ``running`` with no driver, free for another process to take over; an in-process queue
+    (embedded mode) takes the lease over from here, RQ's chunks are the reconciler's.
+    """
+    with db.begin() as session:
+        ingestion_id = create_ingestion(session, source, options=options).id
+    with lease(db, ingestion_id):
+        plan = plan_ingestion(db, settings, ingestion_id)
+        enqueue_plan(queue, plan)
+    return plan
+
+
 def run_plan(
     db: Database,
     settings: Settings,

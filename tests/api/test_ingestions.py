@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import io
+import subprocess
 import time
 import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
+import api.resources
 from api.app import create_app
 from shared.db.database import Database
 from shared.db.models import Ingestion, IngestionStatus
+from shared.ingestion.leases import owner_id
+from shared.ingestion.runner import start_ingestion
 from shared.settings import Settings
 from tests.api.conftest import API_KEY, api_settings
 from tests.api.seeding import png_bytes
-from tests.shared.ingestion.scenarios import plan_in_a_killed_process
+from tests.shared.ingestion.scenarios import (
+    item_outcomes,
+    plan_in_a_killed_process,
+    run_in_a_killed_process,
+)
 
 
 @pytest.fixture
@@ -122,6 +132,83 @@ def test_restarted_api_finishes_an_upload_whose_planning_was_killed(
     assert body["status"] == "done", body
     assert body["total_items"] == 10
     assert body["counts"] == {"pending": 0, "done": 9, "failed": 0, "skipped": 1}
+
+
+def upload_folder(settings: Settings, name: str, images: int, seed: int) -> Path:
+    upload = settings.uploads_dir / name
+    upload.mkdir(parents=True)
+    for i in range(images):
+        (upload / f"{i}.png").write_bytes(png_bytes(40, 30, seed + i))
+    (upload / "notes.txt").write_text("not an image")
+    return upload
+
+
+def lease_of(settings: Settings, ingestion_id: int) -> tuple[str, str | None]:
+    db = Database.from_url(settings.resolved_database_url)
+    try:
+        with db.read() as session:
+            row = session.get_one(Ingestion, ingestion_id)
+            return row.status, row.lease_owner
+    finally:
+        db.dispose()
+
+
+def test_restarted_api_finishes_an_ingestion_it_was_running_when_killed(
+    settings: Settings, fixture_weights: Path
+) -> None:
+    app_settings = api_settings(settings, weights=fixture_weights, chunk_size=4)
+    upload = upload_folder(app_settings, "killed-mid-processing", 9, 40)
+    # An API SIGKILLed while its in-process queue held the planned chunks: `running`, every
+    # item pending, leased to a process that no longer exists. No reconciler in embedded mode.
+    ingestion_id = run_in_a_killed_process(app_settings, upload)
+    status, owner = lease_of(app_settings, ingestion_id)
+    assert status == IngestionStatus.RUNNING and owner is not None
+
+    app = create_app(app_settings, warm_model=False)  # the restart (embedded mode: no Redis)
+    with TestClient(app, headers={"X-API-Key": API_KEY}, raise_server_exceptions=False) as c:
+        body = wait_done(c, ingestion_id)
+    assert body["status"] == "done", body
+    assert body["counts"] == {"pending": 0, "done": 9, "failed": 0, "skipped": 1}
+    assert lease_of(app_settings, ingestion_id) == ("done", None)  # released once run
+
+
+def test_api_leaves_alone_an_ingestion_whose_driver_is_alive(
+    settings: Settings, fixture_weights: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api.resources, "REPLAN_INTERVAL_S", 0.2)
+    app_settings = api_settings(settings, weights=fixture_weights, chunk_size=4)
+    orphan = run_in_a_killed_process(app_settings, upload_folder(app_settings, "orphan", 5, 60))
+    db = Database.from_url(app_settings.resolved_database_url)
+    driver = subprocess.Popen(["sleep", "600"])
+    try:
+        busy = start_ingestion(db, app_settings, upload_folder(app_settings, "busy", 5, 70))
+        # Run by another live process on this host (a `roisearch ingest` on the same database),
+        # as far as its lease says, with a heartbeat an hour old: alive all the same.
+        with db.begin() as session:
+            session.execute(
+                update(Ingestion)
+                .where(Ingestion.id == busy.ingestion_id)
+                .values(
+                    lease_owner=owner_id(driver.pid),
+                    updated_at=datetime.now(UTC) - timedelta(hours=1),
+                )
+            )
+        app = create_app(app_settings, warm_model=False)
+        with TestClient(app, headers={"X-API-Key": API_KEY}, raise_server_exceptions=False) as c:
+            # The pass that queued the orphan saw the live one too, as did those while the
+            # orphan ran: untouched.
+            assert wait_done(c, orphan)["status"] == "done"
+            assert lease_of(app_settings, busy.ingestion_id) == ("running", owner_id(driver.pid))
+            assert {s for s, _ in item_outcomes(db, busy.ingestion_id).values()} == {"pending"}
+            # Its driver dies: the next pass takes it over and finishes it.
+            driver.kill()
+            driver.wait()
+            body = wait_done(c, busy.ingestion_id)
+        assert body["counts"] == {"pending": 0, "done": 5, "failed": 0, "skipped": 1}
+    finally:
+        driver.kill()
+        driver.wait()
+        db.dispose()
 
 
 def test_upload_of_an_archive(ingest_client: TestClient) -> None:

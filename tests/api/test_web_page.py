@@ -108,6 +108,7 @@ def _write_files(root: Path, fixtures: Path) -> Path:
         zf.writestr("more/sample-flipped.png", _png(ImageOps.flip(sample)))
         good = _jpeg(sample2.rotate(180))
         zf.writestr("more/cut-off.jpg", good[: len(good) // 3])  # truncated: fails to decode
+        zf.writestr("more/notes.txt", "holiday photos\n")  # not an image: skipped
     return collection
 
 
@@ -548,14 +549,21 @@ def test_collection_view_uploads_and_follows_an_ingestion(
         f".ingestion[data-id='{new_id}'][data-status='done']", timeout=INGEST_TIMEOUT_S * 1000
     )
     text = card.inner_text()
-    assert "2 / 2 items" in text and "failed 1" in text
-    # The failed item is listed with its reason.
-    row = page.locator("#ingestion-detail table.items tbody tr")
+    assert "3 / 3 items" in text and "failed 1" in text and "skipped 1" in text
+    # The failed item is listed with its reason, and the skipped one beside it with its own.
+    row = page.locator("#ingestion-detail table.items.failed tbody tr")
     row.first.wait_for()
     assert row.count() == 1
     cells = row.first.locator("td").all_inner_texts()
     assert cells[0].endswith("cut-off.jpg")
     assert cells[1] not in {"", "–"} and cells[2]
+    skipped = page.locator("#ingestion-detail table.items.skipped tbody tr")
+    assert skipped.count() == 1
+    cells = skipped.first.locator("td").all_inner_texts()
+    assert cells[0].endswith("notes.txt") and cells[1] == "not_an_image"
+    assert "notes.txt" in cells[2]
+    detail = page.inner_text("#ingestion-detail")
+    assert "Skipped (not images) (1)" in detail and "null" not in detail
     _shot(page, "09-collection")
 
 

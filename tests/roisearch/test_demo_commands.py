@@ -59,7 +59,7 @@ def test_train_then_eval(tmp_path: Path) -> None:
     doc = json.loads(figures.read_text())
     assert doc["images"] == 2
     kinds = {(row["kind"], row["boxes"]) for row in doc["retrieval"]}
-    assert len(kinds) == 12
+    assert len(kinds) == 14  # 7 vector kinds × (ground-truth boxes, detections)
     assert "mAP@0.5" in result.output and "RoIAlign" in result.output
 
 

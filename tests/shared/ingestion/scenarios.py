@@ -218,14 +218,46 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
+KILLED_RUNNER = """
+import os, signal, sys
+from pathlib import Path
+from shared.db.database import Database
+from shared.ingestion.leases import lease
+from shared.ingestion.planning import create_ingestion, plan_ingestion
+from shared.settings import load_settings
+
+url, data_dir, source, chunk_size = sys.argv[1:5]
+settings = load_settings(data_dir=Path(data_dir), database_url=url, chunk_size=int(chunk_size))
+db = Database.from_url(url)
+with db.begin() as session:
+    ingestion_id = create_ingestion(session, Path(source), options={"origin": "upload"}).id
+# Planned in full and leased to this process while its chunks run, as by an embedded API's
+# in-process queue, which is SIGKILLed before any chunk is done.
+with lease(db, ingestion_id):
+    plan_ingestion(db, settings, ingestion_id)
+    print(ingestion_id, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
 def plan_in_a_killed_process(settings: Settings, source: Path) -> int:
     """Start planning ``source`` (a folder) in a child process that is SIGKILLed after
     planning 5 members; returns the ingestion it left ``planning``."""
+    return _killed_child(KILLED_PLANNER, settings, source)
+
+
+def run_in_a_killed_process(settings: Settings, source: Path) -> int:
+    """Plan ``source`` (a folder) in full in a child process that is SIGKILLed while it holds
+    the lease to run the chunks; returns the ingestion it left ``running``, all pending."""
+    return _killed_child(KILLED_RUNNER, settings, source)
+
+
+def _killed_child(script: str, settings: Settings, source: Path) -> int:
     done = subprocess.run(
         [
             sys.executable,
             "-c",
-            KILLED_PLANNER,
+            script,
             settings.resolved_database_url,
             str(settings.data_dir),
             str(source),

@@ -1,19 +1,21 @@
 """Ingestion leases: who drives an ingestion, when it may be taken over (a dead driver on this
 host at once, an unknown one after its heartbeat goes stale, a live one never), heartbeats
-and release — against real processes and both databases."""
+and release, the in-process queue's leases — against real processes and both databases."""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
 
 from shared.db.database import Database
-from shared.db.models import Ingestion, IngestionStatus
+from shared.db.models import Ingestion, IngestionItem, IngestionStatus, ItemStatus
 from shared.ingestion import leases
 from shared.ingestion.leases import (
     abandoned,
@@ -24,6 +26,11 @@ from shared.ingestion.leases import (
     owner_id,
 )
 from shared.ingestion.planning import create_ingestion
+from shared.ingestion.reconciler import resume_running
+from shared.ingestion.runner import start_ingestion
+from shared.queueing import InProcessJobQueue
+from shared.settings import Settings
+from tests.shared.imaging.corpus import jpeg
 from tests.shared.ingestion.scenarios import dead_owner, live_owner
 
 PLANNING = [IngestionStatus.PLANNING]
@@ -125,3 +132,47 @@ def heartbeat_age_s(db: Database, ingestion_id: int) -> float:
         beat = session.get_one(Ingestion, ingestion_id).updated_at
     assert now is not None
     return (now.replace(tzinfo=None) - beat.replace(tzinfo=None)).total_seconds()
+
+
+def test_the_in_process_queue_leases_what_it_runs_and_orphans_are_queued_again(
+    ingest_settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(20):
+        (src / f"{i:03d}.jpg").write_bytes(jpeg(48, 32, i))
+    plan = start_ingestion(db, ingest_settings, src)  # chunks of 8: 0, 1, 2
+    running = threading.Event()
+    release = threading.Event()
+
+    def run_chunk(ingestion_id: int, chunk: int) -> None:
+        running.set()
+        release.wait(10)  # processes nothing: the items stay pending
+
+    queue = InProcessJobQueue(run_chunk, hold=partial(lease, db))
+    try:
+        assert queue.enqueue_chunks(plan.ingestion_id, plan.pending_chunks) == 3
+        assert running.wait(10)
+        # Leased while its chunks are queued or running: not an orphan, not queued again.
+        assert lease_row(db, plan.ingestion_id)[0] == owner_id()
+        assert resume_running(db, queue) == []
+        release.set()
+        queue.join()
+        # Released after the last chunk; items still pending: driverless, taken over at once.
+        assert lease_row(db, plan.ingestion_id)[0] is None
+        assert resume_running(db, queue) == [plan.ingestion_id]
+        queue.join()
+        with db.begin() as session:
+            session.execute(
+                update(IngestionItem)
+                .where(IngestionItem.ingestion_id == plan.ingestion_id)
+                .values(status=ItemStatus.DONE)
+            )
+        # Nothing left to run (killed between its last chunk and the final status): done.
+        assert resume_running(db, queue) == [plan.ingestion_id]
+        assert queue.depth() == 0
+        with db.read() as session:
+            assert session.get_one(Ingestion, plan.ingestion_id).status == IngestionStatus.DONE
+    finally:
+        release.set()
+        queue.close()
