@@ -157,6 +157,17 @@ def _stall(config: ProofConfig) -> float:
 # --- workers SIGKILLed -----------------------------------------------------------------------
 
 
+# At most this many batches per fault scenario: a fast model (the demo detector ingests a
+# quick batch in a second or two) finishes one before every fault has landed.
+MAX_BATCHES = 6
+
+
+def _another_batch(root: Path, settings: Settings, db: Database, images: int, k: int) -> int:
+    """Enqueue batch ``k`` (fresh scenes, so nothing is linked instead of computed)."""
+    archive = scene_archive(root / f"scenes-{k}.zip", images, seed=1000 + k)
+    return enqueue_source(settings, db, archive)
+
+
 def worker_kills(config: ProofConfig, servers: PrivateServers, base: Path, report: Report) -> None:
     name = "worker SIGKILL"
     sc = Scenario.create(name, config, servers, base)
@@ -169,13 +180,21 @@ def worker_kills(config: ProofConfig, servers: PrivateServers, base: Path, repor
     try:
         with WorkerPool(config.workers, env, sc.root) as pool:
             wait_workers(settings, pool, config.workers, timeout=180)
-            ingestion_id = enqueue_source(settings, db, archive)
+            ingestion_ids = [enqueue_source(settings, db, archive)]
             began = time.monotonic()
             while (
                 len(kills) < config.kills and time.monotonic() - began < config.scenario_timeout_s
             ):
-                if item_account(db, [ingestion_id]).pending == 0:
-                    break
+                if item_account(db, ingestion_ids).pending == 0:
+                    if len(ingestion_ids) >= MAX_BATCHES:
+                        break
+                    # a fast model finished before every kill landed: feed it another batch
+                    ingestion_ids.append(
+                        _another_batch(
+                            sc.root, settings, db, config.kill_images, len(ingestion_ids)
+                        )
+                    )
+                    continue
                 busy = busy_workers(settings, pool)
                 if busy:
                     pid, job = rng.choice(busy)
@@ -186,14 +205,16 @@ def worker_kills(config: ProofConfig, servers: PrivateServers, base: Path, repor
                         continue
                 time.sleep(0.1)
             finished, elapsed = wait_quiet(
-                db, [ingestion_id], stall_s=_stall(config), hard_s=config.scenario_timeout_s
+                db, ingestion_ids, stall_s=_stall(config), hard_s=config.scenario_timeout_s
             )
             unexpected = pool.unexpected_exits
         report.add(
             Check(
                 SECTION,
                 f"{name}: kills mid-chunk",
-                f"{len(kills)} SIGKILLs of busy workers during {config.kill_images} images",
+                f"{len(kills)} SIGKILLs of busy workers during "
+                f"{config.kill_images * len(ingestion_ids)} images "
+                f"({len(ingestion_ids)} ingestion(s))",
                 f">= {config.kills}",
                 len(kills) >= config.kills,
                 {"kills": kills},
@@ -204,7 +225,7 @@ def worker_kills(config: ProofConfig, servers: PrivateServers, base: Path, repor
         )
         report.checks.extend(
             invariants.checks(
-                SECTION, name, settings, db, sc.root / "fresh-index", ingestion_ids=[ingestion_id]
+                SECTION, name, settings, db, sc.root / "fresh-index", ingestion_ids=ingestion_ids
             )
         )
     finally:
@@ -285,14 +306,19 @@ def pg_terminate(config: ProofConfig, servers: PrivateServers, base: Path, repor
     try:
         with WorkerPool(config.workers, env, sc.root) as pool:
             wait_workers(settings, pool, config.workers, timeout=180)
-            ingestion_id = enqueue_source(settings, db, archive)
+            ingestion_ids = [enqueue_source(settings, db, archive)]
             began = time.monotonic()
             while (
                 len(terminated) < config.pg_terminations
                 and time.monotonic() - began < config.scenario_timeout_s
             ):
-                if item_account(db, [ingestion_id]).pending == 0:
-                    break
+                if item_account(db, ingestion_ids).pending == 0:
+                    if len(ingestion_ids) >= MAX_BATCHES:
+                        break
+                    ingestion_ids.append(
+                        _another_batch(sc.root, settings, db, config.pg_images, len(ingestion_ids))
+                    )
+                    continue
                 hit = servers.postgres.terminate_backends(sc.database, "proof-worker")
                 if hit:
                     terminated.extend(hit[: config.pg_terminations - len(terminated)])
@@ -300,7 +326,7 @@ def pg_terminate(config: ProofConfig, servers: PrivateServers, base: Path, repor
                 else:
                     time.sleep(0.02)
             finished, elapsed = wait_quiet(
-                db, [ingestion_id], stall_s=_stall(config), hard_s=config.scenario_timeout_s
+                db, ingestion_ids, stall_s=_stall(config), hard_s=config.scenario_timeout_s
             )
             unexpected = pool.unexpected_exits
         states: dict[str, int] = {}
@@ -310,7 +336,9 @@ def pg_terminate(config: ProofConfig, servers: PrivateServers, base: Path, repor
             Check(
                 SECTION,
                 f"{name}: connections dropped mid-chunk",
-                f"{len(terminated)} worker backends terminated ({states})",
+                f"{len(terminated)} worker backends terminated ({states}) during "
+                f"{config.pg_images * len(ingestion_ids)} images ({len(ingestion_ids)} "
+                "ingestion(s))",
                 f">= {config.pg_terminations}",
                 len(terminated) >= config.pg_terminations,
                 {"terminated": terminated},
@@ -319,7 +347,7 @@ def pg_terminate(config: ProofConfig, servers: PrivateServers, base: Path, repor
         report.add(_completion(name, finished, elapsed, f"; {unexpected} worker exits", settings))
         report.checks.extend(
             invariants.checks(
-                SECTION, name, settings, db, sc.root / "fresh-index", ingestion_ids=[ingestion_id]
+                SECTION, name, settings, db, sc.root / "fresh-index", ingestion_ids=ingestion_ids
             )
         )
     finally:

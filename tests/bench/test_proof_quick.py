@@ -79,3 +79,24 @@ def test_bad_input_section_counts(servers: PrivateServers, tmp_path: Path) -> No
     assert len(attacks) >= 10
     for name in ("zip: traversal + absolute names", "tar: symlink/hardlink/devices/fifo/traversal"):
         assert attacks[name]["unexpected"] == [], attacks[name]
+
+
+def test_performance_summary_ratios_run_on_bench_ingest_rows(tmp_path: Path) -> None:
+    """The summary calls into bench.ingest; a renamed function there once broke it silently."""
+    import dataclasses
+
+    from bench.proof import summary
+
+    weights = YOLOV7_FIXTURES / "yolov7-tiny-random.pt"
+    if not weights.is_file():
+        pytest.skip(f"{weights} is absent (../shared/fixtures)")
+    config = dataclasses.replace(ProofConfig.build(quick=True, weights=weights), ingest_images=3)
+    report = Report(quick=True)
+    summary.ingestion_ratio(config, tmp_path, report)
+    by_name = {check.name: check for check in report.checks}
+    assert set(by_name) == {
+        "engine: detect+embed vs bare forward",
+        "ingestion: end-to-end vs bare forward",
+    }, [c.figure for c in report.checks]
+    rates = by_name["ingestion: end-to-end vs bare forward"].data["rates"]
+    assert len(rates) == 4 and all(rate > 0 for rate in rates.values())
