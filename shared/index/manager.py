@@ -399,13 +399,19 @@ class IndexManager:
             if flt.ingestion_ids is not None and not flt.ingestion_ids:
                 linked = np.zeros(0, np.int64)
             images = allowed_images(flt, linked)
+        min_similarity = flt.min_similarity if flt else None
+        if flt is not None and flt.only_excludes and len(flt.exclude_object_ids or ()) <= k:
+            excluded = set(flt.exclude_object_ids or ())
+            with space.lock.read():
+                wider = space.search(queries, k + len(excluded), None, min_similarity)
+            return [[h for h in hits if h.object_id not in excluded][:k] for hits in wider]
         with space.lock.read():
             mask = (
                 candidate_mask(space.table, flt, images)
                 if flt is not None and flt.restricts_candidates
                 else None
             )
-            return space.search(queries, k, mask, flt.min_similarity if flt else None)
+            return space.search(queries, k, mask, min_similarity)
 
     def remove(self, space_id: int, object_ids: Iterable[int]) -> int:
         """Make objects unsearchable at once (call after their deletion committed).

@@ -37,3 +37,19 @@ class SearchFilter:
                 self.image_ids,
             )
         )
+
+    @property
+    def only_excludes(self) -> bool:
+        """True if the only candidate restriction is a list of excluded ids (e.g. the query
+        object itself): searching ``k + len(excluded)`` and dropping them is exact and
+        avoids building a candidate mask over the whole space per query."""
+        return bool(self.exclude_object_ids) and all(
+            value is None
+            for value in (
+                self.class_ids,
+                self.min_score,
+                self.ingestion_ids,
+                self.min_box_side,
+                self.image_ids,
+            )
+        )

@@ -132,6 +132,16 @@ def test_filters_through_the_manager(settings: Settings, database: Database) -> 
     assert {h.object_id for h in only} == set(second)
     excluded = manager.search(space, q, 5, SearchFilter(exclude_object_ids=second[50:51]))[0]
     assert second[50] not in {h.object_id for h in excluded} and len(excluded) == 5
+    # excluding only ids takes a fast path (search k + n, drop them); it must agree with the
+    # candidate-mask path, which min_score=0 (every object passes) forces
+    nearest = [h.object_id for h in manager.search(space, q, 3)[0]]
+    for k in (1, 5, 20):
+        fast = manager.search(space, q, k, SearchFilter(exclude_object_ids=nearest))[0]
+        masked = manager.search(
+            space, q, k, SearchFilter(exclude_object_ids=nearest, min_score=0.0)
+        )[0]
+        assert [h.object_id for h in fast] == [h.object_id for h in masked]
+        assert len(fast) == k and not set(nearest) & {h.object_id for h in fast}
     close = manager.search(space, q, 200, SearchFilter(min_similarity=0.9))[0]
     assert close and all(h.score >= 0.9 for h in close)
     assert len(close) < 200
