@@ -221,6 +221,7 @@ def roi_study(
     items: list[LabelledImage],
     progress: Callable[[int], None] | None = None,
     single_layer: int | None = None,
+    img_size: int | None = None,
 ) -> StudyReport:
     """Detection mAP and the retrieval table of every vector kind on ``items``.
 
@@ -228,12 +229,17 @@ def roi_study(
     the service thresholds (conf 0.25, IoU 0.45) for its detected boxes, runs the same fused
     network once per image keeping the single pooling layer and the head inputs, and pools
     every kind from those maps with the engine's functions. ``single_layer`` is the layer of
-    the one-layer kinds (1, 2, 3, 5); default: the family's default layer."""
+    the one-layer kinds (1, 2, 3, 5); default: the family's default layer. ``img_size``: the
+    letterbox size (default: the file's own)."""
     det_eval = Detector.load(
-        weights, device="cpu", conf_threshold=EVAL_CONF, iou_threshold=EVAL_IOU
+        weights,
+        device="cpu",
+        img_size=img_size,
+        conf_threshold=EVAL_CONF,
+        iou_threshold=EVAL_IOU,
     )
     detection = evaluate_detection(det_eval, items)
-    service = Detector.load(weights, device="cpu")
+    service = Detector.load(weights, device="cpu", img_size=img_size)
     model = service.model
     single = model.default_feature_layers()[0] if single_layer is None else single_layer
     head_layers = tuple(model.parsed.lead_inputs)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from shared.settings import Settings
@@ -246,7 +247,4 @@ def make_queue(
 
         return run_cluster_report(db, settings, report_id)
 
-    def hold(ingestion_id: int) -> AbstractContextManager[object]:
-        return lease(db, ingestion_id)
-
-    return InProcessJobQueue(run_chunk, run_report, hold=hold)
+    return InProcessJobQueue(run_chunk, run_report, hold=partial(lease, db))

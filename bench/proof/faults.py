@@ -162,10 +162,20 @@ def _stall(config: ProofConfig) -> float:
 MAX_BATCHES = 6
 
 
-def _another_batch(root: Path, settings: Settings, db: Database, images: int, k: int) -> int:
-    """Enqueue batch ``k`` (fresh scenes, so nothing is linked instead of computed)."""
+def _work_pending(
+    root: Path, settings: Settings, db: Database, ingestion_ids: list[int], images: int
+) -> bool:
+    """True while the workers have items to be hit in; when they ran out, enqueue another
+    batch of ``images`` fresh scenes (appended to ``ingestion_ids``) unless there have been
+    ``MAX_BATCHES`` already. Fresh scenes, so nothing is linked instead of computed."""
+    if item_account(db, ingestion_ids).pending > 0:
+        return True
+    k = len(ingestion_ids)
+    if k >= MAX_BATCHES:
+        return False
     archive = scene_archive(root / f"scenes-{k}.zip", images, seed=1000 + k)
-    return enqueue_source(settings, db, archive)
+    ingestion_ids.append(enqueue_source(settings, db, archive))
+    return True
 
 
 def worker_kills(config: ProofConfig, servers: PrivateServers, base: Path, report: Report) -> None:
@@ -185,16 +195,9 @@ def worker_kills(config: ProofConfig, servers: PrivateServers, base: Path, repor
             while (
                 len(kills) < config.kills and time.monotonic() - began < config.scenario_timeout_s
             ):
-                if item_account(db, ingestion_ids).pending == 0:
-                    if len(ingestion_ids) >= MAX_BATCHES:
-                        break
-                    # a fast model finished before every kill landed: feed it another batch
-                    ingestion_ids.append(
-                        _another_batch(
-                            sc.root, settings, db, config.kill_images, len(ingestion_ids)
-                        )
-                    )
-                    continue
+                # a fast model may finish a batch before every kill landed: feed it more
+                if not _work_pending(sc.root, settings, db, ingestion_ids, config.kill_images):
+                    break
                 busy = busy_workers(settings, pool)
                 if busy:
                     pid, job = rng.choice(busy)
@@ -312,13 +315,8 @@ def pg_terminate(config: ProofConfig, servers: PrivateServers, base: Path, repor
                 len(terminated) < config.pg_terminations
                 and time.monotonic() - began < config.scenario_timeout_s
             ):
-                if item_account(db, ingestion_ids).pending == 0:
-                    if len(ingestion_ids) >= MAX_BATCHES:
-                        break
-                    ingestion_ids.append(
-                        _another_batch(sc.root, settings, db, config.pg_images, len(ingestion_ids))
-                    )
-                    continue
+                if not _work_pending(sc.root, settings, db, ingestion_ids, config.pg_images):
+                    break
                 hit = servers.postgres.terminate_backends(sc.database, "proof-worker")
                 if hit:
                     terminated.extend(hit[: config.pg_terminations - len(terminated)])

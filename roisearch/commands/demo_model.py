@@ -100,6 +100,9 @@ def eval_demo(
     layer: int | None = typer.Option(
         None, "--layer", help="layer of the one-layer vector kinds (default: the family's)"
     ),
+    img_size: int | None = typer.Option(
+        None, "--img-size", min=64, help="letterbox size (default: the weights file's own)"
+    ),
 ) -> None:
     """Detection mAP and the ROI-vector retrieval study on held-out generated scenes."""
     import torch
@@ -124,6 +127,7 @@ def eval_demo(
                 items,
                 progress=lambda k: bar.update(task, completed=k),
                 single_layer=layer,
+                img_size=img_size,
             )
         except EngineError as exc:
             err_console.print(f"[red]{exc}[/red]")

@@ -110,9 +110,11 @@ def resume_claimed(db: Database, settings: Settings, ingestion_id: int) -> PlanS
     """What is left to run of an ingestion this process has claimed: re-planned if its
     planning was interrupted, else its pending chunks (an ingestion with none is finished)."""
     with db.read() as session:
-        summary = plan_summary(session, ingestion_id)
         status = session.get_one(Ingestion, ingestion_id).status
-    if status == IngestionStatus.PLANNING:
+        summary = (
+            None if status == IngestionStatus.PLANNING else plan_summary(session, ingestion_id)
+        )
+    if summary is None:
         return resume_plan(db, settings, ingestion_id)
     if not summary.pending_chunks:
         with db.begin() as session:
