@@ -20,11 +20,11 @@ def crop_url(object_id: int) -> str:
     return f"/v1/objects/{object_id}/crop.jpg"
 
 
-def box_of(obj: DetectedObject) -> Box:
+def box_of(obj: HitRow | DetectedObject) -> Box:
     return Box(x1=obj.x1, y1=obj.y1, x2=obj.x2, y2=obj.y2)
 
 
-def object_out(obj: DetectedObject) -> ObjectOut:
+def object_out(obj: ObjectRow | DetectedObject) -> ObjectOut:
     return ObjectOut(
         id=obj.id,
         image_id=obj.image_id,
@@ -63,6 +63,21 @@ class HitRow(Protocol):
     y1: float
     x2: float
     y2: float
+
+
+# The columns a query object needs: a hit's, its space and ordinal, and its vector.
+OBJECT_COLUMNS = (
+    *HIT_COLUMNS,
+    DetectedObject.space_id,
+    DetectedObject.ordinal,
+    DetectedObject.vector,
+)
+
+
+class ObjectRow(HitRow, Protocol):
+    space_id: int
+    ordinal: int
+    vector: bytes
 
 
 def hit_out(obj: HitRow | DetectedObject, score: float) -> Hit:

@@ -27,7 +27,14 @@ from api.schemas import (
     QueryResult,
     SimilarResponse,
 )
-from api.search_service import build_filter, fetch_k, rank, search_vectors, vector_of
+from api.search_service import (
+    build_filter,
+    fetch_k,
+    load_object,
+    rank,
+    search_vectors,
+    vector_of,
+)
 from shared.db.models import DetectedObject, EmbeddingSpace
 from shared.imaging.decoding import ImageDecodeError, decode_image
 
@@ -62,14 +69,16 @@ def similar(
     ] = False,
 ) -> Response:
     """Nearest neighbours of object ``object_id`` using its stored vector (never re-embedded)."""
+    began = time.perf_counter()
     with resources.db.read() as session:
-        obj = session.get(DetectedObject, object_id)
+        obj = load_object(session, object_id)
         if obj is None:
             raise not_found("object", object_id)
         query = object_out(obj)
         vector = vector_of(obj)[None, :]
         exclude = () if include_self else (object_id,)
         flt = build_filter(session, obj.space_id, filters, exclude)
+        searched = time.perf_counter()
         results = search_vectors(
             resources,
             obj.space_id,
@@ -78,10 +87,14 @@ def similar(
             flt,
             kind="object",
         )
+        index_s = time.perf_counter() - searched
         ranked = rank(session, results, k, filters.group_by)[0]
     # Serialised here: the model is already validated, FastAPI would validate it again.
-    body = SimilarResponse(query=query, hits=ranked.hits, groups=ranked.groups)
-    return Response(body.model_dump_json(), media_type="application/json")
+    body = SimilarResponse(query=query, hits=ranked.hits, groups=ranked.groups).model_dump_json()
+    handler_s = time.perf_counter() - began
+    # Server-Timing (W3C): clients and bench/api.py separate the index search from the rest.
+    timing = f"index;dur={index_s * 1e3:.3f}, handler;dur={handler_s * 1e3:.3f}"
+    return Response(body, media_type="application/json", headers={"Server-Timing": timing})
 
 
 def parse_boxes(values: list[str] | None) -> list[Box]:
