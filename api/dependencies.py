@@ -133,6 +133,16 @@ class FilterParams:
     min_similarity: float | None
     group_by: GroupBy
 
+    @property
+    def restricts_candidates(self) -> bool:
+        """True if only some objects may be returned (``min_similarity`` cuts scores only)."""
+        return bool(
+            self.classes
+            or self.ingestions
+            or self.min_score is not None
+            or self.min_box_side is not None
+        )
+
 
 async def filter_params(
     classes: Annotated[

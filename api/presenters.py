@@ -1,11 +1,19 @@
-"""Database rows → response models, with the URLs clients follow (relative to the API root)."""
+"""Database rows and index metadata → response models, with the URLs clients follow (relative to
+the API root)."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
 
 from api.schemas import Box, Hit, ImageGroup, ObjectOut
 from shared.db.models import DetectedObject
+
+if TYPE_CHECKING:
+    from shared.index import ObjectMetadata
 
 
 def image_file_url(image_id: int) -> str:
@@ -39,20 +47,6 @@ def object_out(obj: ObjectRow | DetectedObject) -> ObjectOut:
     )
 
 
-# The columns a hit needs (never the vector).
-HIT_COLUMNS = (
-    DetectedObject.id,
-    DetectedObject.image_id,
-    DetectedObject.class_id,
-    DetectedObject.class_name,
-    DetectedObject.score,
-    DetectedObject.x1,
-    DetectedObject.y1,
-    DetectedObject.x2,
-    DetectedObject.y2,
-)
-
-
 class HitRow(Protocol):
     id: int
     image_id: int
@@ -67,7 +61,15 @@ class HitRow(Protocol):
 
 # The columns a query object needs: a hit's, its space and ordinal, and its vector.
 OBJECT_COLUMNS = (
-    *HIT_COLUMNS,
+    DetectedObject.id,
+    DetectedObject.image_id,
+    DetectedObject.class_id,
+    DetectedObject.class_name,
+    DetectedObject.score,
+    DetectedObject.x1,
+    DetectedObject.y1,
+    DetectedObject.x2,
+    DetectedObject.y2,
     DetectedObject.space_id,
     DetectedObject.ordinal,
     DetectedObject.vector,
@@ -78,6 +80,54 @@ class ObjectRow(HitRow, Protocol):
     space_id: int
     ordinal: int
     vector: bytes
+
+
+# The index holds boxes and detector scores as float32, the database as doubles: values are
+# rounded to what float32 resolves (a millipixel; 7 decimals of a score in [0, 1]) so that JSON
+# shows 12.3, not 12.300000190734863, and equals the database's value to that precision.
+BOX_DECIMALS = 3
+SCORE_DECIMALS = 7
+
+
+@dataclass(slots=True)
+class IndexedHit:
+    """A hit's fields as the index holds them (satisfies :class:`HitRow`)."""
+
+    id: int
+    image_id: int
+    class_id: int
+    class_name: str
+    score: float
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+def class_name(names: Sequence[str], class_id: int) -> str:
+    """The name ingestion stored for ``class_id`` (its number when the model has no name)."""
+    return names[class_id] if 0 <= class_id < len(names) else str(class_id)
+
+
+def indexed_hits(meta: ObjectMetadata, names: Sequence[str]) -> dict[int, IndexedHit]:
+    """The index's metadata of hit objects, by object id, with JSON-friendly floats."""
+    boxes = np.round(
+        np.stack([meta.x1, meta.y1, meta.x2, meta.y2]).astype(np.float64), BOX_DECIMALS
+    ).tolist()
+    scores = np.round(meta.scores.astype(np.float64), SCORE_DECIMALS).tolist()
+    return {
+        object_id: IndexedHit(
+            object_id, image_id, class_id, class_name(names, class_id), score, x1, y1, x2, y2
+        )
+        for object_id, image_id, class_id, score, x1, y1, x2, y2 in zip(
+            meta.ids.tolist(),
+            meta.image_ids.tolist(),
+            meta.class_ids.tolist(),
+            scores,
+            *boxes,
+            strict=True,
+        )
+    }
 
 
 def hit_out(obj: HitRow | DetectedObject, score: float) -> Hit:

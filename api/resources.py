@@ -26,11 +26,13 @@ from typing import TYPE_CHECKING
 
 import anyio
 from redis import Redis
+from sqlalchemy import select
 
 from api.errors import ApiError
 from api.metrics import ApiMetrics, StateCollector
 from api.schemas import RebuildResponse
 from shared.db.database import Database
+from shared.db.models import EmbeddingSpace
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -100,6 +102,29 @@ class Resources:
     rebuild_lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: threading.Event = field(default_factory=threading.Event)
     replanner: threading.Thread | None = None
+    # Class names per embedding space id: immutable for a space (its key covers the model).
+    _class_names: dict[int, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    _class_names_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def class_names(self, space_id: int) -> tuple[str, ...]:
+        """The space's class names, index = class id (read once per space, then memoised).
+
+        An unknown space gives ``()`` and is not memoised (it may be created later).
+        """
+        names = self._class_names.get(space_id)
+        if names is not None:
+            return names
+        with self._class_names_lock:
+            names = self._class_names.get(space_id)
+            if names is None:
+                with self.db.read() as session:
+                    stored = session.scalar(
+                        select(EmbeddingSpace.class_names).where(EmbeddingSpace.id == space_id)
+                    )
+                if stored is None:
+                    return ()
+                names = self._class_names[space_id] = tuple(str(name) for name in stored)
+            return names
 
     def detector(self) -> Detector:
         """The model (loaded on first use); 503 ``model_unavailable`` if it cannot be loaded."""

@@ -1,7 +1,10 @@
 """Shared search logic of the three search routes: filters, index calls, hit assembly.
 
 Tensor contract: query vectors are float32 ``[Q, D]``, L2-normalised, in the embedding space
-``space_id``; scores are cosine similarities (inner products of unit vectors).
+``space_id``; scores are cosine similarities (inner products of unit vectors). Hits are
+assembled from the index's in-memory metadata and the space's memoised class names: a search
+reads the database only for what it starts from (the query object, the examples, the space of
+an uploaded image's model) and for an ingestion filter.
 """
 
 from __future__ import annotations
@@ -11,21 +14,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, select
 
 from api.dependencies import FilterParams
 from api.errors import ApiError
-from api.presenters import HIT_COLUMNS, OBJECT_COLUMNS, HitRow, ObjectRow, group_by_image, hit_out
+from api.presenters import (
+    OBJECT_COLUMNS,
+    IndexedHit,
+    ObjectRow,
+    group_by_image,
+    hit_out,
+    indexed_hits,
+)
 from api.resources import Resources
 from api.schemas import GroupBy, Hit, ImageGroup
-from shared.db.models import DetectedObject, EmbeddingSpace
+from shared.db.models import DetectedObject
 from shared.index import SearchFilter
 
-# Built once: SQLAlchemy memoises a statement's cache key on the statement object, so these skip
-# the per-request construction and cache-key walk (about half the database time of a search by
-# id). Plain column rows, not ORM entities: cheaper, and hits never need the vectors.
-_HITS_BY_ID = select(*HIT_COLUMNS).where(DetectedObject.id.in_(bindparam("ids", expanding=True)))
+# Built once: SQLAlchemy memoises a statement's cache key on the statement object, so this skips
+# the per-request construction and cache-key walk. Plain column rows, not ORM entities: cheaper.
 _OBJECT_BY_ID = select(*OBJECT_COLUMNS).where(DetectedObject.id == bindparam("id"))
 
 # group_by=image asks the index for this many object hits per requested image, so that images
@@ -39,12 +46,7 @@ class Ranked:
     groups: list[ImageGroup] | None
 
 
-def class_names_of(session: Session, space_id: int) -> list[str]:
-    names = session.scalar(select(EmbeddingSpace.class_names).where(EmbeddingSpace.id == space_id))
-    return [str(name) for name in names or []]
-
-
-def resolve_classes(names: list[str], classes: Sequence[str]) -> list[int]:
+def resolve_classes(names: Sequence[str], classes: Sequence[str]) -> list[int]:
     """Class names or ids → class ids of a space; unknown names are a 422 naming them."""
     ids: list[int] = []
     unknown: list[str] = []
@@ -61,19 +63,17 @@ def resolve_classes(names: list[str], classes: Sequence[str]) -> list[int]:
             "unknown_class",
             f"unknown class(es) {', '.join(repr(u[:64]) for u in unknown[:10])}; "
             f"this model has {len(names)} classes",
-            {"unknown": [u[:64] for u in unknown[:50]], "classes": names[:1000]},
+            {"unknown": [u[:64] for u in unknown[:50]], "classes": list(names[:1000])},
         )
     return ids
 
 
 def build_filter(
-    session: Session, space_id: int, params: FilterParams, exclude: Sequence[int] = ()
+    resources: Resources, space_id: int, params: FilterParams, exclude: Sequence[int] = ()
 ) -> SearchFilter | None:
     """The index filter for ``params`` (class names are looked up only when given)."""
     class_ids = (
-        resolve_classes(class_names_of(session, space_id), params.classes)
-        if params.classes
-        else None
+        resolve_classes(resources.class_names(space_id), params.classes) if params.classes else None
     )
     if (
         class_ids is None
@@ -106,32 +106,47 @@ def search_vectors(
     flt: SearchFilter | None,
     *,
     kind: str,
+    wait: bool = True,
 ) -> list[list[tuple[int, float]]]:
-    """Search the index (blocking; call from a worker thread): ``(object_id, score)`` lists.
+    """Search the index: ``(object_id, score)`` lists.
 
-    ``queries``: float32 ``[Q, D]``, L2-normalised, in space ``space_id``.
+    ``queries``: float32 ``[Q, D]``, L2-normalised, in space ``space_id``. ``wait=False``
+    raises :class:`~shared.index.rwlock.LockBusyError` instead of waiting while the index is being
+    changed (for callers on the event loop).
     """
     if queries.shape[0] == 0:
         return []
     start = time.perf_counter()
-    results = resources.index.search(space_id, np.ascontiguousarray(queries, np.float32), k, flt)
+    results = resources.index.search(
+        space_id, np.ascontiguousarray(queries, np.float32), k, flt, blocking=wait
+    )
     resources.metrics.search_seconds.labels(kind).observe(time.perf_counter() - start)
     return [[(int(hit.object_id), float(hit.score)) for hit in hits] for hits in results]
 
 
 def rank(
-    session: Session, results: list[list[tuple[int, float]]], k: int, group_by: GroupBy
+    resources: Resources,
+    space_id: int,
+    results: list[list[tuple[int, float]]],
+    k: int,
+    group_by: GroupBy,
+    *,
+    wait: bool = True,
 ) -> list[Ranked]:
-    """Load the hit objects in one query and assemble ranked hits (and groups) per query.
+    """Assemble ranked hits (and groups) per query from the index's metadata (no SQL).
 
-    Ids the index still returns but the database no longer has (deleted a moment ago) are
-    dropped: the database is the system of record.
+    ``results``: per query, ``(object_id, score)`` best first, from :func:`search_vectors` on
+    space ``space_id``. An id is kept only if it is still live in this process's index when the
+    hits are assembled. Objects deleted through this API are removed from the index before the
+    deletion answers (``api/deletion.py``), so they never appear afterwards; objects deleted by
+    another process stay visible until this process's index catch-up applies their tombstones
+    (within ``index_poll_interval_s``: the same lag the vectors have).
     """
-    wanted = {object_id for hits in results for object_id, _ in hits}
-    rows: dict[int, HitRow] = {}
+    wanted = list({object_id for hits in results for object_id, _ in hits})
+    rows: dict[int, IndexedHit] = {}
     if wanted:
-        for row in session.connection().execute(_HITS_BY_ID, {"ids": list(wanted)}):
-            rows[row.id] = row
+        meta = resources.index.object_metadata(space_id, wanted, blocking=wait)
+        rows = indexed_hits(meta, resources.class_names(space_id))
     ranked: list[Ranked] = []
     for hits in results:
         out = [hit_out(rows[oid], score) for oid, score in hits if oid in rows]
@@ -143,9 +158,9 @@ def rank(
     return ranked
 
 
-def load_object(session: Session, object_id: int) -> ObjectRow | None:
+def load_object(connection: Connection, object_id: int) -> ObjectRow | None:
     """The object's hit columns, space, ordinal and vector; ``None`` when it does not exist."""
-    return session.connection().execute(_OBJECT_BY_ID, {"id": object_id}).first()
+    return connection.execute(_OBJECT_BY_ID, {"id": object_id}).first()
 
 
 def vector_of(obj: ObjectRow | DetectedObject) -> np.ndarray:

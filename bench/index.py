@@ -37,6 +37,7 @@ from rich.table import Table
 
 from shared.index.cursor import Cursor
 from shared.index.filters import candidate_mask
+from shared.index.metadata import SLOT_BYTES
 from shared.index.policy import (
     HNSW_EF_CONSTRUCTION,
     HNSW_M,
@@ -53,7 +54,6 @@ from shared.index.tuning import EF_STEPS, exact_neighbours, recall_at_k
 K = 10
 LATENCY_QUERIES = 400
 RECALL_QUERIES = 1000
-METADATA_BYTES = 23  # ObjectTable columns per id slot
 
 
 @dataclass
@@ -89,12 +89,19 @@ def clustered(n: int, dim: int, seed: int) -> np.ndarray:
 def rows_of(x: np.ndarray, seed: int) -> ObjectRows:
     n = x.shape[0]
     rng = np.random.default_rng(seed)
+    class_ids = rng.integers(0, 100, size=(n,)).astype(np.int32)  # one class = 1 %
+    scores = rng.uniform(0.25, 1, (n,)).astype(np.float32)
+    sides = rng.uniform(8, 400, (n,)).astype(np.float32)
     return ObjectRows(
         ids=np.arange(1, n + 1, dtype=np.int64),
         image_ids=np.arange(n, dtype=np.int64) // 8,
-        class_ids=rng.integers(0, 100, size=(n,)).astype(np.int32),  # one class = 1 %
-        scores=rng.uniform(0.25, 1, (n,)).astype(np.float32),
-        sides=rng.uniform(8, 400, (n,)).astype(np.float32),
+        class_ids=class_ids,
+        scores=scores,
+        x1=np.zeros(n, np.float32),
+        y1=np.zeros(n, np.float32),
+        x2=sides,
+        y2=sides,
+        sides=sides,
         vectors=x,
     )
 
@@ -128,7 +135,7 @@ def bench_roisearch(
         got = space.search(q[None], K, mask, None)
         filtered.append(time.thread_time() - t)
         assert len(got[0]) == K
-    index_bytes = faiss.serialize_index(space.index).nbytes / n + METADATA_BYTES
+    index_bytes = faiss.serialize_index(space.index).nbytes / n + SLOT_BYTES
     p50, p99 = percentiles(times)
     params = {k: v for k, v in space.plan.params.items() if k in {"nprobe", "efSearch"}}
     return Row(

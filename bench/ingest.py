@@ -36,6 +36,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,10 +48,12 @@ from PIL import Image, ImageDraw
 from rich.console import Console
 from rich.table import Table
 
+from shared.compute_plan import compute_plan
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_WEIGHTS = REPO_ROOT.parent / "shared" / "fixtures" / "yolov7" / "yolov7-tiny-random.pt"
 DEMO_WEIGHTS = REPO_ROOT / "shared" / "assets" / "demo-detector.safetensors"
-CHUNK = 16
+CHUNK = 32  # the default chunk_size
 
 
 @dataclass
@@ -102,6 +105,7 @@ def base_settings(workdir: Path, weights: Path, img_size: int, threads: int, **e
 
 @dataclass
 class Prepared:
+    settings: Any
     detector: Any
     paths: list[Path]
     arrays: list[np.ndarray]
@@ -129,16 +133,47 @@ def prepare(settings: Any, src: Path) -> Prepared:
     ]
     with torch.inference_mode():
         detector.model(tensors[0])  # warm-up
-    return Prepared(detector, paths, arrays, tensors)
+    return Prepared(settings, detector, paths, arrays, tensors)
 
 
-def bench_bare(prepared: Prepared, label: str) -> Row:
-    with torch.inference_mode():
+def bench_bare(prepared: Prepared, label: str, threads: int, streams: int = 1) -> Row:
+    """``model(x)`` over every batch: ``streams`` batches at once, each on ``threads //
+    streams`` torch threads (the split the pipeline's compute plan makes)."""
+    model = prepared.detector.model
+    torch.set_num_threads(max(1, threads // streams))
+
+    def run(batches: list[torch.Tensor]) -> None:
+        with torch.inference_mode():
+            for x in batches:
+                model(x)
+
+    try:
         start = time.perf_counter()
-        for x in prepared.tensors:
-            prepared.detector.model(x)
+        if streams == 1:
+            run(prepared.tensors)
+        else:
+            workers = [
+                threading.Thread(target=run, args=(prepared.tensors[i::streams],))
+                for i in range(streams)
+            ]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
         seconds = time.perf_counter() - start
-    return Row(label, len(prepared.paths), seconds, None, f"batch {prepared.detector.batch_size}")
+    finally:
+        torch.set_num_threads(threads)
+    note = f"batch {prepared.detector.batch_size}, {streams} x {max(1, threads // streams)} thr"
+    mode = f"bare forward, {streams} stream(s), {label}"
+    return Row(mode, len(prepared.paths), seconds, None, note)
+
+
+def bench_bare_splits(prepared: Prepared, label: str, threads: int) -> list[Row]:
+    """The bare forward with one stream of every thread and with the pipeline's stream split
+    (:func:`shared.compute_plan.compute_plan`); the baseline is the fastest bare row, so the
+    choice of split never flatters the pipeline."""
+    splits = sorted({1, compute_plan(prepared.settings, cuda=False).streams})
+    return [bench_bare(prepared, label, threads, streams) for streams in splits]
 
 
 def bench_engine_and_serial(prepared: Prepared) -> tuple[Row, Row]:
@@ -176,7 +211,7 @@ def bench_embedded(
     settings = base_settings(workdir, weights, img_size, torch_threads, decode_threads=threads)
     migrations.upgrade(settings.resolved_database_url)
     db = Database.from_url(settings.resolved_database_url)
-    models = ModelProvider(settings)
+    models = ModelProvider(settings, throughput=True)
     models.get().embed([np.zeros((64, 64, 3), np.uint8)])  # load + warm-up, not timed
     start = time.perf_counter()
     plan = start_ingestion(db, settings, src)
@@ -337,7 +372,9 @@ def main() -> None:
             f"thread(s), chunk {CHUNK}"
         )
         prepared = prepare(base_settings(root / "bare", weights, args.img_size, args.threads), src)
-        rows = [bench_bare(prepared, "bare forward, first")]
+        # The baseline is measured first and last; the fastest is used, so a change of machine
+        # load during the run does not flatter the pipeline rows.
+        rows = bench_bare_splits(prepared, "first", args.threads)
         if {"engine", "serial"} & set(args.only):
             rows.extend(
                 r
@@ -346,12 +383,7 @@ def main() -> None:
                 and ("serial" in args.only or not r.mode.startswith("serial"))
             )
         if "embedded" in args.only:
-            for threads in (2, 1):
-                rows.append(
-                    bench_embedded(
-                        root / f"emb{threads}", weights, args.img_size, args.threads, src, threads
-                    )
-                )
+            rows.append(bench_embedded(root / "emb", weights, args.img_size, args.threads, src, 2))
         if not args.skip_rq and shutil.which("redis-server"):
             for n in (1, 2):
                 if f"rq{n}" in args.only:
@@ -360,12 +392,14 @@ def main() -> None:
                             root / f"rq{n}", weights, args.img_size, args.threads, src, warm, n
                         )
                     )
-        # The baseline is measured first and last; the faster of the two is used, so a
-        # change of machine load during the run does not flatter the pipeline rows.
-        rows.append(bench_bare(prepared, "bare forward, last"))
+        rows.extend(bench_bare_splits(prepared, "last", args.threads))
         baseline = max(r.images / r.seconds for r in rows if r.mode.startswith("bare"))
+        one_stream = max(
+            r.images / r.seconds for r in rows if r.mode.startswith("bare forward, 1 ")
+        )
         table = Table(title=f"ingestion throughput, {args.images} images, {weights.name}")
-        for column in ("mode", "images", "seconds", "images/s", "objects/s", "x bare", "note"):
+        columns = ("mode", "images", "seconds", "images/s", "objects/s", "x bare", "x 1-stream")
+        for column in (*columns, "note"):
             table.add_column(column, justify="left" if column in ("mode", "note") else "right")
         for row in rows:
             rate = row.images / row.seconds
@@ -376,6 +410,7 @@ def main() -> None:
                 f"{rate:.2f}",
                 "-" if row.objects is None else f"{row.objects / row.seconds:.1f}",
                 f"{rate / baseline:.0%}",
+                f"{rate / one_stream:.0%}",
                 row.note,
             )
         console.print(table)

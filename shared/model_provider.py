@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from shared.compute_plan import compute_plan
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -19,10 +20,15 @@ class ModelProvider:
     to load it before taking jobs.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, throughput: bool = False) -> None:
+        """``throughput``: a process that ingests (worker, ``roisearch ingest``) splits its
+        threads into inference streams (:mod:`shared.compute_plan`); otherwise (the API: one
+        query image at a time, latency first) one stream gets every thread."""
         self._settings = settings
+        self._throughput = throughput
         self._lock = threading.Lock()
         self._detector: Detector | None = None
+        self._streams = 1
 
     @property
     def loaded(self) -> bool:
@@ -38,7 +44,17 @@ class ModelProvider:
 
                 from shared.yolov7.detector import Detector
 
-                if self._settings.torch_threads:
+                detector = Detector.from_settings(self._settings)
+                if self._throughput:
+                    plan = compute_plan(self._settings, cuda=detector.device.type == "cuda")
+                    torch.set_num_threads(plan.threads)
+                    self._streams = plan.streams
+                elif self._settings.torch_threads:
                     torch.set_num_threads(self._settings.torch_threads)
-                self._detector = Detector.from_settings(self._settings)
+                self._detector = detector
             return self._detector
+
+    @property
+    def streams(self) -> int:
+        """Batches to run through the model at once (1 until the model is loaded)."""
+        return self._streams

@@ -240,7 +240,8 @@ def make_queue(
     provider = models or ModelProvider(settings)
 
     def run_chunk(ingestion_id: int, chunk: int) -> object:
-        return process_chunk(db, settings, provider.get(), ingestion_id, chunk)
+        detector = provider.get()
+        return process_chunk(db, settings, detector, ingestion_id, chunk, streams=provider.streams)
 
     def run_report(report_id: int) -> object:
         from shared.reports.job import run_cluster_report

@@ -95,7 +95,16 @@ class Settings(BaseSettings):
         description="Pool each box over its central fraction (per side). Unset: the weights "
         "file's recorded value (the demo detector: 0.5), else 1 (the whole box).",
     )
-    torch_threads: int | None = Field(default=None, ge=1, le=512)
+    torch_threads: int | None = Field(
+        default=None, ge=1, le=512, description="Model threads in all (default: every core)."
+    )
+    model_streams: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Batches the model runs at once, sharing torch_threads (default: 1 on "
+        "CUDA, on CPU one per core up to 2 cores, else one per 2 threads, at most 4).",
+    )
     decode_threads: int = Field(default=2, ge=1, le=64, description="Image decoding threads.")
 
     # --- index ---------------------------------------------------------------------------

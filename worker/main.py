@@ -103,7 +103,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
             "runs the jobs in-process (embedded mode)"
         )
     db = Database.from_url(settings.resolved_database_url)
-    models = ModelProvider(settings)
+    models = ModelProvider(settings, throughput=True)
     models.get()  # load before taking work: a broken model must fail here, not per job
     install(WorkerContext(settings=settings, db=db, models=models))
     connection = Redis.from_url(settings.redis_url)

@@ -78,7 +78,7 @@ async def _client(port: int, ids: np.ndarray, level: Level, deadline: float, see
             object_id = int(ids[int(rng.integers(0, len(ids)))])
             began = time.perf_counter()
             try:
-                status, _ = await client.get(f"/v1/objects/{object_id}/similar?k=10")
+                status, _, _ = await client.get(f"/v1/objects/{object_id}/similar?k=10")
             except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
                 key = type(exc).__name__
                 level.errors[key] = level.errors.get(key, 0) + 1

@@ -70,18 +70,19 @@ def ingestion_ratio(config: ProofConfig, base: Path, report: Report) -> None:
     settings = ingest.base_settings(work / "engine", config.weights, config.img_size, threads)
     try:
         prepared = ingest.prepare(settings, src)
-        first = ingest.bench_bare(prepared, "bare forward, first")
+        first = ingest.bench_bare_splits(prepared, "first", threads)
         engine, _ = ingest.bench_engine_and_serial(prepared)
         embedded = ingest.bench_embedded(
             work / "embedded", config.weights, config.img_size, threads, src, threads=1
         )
         # the baseline is timed first and last, the faster used (bench.ingest's rule: a load
         # change during the run must not flatter the rows in between)
-        last = ingest.bench_bare(prepared, "bare forward, last")
+        last = ingest.bench_bare_splits(prepared, "last", threads)
     finally:
         torch.set_num_threads(previous)
-    rate = {row.mode: row.images / row.seconds for row in (first, last, engine, embedded)}
-    base_rate = max(rate[first.mode], rate[last.mode])
+    bare = [*first, *last]
+    rate = {row.mode: row.images / row.seconds for row in (*bare, engine, embedded)}
+    base_rate = max(rate[row.mode] for row in bare)
     report.add(
         Check(
             SECTION,

@@ -76,7 +76,7 @@ def ingest_embedded(
     afterwards, so that none is left pending.
     """
     plan = start_or_resume(db, settings, source.resolve())
-    models = models or ModelProvider(settings)
+    models = models or ModelProvider(settings, throughput=True)
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -68,8 +68,8 @@ class Database:
 
     def __post_init__(self) -> None:
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
-        reader_engine = self.engine.execution_options(**{_BEGIN_MODE: "DEFERRED"})
-        self._reader = sessionmaker(reader_engine, expire_on_commit=False)
+        self._reader_engine = self.engine.execution_options(**{_BEGIN_MODE: "DEFERRED"})
+        self._reader = sessionmaker(self._reader_engine, expire_on_commit=False)
 
     @classmethod
     def from_url(cls, url: str) -> Database:
@@ -91,6 +91,16 @@ class Database:
         with self._reader() as session, session.begin():
             yield session
             session.rollback()
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A read-only transaction on a bare connection, for hot paths that run a statement or
+        two of Core SQL: no ORM session to build and close (about 50 µs less on SQLite)."""
+        with self._reader_engine.connect() as connection:
+            try:
+                yield connection
+            finally:
+                connection.rollback()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -13,15 +13,17 @@ from shared.index.search_filter import SearchFilter
 if TYPE_CHECKING:
     from shared.index.consistency import IndexCheck, IndexStatus
     from shared.index.manager import IndexManager
+    from shared.index.metadata import ObjectMetadata
     from shared.index.space_index import Hit
 
-__all__ = ["Hit", "IndexCheck", "IndexManager", "IndexStatus", "SearchFilter"]
+__all__ = ["Hit", "IndexCheck", "IndexManager", "IndexStatus", "ObjectMetadata", "SearchFilter"]
 
 _LAZY = {
     "IndexManager": "shared.index.manager",
     "Hit": "shared.index.space_index",
     "IndexCheck": "shared.index.consistency",
     "IndexStatus": "shared.index.consistency",
+    "ObjectMetadata": "shared.index.metadata",
 }
 
 

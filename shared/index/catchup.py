@@ -154,12 +154,8 @@ def read_space(conn: Connection, space: SpaceInfo, cut: Cut) -> tuple[ObjectRows
     (SQLite). Vectors are filled into one preallocated ``[n, D]`` array.
     """
     total = count_objects(conn, space.id)
-    ids = np.zeros(total, np.int64)
-    image_ids = np.zeros(total, np.int64)
-    class_ids = np.zeros(total, np.int32)
-    scores = np.zeros(total, np.float32)
-    sides = np.zeros(total, np.float32)
-    vectors = np.zeros((total, space.dim), np.float32)
+    out = ObjectRows.zeros(total, space.dim)
+    columns = out.columns()
     rejected: dict[int, str] = {}
     filled = 0
     result = conn.execution_options(stream_results=True, yield_per=STREAM_BATCH).execute(
@@ -169,22 +165,12 @@ def read_space(conn: Connection, space: SpaceInfo, cut: Cut) -> tuple[ObjectRows
         part = decode_rows(batch, space.dim)
         rejected.update(part.rejected)
         n = len(part)
-        ids[filled : filled + n] = part.ids
-        image_ids[filled : filled + n] = part.image_ids
-        class_ids[filled : filled + n] = part.class_ids
-        scores[filled : filled + n] = part.scores
-        sides[filled : filled + n] = part.sides
-        vectors[filled : filled + n] = part.vectors
+        for name, column in part.columns().items():
+            columns[name][filled : filled + n] = column
+        out.vectors[filled : filled + n] = part.vectors
         filled += n
-    rows = ObjectRows(
-        ids=ids[:filled],
-        image_ids=image_ids[:filled],
-        class_ids=class_ids[:filled],
-        scores=scores[:filled],
-        sides=sides[:filled],
-        vectors=vectors[:filled],
-        rejected=rejected,
-    )
+    rows = out.slice(0, filled)
+    rows.rejected = rejected
     tombstones = conn.execute(
         select(ObjectTombstone.id).where(
             ObjectTombstone.space_id == space.id, ObjectTombstone.id > cut.tombstones

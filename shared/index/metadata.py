@@ -1,10 +1,11 @@
-"""Per-object filter metadata held beside a FAISS index, in dense arrays keyed by object id.
+"""Per-object metadata held beside a FAISS index, in dense arrays keyed by object id.
 
 Filters (class, detector score, box side, image) are evaluated with numpy over these arrays, so
-a filtered search never asks the database per candidate. Object ids come from one table-wide
-sequence, so a space's ids are dense enough that id-indexed arrays (about 22 bytes per id slot)
-are smaller and faster than a hash map; the arrays cover ``[base, base + capacity)`` and grow at
-either end.
+a filtered search never asks the database per candidate; the same arrays render hits (class,
+detector score, box, image: :meth:`ObjectTable.metadata`), so a search answers without the
+database too. Object ids come from one table-wide sequence, so a space's ids are dense enough
+that id-indexed arrays (:data:`SLOT_BYTES`, 39 bytes per id slot) are smaller and faster than a
+hash map; the arrays cover ``[base, base + capacity)`` and grow at either end.
 
 Flags per id slot:
 
@@ -18,6 +19,8 @@ Flags per id slot:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from shared.index.rows import ObjectRows
@@ -30,7 +33,44 @@ _COLUMNS: dict[str, type] = {
     "score": np.float32,
     "side": np.float32,
     "image_id": np.int64,
+    "x1": np.float32,
+    "y1": np.float32,
+    "x2": np.float32,
+    "y2": np.float32,
 }
+
+# Memory per id slot (live or not) of one space's table.
+SLOT_BYTES = sum(np.dtype(dtype).itemsize for dtype in _COLUMNS.values())
+
+
+@dataclass(frozen=True)
+class ObjectMetadata:
+    """What a hit shows of ``n`` objects, as the index holds it (copies, safe without a lock).
+
+    Array contract, row ``i`` describing object ``ids[i]``:
+
+    * ``ids``: int64 ``[n]``; ``image_ids``: int64 ``[n]``;
+    * ``class_ids``: int32 ``[n]`` (index into the embedding space's class names);
+    * ``scores``: float32 ``[n]``, detector confidence;
+    * ``x1``, ``y1``, ``x2``, ``y2``: float32 ``[n]`` each, the box in original-image pixels
+      (after EXIF orientation). The database holds doubles: values agree to float32 precision.
+    """
+
+    ids: np.ndarray
+    image_ids: np.ndarray
+    class_ids: np.ndarray
+    scores: np.ndarray
+    x1: np.ndarray
+    y1: np.ndarray
+    x2: np.ndarray
+    y2: np.ndarray
+
+    @classmethod
+    def empty(cls) -> ObjectMetadata:
+        return ObjectTable().metadata(np.zeros(0, np.int64))
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
 
 
 class ObjectTable:
@@ -90,6 +130,24 @@ class ObjectTable:
         out[inside] = self.columns[name][ids[inside] - self.base]
         return out
 
+    def metadata(self, ids: np.ndarray) -> ObjectMetadata:
+        """The live ones of ``ids`` (in the order given) with their metadata; others are left
+        out."""
+        ids = np.asarray(ids, np.int64).reshape(-1)
+        ids = ids[self.flag("live", ids)]
+        s = ids - self.base
+        c = self.columns
+        return ObjectMetadata(
+            ids=ids,
+            image_ids=c["image_id"][s],
+            class_ids=c["class_id"][s],
+            scores=c["score"][s],
+            x1=c["x1"][s],
+            y1=c["y1"][s],
+            x2=c["x2"][s],
+            y2=c["y2"][s],
+        )
+
     def ids_where(self, mask: np.ndarray) -> np.ndarray:
         """Object ids of the slots set in ``mask`` (bool ``[capacity]``), ascending."""
         return np.flatnonzero(mask).astype(np.int64) + self.base
@@ -132,6 +190,10 @@ class ObjectTable:
         c["score"][s] = rows.scores
         c["side"][s] = rows.sides
         c["image_id"][s] = rows.image_ids
+        c["x1"][s] = rows.x1
+        c["y1"][s] = rows.y1
+        c["x2"][s] = rows.x2
+        c["y2"][s] = rows.y2
         in_overflow = np.zeros(len(rows), bool) if overflow is None else overflow
         c["overflow"][s] = in_overflow
         c["physical"][s[~in_overflow]] = True

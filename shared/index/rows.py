@@ -5,14 +5,18 @@ Array contract of :class:`ObjectRows` (``n`` objects of one embedding space, dim
 * ``ids``: int64 ``[n]`` object ids (the FAISS ids);
 * ``image_ids``: int64 ``[n]``;
 * ``class_ids``: int32 ``[n]``; ``scores``: float32 ``[n]`` (detector confidence);
-* ``sides``: float32 ``[n]``, ``min(x2 - x1, y2 - y1)`` of the box in original-image pixels;
+* ``x1``, ``y1``, ``x2``, ``y2``: float32 ``[n]`` each, the box in original-image pixels (after
+  EXIF orientation; the database keeps doubles, float32 holds them to within 5e-4 px below
+  16,384 px);
+* ``sides``: float32 ``[n]``, ``min(x2 - x1, y2 - y1)`` of the box in original-image pixels
+  (computed from the database's doubles; the box-side filter reads it);
 * ``vectors``: float32 ``[n, D]``, C-contiguous, L2-normalised (inner product = cosine).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,27 +25,70 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
+# The per-object columns (everything but the vectors), with their dtypes.
+COLUMNS: dict[str, type] = {
+    "ids": np.int64,
+    "image_ids": np.int64,
+    "class_ids": np.int32,
+    "scores": np.float32,
+    "x1": np.float32,
+    "y1": np.float32,
+    "x2": np.float32,
+    "y2": np.float32,
+    "sides": np.float32,
+}
+
+
 @dataclass
 class ObjectRows:
     ids: np.ndarray
     image_ids: np.ndarray
     class_ids: np.ndarray
     scores: np.ndarray
+    x1: np.ndarray
+    y1: np.ndarray
+    x2: np.ndarray
+    y2: np.ndarray
     sides: np.ndarray
     vectors: np.ndarray
     # Objects that cannot be indexed: object id -> reason (wrong vector length, NaN, ...).
     rejected: dict[int, str] = field(default_factory=dict)
 
     @classmethod
-    def empty(cls, dim: int) -> ObjectRows:
+    def from_columns(
+        cls,
+        columns: Mapping[str, np.ndarray],
+        vectors: np.ndarray,
+        rejected: dict[int, str] | None = None,
+    ) -> ObjectRows:
+        """Rows from their per-object columns by name (:data:`COLUMNS`) and the vectors."""
         return cls(
-            ids=np.zeros(0, np.int64),
-            image_ids=np.zeros(0, np.int64),
-            class_ids=np.zeros(0, np.int32),
-            scores=np.zeros(0, np.float32),
-            sides=np.zeros(0, np.float32),
-            vectors=np.zeros((0, dim), np.float32),
+            ids=columns["ids"],
+            image_ids=columns["image_ids"],
+            class_ids=columns["class_ids"],
+            scores=columns["scores"],
+            x1=columns["x1"],
+            y1=columns["y1"],
+            x2=columns["x2"],
+            y2=columns["y2"],
+            sides=columns["sides"],
+            vectors=vectors,
+            rejected=dict(rejected or {}),
         )
+
+    @classmethod
+    def zeros(cls, n: int, dim: int) -> ObjectRows:
+        """``n`` rows of zeros (to fill in place)."""
+        columns: dict[str, np.ndarray] = {name: np.zeros(n, d) for name, d in COLUMNS.items()}
+        return cls.from_columns(columns, np.zeros((n, dim), np.float32))
+
+    @classmethod
+    def empty(cls, dim: int) -> ObjectRows:
+        return cls.zeros(0, dim)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The per-object columns by name (:data:`COLUMNS`), not the vectors."""
+        return {name: getattr(self, name) for name in COLUMNS}
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -52,25 +99,17 @@ class ObjectRows:
 
     def take(self, keep: np.ndarray) -> ObjectRows:
         """The subset selected by ``keep`` (bool mask ``[n]`` or int positions)."""
-        return ObjectRows(
-            ids=self.ids[keep],
-            image_ids=self.image_ids[keep],
-            class_ids=self.class_ids[keep],
-            scores=self.scores[keep],
-            sides=self.sides[keep],
-            vectors=np.ascontiguousarray(self.vectors[keep]),
-            rejected=dict(self.rejected),
+        return self.from_columns(
+            {name: column[keep] for name, column in self.columns().items()},
+            np.ascontiguousarray(self.vectors[keep]),
+            self.rejected,
         )
 
     def slice(self, start: int, stop: int) -> ObjectRows:
         """Rows ``[start, stop)`` as views (no copy)."""
-        return ObjectRows(
-            ids=self.ids[start:stop],
-            image_ids=self.image_ids[start:stop],
-            class_ids=self.class_ids[start:stop],
-            scores=self.scores[start:stop],
-            sides=self.sides[start:stop],
-            vectors=self.vectors[start:stop],
+        return self.from_columns(
+            {name: column[start:stop] for name, column in self.columns().items()},
+            self.vectors[start:stop],
         )
 
     @classmethod
@@ -80,14 +119,10 @@ class ObjectRows:
         rejected: dict[int, str] = {}
         for part in parts:
             rejected.update(part.rejected)
-        return cls(
-            ids=np.concatenate([p.ids for p in parts]),
-            image_ids=np.concatenate([p.image_ids for p in parts]),
-            class_ids=np.concatenate([p.class_ids for p in parts]),
-            scores=np.concatenate([p.scores for p in parts]),
-            sides=np.concatenate([p.sides for p in parts]),
-            vectors=np.ascontiguousarray(np.concatenate([p.vectors for p in parts])),
-            rejected=rejected,
+        return cls.from_columns(
+            {name: np.concatenate([getattr(p, name) for p in parts]) for name in COLUMNS},
+            np.ascontiguousarray(np.concatenate([p.vectors for p in parts])),
+            rejected,
         )
 
 
@@ -130,6 +165,10 @@ def decode_rows(rows: Iterable[Sequence[Any]], dim: int) -> ObjectRows:
         image_ids=np.asarray(image_ids, np.int64),
         class_ids=np.asarray(class_ids, np.int32),
         scores=np.asarray(scores, np.float32),
+        x1=box[:, 0].astype(np.float32),
+        y1=box[:, 1].astype(np.float32),
+        x2=box[:, 2].astype(np.float32),
+        y2=box[:, 3].astype(np.float32),
         sides=np.minimum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]).astype(np.float32),
         vectors=np.ascontiguousarray(vectors),
         rejected=rejected,

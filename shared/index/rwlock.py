@@ -13,6 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
+class LockBusyError(RuntimeError):
+    """A non-blocking acquisition found the lock taken."""
+
+
 class RWLock:
     def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())
@@ -21,9 +25,13 @@ class RWLock:
         self._waiting_writers = 0
 
     @contextmanager
-    def read(self) -> Iterator[None]:
+    def read(self, *, blocking: bool = True) -> Iterator[None]:
+        """Hold the read side. ``blocking=False``: raise :class:`LockBusyError` at once instead of
+        waiting when a writer holds or awaits the lock."""
         with self._cond:
             while self._writer or self._waiting_writers:
+                if not blocking:
+                    raise LockBusyError("a writer holds or awaits the lock")
                 self._cond.wait()
             self._readers += 1
         try:

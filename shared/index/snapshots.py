@@ -5,13 +5,14 @@ File ``<index_dir>/space-<id>.snapshot``::
     b"ROISNAP1" | section ... | footer (JSON) | footer length (u64 LE) | footer CRC32 (u32 LE)
               | b"ROISEND1"
 
-Sections are raw little-endian arrays (the filter metadata and the cursor's open ids) and
-FAISS indexes streamed with ``faiss.write_index``; the footer lists each section's offset,
-size, CRC32, dtype and shape, plus the plan (factory, tuned parameters), the space's key and
-dimension, and the database point the snapshot covers (the cursor). Writing goes to a temporary
-file in the same directory, which is flushed, fsynced and renamed over the previous snapshot
-(then the directory is fsynced): a crash at any moment leaves either the old or the new
-snapshot, never a torn one. Any mismatch on load raises :class:`SnapshotError` with the reason.
+Sections are raw little-endian arrays (the per-object metadata and the cursor's open ids) and
+FAISS indexes streamed with ``faiss.write_index``; the footer lists the format version and each
+section's offset, size, CRC32, dtype and shape, plus the plan (factory, tuned parameters), the
+space's key and dimension, and the database point the snapshot covers (the cursor). Writing goes
+to a temporary file in the same directory, which is flushed, fsynced and renamed over the
+previous snapshot (then the directory is fsynced): a crash at any moment leaves either the old
+or the new snapshot, never a torn one. Any mismatch on load (another format version included)
+raises :class:`SnapshotError` with the reason.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ log = logging.getLogger(__name__)
 
 MAGIC = b"ROISNAP1"
 END = b"ROISEND1"
-FORMAT_VERSION = 1
+# Bumped whenever the sections change; any other version is refused (the space is then rebuilt
+# from the database). 2: the metadata holds the box (table.x1, y1, x2, y2).
+FORMAT_VERSION = 2
 _TRAILER = struct.Struct("<QI")
 SUFFIX = ".snapshot"
 READ_CHUNK = 16 * 1024 * 1024
@@ -189,7 +192,9 @@ def _footer(file: BinaryIO, size: int) -> dict[str, Any]:
         raise SnapshotError("footer checksum mismatch")
     footer: dict[str, Any] = json.loads(raw)
     if footer.get("format") != FORMAT_VERSION:
-        raise SnapshotError(f"unsupported snapshot format {footer.get('format')!r}")
+        raise SnapshotError(
+            f"snapshot format {footer.get('format')!r}, this version reads format {FORMAT_VERSION}"
+        )
     for section in footer["sections"]:
         if int(section["offset"]) + int(section["nbytes"]) > start:
             raise SnapshotError(f"section {section['name']} runs past the footer")

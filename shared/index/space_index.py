@@ -23,7 +23,7 @@ import numpy as np
 from shared.index.cursor import Cursor
 from shared.index.filters import Selector, id_selector
 from shared.index.metadata import ObjectTable
-from shared.index.policy import RECALL_TARGET, IndexPlan
+from shared.index.policy import HNSW_M, RECALL_TARGET, IndexPlan
 from shared.index.rows import ObjectRows
 from shared.index.rwlock import RWLock
 from shared.index.tuning import (
@@ -369,6 +369,27 @@ class SpaceIndex:
     @property
     def live_count(self) -> int:
         return self.table.live_count
+
+    def search_work(self) -> int | None:
+        """Multiply-adds one unfiltered query costs (order of magnitude), or None if unknown.
+
+        Flat scans every vector; IVF scores the ``nlist`` centroids, then ``nprobe`` lists of
+        ``ntotal / nlist`` vectors; HNSW visits about ``efSearch`` nodes of ``2·M`` neighbours.
+        The small exact side index adds its own size.
+        """
+        d = self.dim
+        side = self.overflow.ntotal * d if self.overflow is not None else 0
+        if self.plan.kind == "flat":
+            return int(self.index.ntotal) * d + side
+        if self.ivf is not None:
+            nlist = int(self.ivf.nlist)
+            nprobe = int(self.plan.params.get("nprobe", nlist))
+            per_list = math.ceil(int(self.index.ntotal) / max(nlist, 1))
+            return (nlist + nprobe * per_list) * d + side
+        if self.plan.kind == "hnsw":
+            ef = int(self.plan.params.get("efSearch", 64))
+            return ef * 2 * HNSW_M * d + side
+        return None
 
     def main_ids(self) -> np.ndarray:
         """Every id physically stored in the main index (int64, duplicates kept)."""

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 
 # After this many started attempts an item is given up (a poison image that kills the worker).
 MAX_ATTEMPTS = 5
+# Threads writing originals to the image store: each write ends in an fsync, which waits on
+# the disk with the GIL released, so a few in parallel hide the latency at no CPU cost.
+STORE_THREADS = 4
 
 
 @dataclass
@@ -180,6 +183,40 @@ def _embed(detector: Detector, batch: list[_Work]) -> None:
         w.result = result
 
 
+def _embed_all(
+    detector: Detector,
+    batches: Iterator[list[_Work]],
+    streams: int,
+    after: Callable[[list[_Work]], None],
+) -> None:
+    """Run the model on every batch, ``streams`` batches at a time (see shared.compute_plan),
+    and call ``after(batch)`` (in this thread) as each batch is done.
+
+    The detector's forward is reentrant (no per-call state on the module), so its streams
+    share one copy of the weights.
+    """
+    if streams <= 1:
+        for batch in batches:
+            _embed(detector, batch)
+            after(batch)
+        return
+    with ThreadPoolExecutor(streams, thread_name_prefix="model") as pool:
+        pending: dict[Future[None], list[_Work]] = {}
+
+        def collect(futures: set[Future[None]]) -> None:
+            for future in futures:
+                future.result()
+                after(pending.pop(future))
+
+        for batch in batches:
+            if len(pending) >= streams:
+                # Keep at most one batch waiting per stream: decoded images are memory.
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                collect(done)
+            pending[pool.submit(_embed, detector, batch)] = batch
+        collect(set(pending))
+
+
 def _batches(items: list[_Work], settings: Settings, detector: Detector) -> Iterator[list[_Work]]:
     """Decoded items in model-sized batches; decoding runs ahead in the thread pool."""
     target = detector.img_size
@@ -230,9 +267,18 @@ def _object_rows(
 
 
 def process_chunk(
-    db: Database, settings: Settings, detector: Detector, ingestion_id: int, chunk: int
+    db: Database,
+    settings: Settings,
+    detector: Detector,
+    ingestion_id: int,
+    chunk: int,
+    *,
+    streams: int = 1,
 ) -> ChunkSummary:
-    """Process the pending items of one chunk. Safe to call again at any time."""
+    """Process the pending items of one chunk. Safe to call again at any time.
+
+    ``streams``: batches run through the model at once (``ModelProvider.streams``).
+    """
     summary = ChunkSummary(ingestion_id, chunk)
     claimed = _claim(db, ingestion_id, chunk)
     if claimed is None:
@@ -263,16 +309,23 @@ def process_chunk(
             w.linked = True  # same content twice in one chunk: compute once
         else:
             fresh[w.sha256] = w
-    for batch in _batches(list(fresh.values()), settings, detector):
-        _embed(detector, batch)
+    # Originals are written (and fsynced) while the model runs on the next batches: the
+    # writes wait on the disk, not the CPU, and would otherwise stall the model per chunk.
+    with ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="store") as store:
+        storing: dict[str, Future[str]] = {}
+
+        def keep(batch: list[_Work]) -> None:
+            for w in batch:
+                if w.result is not None and w.data is not None and settings.store_originals:
+                    assert w.sha256 is not None
+                    storing[w.sha256] = store.submit(
+                        store_original, settings.data_dir, w.sha256, w.data
+                    )
+
+        _embed_all(detector, _batches(list(fresh.values()), settings, detector), streams, keep)
+        stored: dict[str, str | None] = {sha: f.result() for sha, f in storing.items()}
 
     names = list(detector.class_names)
-    stored: dict[str, str | None] = {}
-    for sha, w in fresh.items():
-        if w.result is not None and w.data is not None:
-            stored[sha] = (
-                store_original(settings.data_dir, sha, w.data) if settings.store_originals else None
-            )
 
     with db.begin() as session:
         image_rows = []

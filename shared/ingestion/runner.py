@@ -92,7 +92,9 @@ def run_plan(
     with lease(db, plan.ingestion_id):
         detector = models.get()
         for chunk in plan.pending_chunks:
-            summary = process_chunk(db, settings, detector, plan.ingestion_id, chunk)
+            summary = process_chunk(
+                db, settings, detector, plan.ingestion_id, chunk, streams=models.streams
+            )
             if on_chunk is not None:
                 on_chunk(plan, summary)
 

@@ -354,30 +354,56 @@ class Detector:
         det: Detections | None,
         query: np.ndarray | None,
     ) -> ImageResult:
-        h0, w0 = geo.original
         if det is None:
             det = Detections(
                 np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
             )
-        vectors = self._pool(out, b, geo, torch.from_numpy(det.boxes))
-        content = torch.tensor([geo.content_box], dtype=torch.float32)
-        if self.pooling == "multiscale":
-            parts = [
-                _l2(
-                    image_pool(
-                        out.features[i][b], geo.shape[0] / out.features[i].shape[2], geo.content_box
-                    ).cpu()
-                )
-                for i in self.layers
-            ]
-            image_vector = _l2(torch.cat(parts))
-        else:
-            image_vector = self._pool(out, b, geo, content, whole=True)[0]
         if query is not None and len(query):
             q = np.asarray(query, dtype=np.float32).reshape(-1, 4)
-            query_vectors = self._pool(out, b, geo, torch.from_numpy(geo.to_input(q))).numpy()
+            query_boxes = torch.from_numpy(geo.to_input(q))
+        else:
+            query_boxes = torch.zeros((0, 4), dtype=torch.float32)
+        if self.pooling == "roi_align":
+            # One pooling pass per layer for every box of the image: objects and queries over
+            # their central fraction, the image vector over the whole content box. Each box's
+            # vector depends only on its own weights, so this equals pooling them separately
+            # (and costs a third of the small tensor operations per image).
+            k, m = len(det.boxes), len(query_boxes)
+            boxes = torch.cat(
+                [
+                    central_boxes(torch.from_numpy(det.boxes), self.roi_fraction),
+                    central_boxes(query_boxes, self.roi_fraction),
+                    torch.tensor([geo.content_box], dtype=torch.float32),
+                ]
+            )
+            pooled = self._pool(out, b, geo, boxes, whole=True)
+            return self._result(geo, det, pooled[:k], pooled[k + m], pooled[k : k + m].numpy())
+        # multiscale: each box pooled at its level; the image vector concatenates every level.
+        vectors = self._pool(out, b, geo, torch.from_numpy(det.boxes))
+        parts = [
+            _l2(
+                image_pool(
+                    out.features[i][b], geo.shape[0] / out.features[i].shape[2], geo.content_box
+                ).cpu()
+            )
+            for i in self.layers
+        ]
+        image_vector = _l2(torch.cat(parts))
+        if len(query_boxes):
+            query_vectors = self._pool(out, b, geo, query_boxes).numpy()
         else:
             query_vectors = np.zeros((0, self.dim), np.float32)
+        return self._result(geo, det, vectors, image_vector, query_vectors)
+
+    def _result(
+        self,
+        geo: Letterbox,
+        det: Detections,
+        vectors: Tensor,
+        image_vector: Tensor,
+        query_vectors: np.ndarray,
+    ) -> ImageResult:
+        h0, w0 = geo.original
         return ImageResult(
             width=w0,
             height=h0,

@@ -17,29 +17,34 @@ Python loop over boxes, exact for any number of boxes.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
 
-def _axis_weights(lo: Tensor, hi: Tensor, size: int) -> Tensor:
-    """lo, hi [K] in cells (lo ≤ hi, inside [0, size]) → sampling weights [K, size], rows sum 1."""
+def _axis_weights(lo: np.ndarray, hi: np.ndarray, size: int) -> np.ndarray:
+    """lo, hi float64 [K] in cells (lo ≤ hi, inside [0, size]) → weights float64 [K, size],
+    rows sum 1. numpy, not torch: these arrays are tiny, and a few dozen small torch calls
+    per box batch cost more than the pooling itself on CPU."""
     k = lo.shape[0]
-    c_lo = torch.floor(lo).clamp(0, size - 1)
-    c_hi = torch.maximum((torch.ceil(hi) - 1).clamp(0, size - 1), c_lo)
-    n = torch.ceil((hi - lo) * 2).clamp(1, 2 * size)
-    s = int(n.max().item()) if k else 1
-    j = torch.arange(s, dtype=lo.dtype, device=lo.device).view(1, -1)
-    valid = (j < n.view(-1, 1)).to(lo.dtype)
-    u = lo.view(-1, 1) + (j + 0.5) / n.view(-1, 1) * (hi - lo).view(-1, 1)
-    t = torch.minimum(torch.maximum(u - 0.5, c_lo.view(-1, 1)), c_hi.view(-1, 1))
-    i0 = torch.floor(t)
+    c_lo = np.clip(np.floor(lo), 0, size - 1)
+    c_hi = np.maximum(np.clip(np.ceil(hi) - 1, 0, size - 1), c_lo)
+    n = np.clip(np.ceil((hi - lo) * 2), 1, 2 * size)
+    s = int(n.max()) if k else 1
+    j = np.arange(s, dtype=np.float64)[None, :]
+    per_sample = (j < n[:, None]) / n[:, None]
+    u = lo[:, None] + (j + 0.5) / n[:, None] * (hi - lo)[:, None]
+    t = np.minimum(np.maximum(u - 0.5, c_lo[:, None]), c_hi[:, None])
+    i0 = np.floor(t)
     frac = t - i0
-    i1 = torch.minimum(i0 + 1, c_hi.view(-1, 1))
-    per_sample = valid / n.view(-1, 1)
-    weights = torch.zeros(k, size, dtype=lo.dtype, device=lo.device)
-    weights.scatter_add_(1, i0.long(), (1 - frac) * per_sample)
-    weights.scatter_add_(1, i1.long(), frac * per_sample)
-    return weights
+    i1 = np.minimum(i0 + 1, c_hi[:, None])
+    row = np.arange(k)[:, None] * size
+    flat = np.bincount(
+        np.concatenate([(row + i0).ravel(), (row + i1).ravel()]).astype(np.intp),
+        weights=np.concatenate([((1 - frac) * per_sample).ravel(), (frac * per_sample).ravel()]),
+        minlength=k * size,
+    )
+    return flat.reshape(k, size)
 
 
 def central_boxes(boxes: Tensor, fraction: float) -> Tensor:
@@ -59,15 +64,18 @@ def central_boxes(boxes: Tensor, fraction: float) -> Tensor:
     return torch.cat([centre - half, centre + half], 1)
 
 
-def clip_boxes(boxes: Tensor, content_box: tuple[float, float, float, float]) -> Tensor:
-    """Sanitise [K, 4] boxes: NaN → content origin, x1 ≤ x2 / y1 ≤ y2, clipped to the content."""
-    cx1, cy1, cx2, cy2 = content_box
-    b = torch.nan_to_num(boxes.to(torch.float32), nan=0.0, posinf=1e9, neginf=-1e9)
-    x1 = torch.minimum(b[:, 0], b[:, 2]).clamp(cx1, cx2)
-    x2 = torch.maximum(b[:, 0], b[:, 2]).clamp(cx1, cx2)
-    y1 = torch.minimum(b[:, 1], b[:, 3]).clamp(cy1, cy2)
-    y2 = torch.maximum(b[:, 1], b[:, 3]).clamp(cy1, cy2)
-    return torch.stack([x1, y1, x2, y2], 1)
+def clip_boxes(boxes: np.ndarray, content_box: tuple[float, float, float, float]) -> np.ndarray:
+    """Sanitise [K, 4] boxes: NaN → content origin, x1 ≤ x2 / y1 ≤ y2, clipped to the content.
+
+    float32 in and out (the precision the boxes have).
+    """
+    cx1, cy1, cx2, cy2 = (np.float32(v) for v in content_box)
+    b = np.nan_to_num(boxes.astype(np.float32), nan=0.0, posinf=1e9, neginf=-1e9)
+    x1 = np.clip(np.minimum(b[:, 0], b[:, 2]), cx1, cx2)
+    x2 = np.clip(np.maximum(b[:, 0], b[:, 2]), cx1, cx2)
+    y1 = np.clip(np.minimum(b[:, 1], b[:, 3]), cy1, cy2)
+    y2 = np.clip(np.maximum(b[:, 1], b[:, 3]), cy1, cy2)
+    return np.stack([x1, y1, x2, y2], 1)
 
 
 def roi_pool(
@@ -84,12 +92,13 @@ def roi_pool(
     c, h, w = feature.shape
     if boxes.shape[0] == 0:
         return torch.zeros(0, c, dtype=torch.float32, device=feature.device)
-    b = clip_boxes(boxes.to(feature.device), content_box) / float(stride)
-    wx = _axis_weights(b[:, 0].double(), b[:, 2].double(), w).float()
-    wy = _axis_weights(b[:, 1].double(), b[:, 3].double(), h).float()
-    f = feature.float()
-    rows = torch.einsum("kh,chw->kcw", wy, f)
-    return torch.einsum("kcw,kw->kc", rows, wx)
+    clipped = clip_boxes(boxes.detach().cpu().numpy(), content_box)
+    b = (clipped / np.float32(stride)).astype(np.float64)
+    wx = torch.from_numpy(_axis_weights(b[:, 0], b[:, 2], w)).to(feature.device, torch.float32)
+    wy = torch.from_numpy(_axis_weights(b[:, 1], b[:, 3], h)).to(feature.device, torch.float32)
+    # Separable weights → one [K, H·W] weight matrix → one matrix product with the map.
+    weights = (wy[:, :, None] * wx[:, None, :]).reshape(-1, h * w)
+    return weights @ feature.float().reshape(c, h * w).T
 
 
 def image_pool(

@@ -35,6 +35,17 @@ def clustered(n: int, dim: int, *, clusters: int = 20, spread: float = 0.25, see
     return np.ascontiguousarray(x, np.float32)
 
 
+def boxes_of(
+    sides: np.ndarray, *, x: float | np.ndarray = 1.0, y: float | np.ndarray = 2.0
+) -> dict[str, np.ndarray]:
+    """``ObjectRows`` box columns (float32 ``[n]``) at ``(x, y)`` with shorter side ``sides``
+    (as :func:`add_objects` draws them: 5 px taller than wide)."""
+    sides = np.asarray(sides, np.float32)
+    x1 = np.broadcast_to(np.asarray(x, np.float32), sides.shape).copy()
+    y1 = np.broadcast_to(np.asarray(y, np.float32), sides.shape).copy()
+    return {"x1": x1, "y1": y1, "x2": x1 + sides, "y2": y1 + sides + np.float32(5)}
+
+
 def make_space(db: Database, dim: int, key: str | None = None) -> int:
     with db.begin() as session:
         space = EmbeddingSpace(

@@ -13,7 +13,7 @@ from shared.index.policy import IndexPlan
 from shared.index.rows import ObjectRows
 from shared.index.search_filter import SearchFilter
 from shared.index.space_index import SpaceIndex
-from tests.shared.index.seeding import clustered
+from tests.shared.index.seeding import boxes_of, clustered
 
 DIM = 32
 N = 8000
@@ -29,12 +29,15 @@ def collection(seed: int = 0) -> ObjectRows:
     x = clustered(N, DIM, clusters=40, seed=seed)
     classes = rng.integers(0, 3, size=N).astype(np.int32)
     classes[rng.choice(N, size=15, replace=False)] = 7  # a rare class: 15 objects
+    scores = rng.uniform(0, 1, N).astype(np.float32)
+    sides = rng.uniform(5, 100, N).astype(np.float32)
     return ObjectRows(
         ids=np.arange(10, 10 + N, dtype=np.int64) * 3,  # sparse ids, like a shared sequence
         image_ids=np.arange(N, dtype=np.int64) // 4,
         class_ids=classes,
-        scores=rng.uniform(0, 1, N).astype(np.float32),
-        sides=rng.uniform(5, 100, N).astype(np.float32),
+        scores=scores,
+        sides=sides,
+        **boxes_of(sides),
         vectors=x,
     )
 
@@ -129,6 +132,7 @@ def test_selectors_accept_exactly_the_mask() -> None:
         class_ids=np.zeros(4, np.int32),
         scores=np.zeros(4, np.float32),
         sides=np.zeros(4, np.float32),
+        **boxes_of(np.zeros(4)),
         vectors=np.zeros((4, 2), np.float32),
     )
     table.put(rows)

@@ -8,10 +8,13 @@ import time
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from shared.db.database import Database
-from shared.index import IndexManager, SearchFilter
+from shared.db.models import DetectedObject
+from shared.index import IndexManager, ObjectMetadata, SearchFilter
 from shared.index.policy import IndexPolicy
+from shared.index.rwlock import LockBusyError
 from shared.settings import Settings
 from tests.shared.index.seeding import (
     clustered,
@@ -23,6 +26,7 @@ from tests.shared.index.seeding import (
 )
 
 DIM = 16
+BOX = ("x1", "y1", "x2", "y2")
 
 
 def index_ids(manager: IndexManager, space_id: int) -> list[int]:
@@ -113,8 +117,6 @@ def test_filters_through_the_manager(settings: Settings, database: Database) -> 
     manager = IndexManager(settings, database)
     manager.sync_once()
     with database.read() as session:
-        from shared.db.models import DetectedObject
-
         image_of = {o.id: o.image_id for o in session.query(DetectedObject)}
     q = x[150:151]
 
@@ -258,3 +260,114 @@ def test_rebuild_swaps_while_searches_and_catch_up_run(
     assert index_ids(manager, space) == db_object_ids(database, space)
     assert manager.check(space).ok
     assert len(ids) + len(added) - 12 == manager.sizes()[space]
+
+
+def database_metadata(database: Database, ids: list[int]) -> dict[str, np.ndarray]:
+    """The database's values of ``ids`` (in that order) as the index keeps them (float32)."""
+    columns = ("image_id", "class_id", "score", *BOX)
+    with database.read() as session:
+        found = session.execute(
+            select(DetectedObject.id, *(getattr(DetectedObject, c) for c in columns)).where(
+                DetectedObject.id.in_(ids)
+            )
+        ).all()
+    rows = {int(row[0]): row[1:] for row in found}
+    values = dict(zip(columns, zip(*(rows[i] for i in ids), strict=True), strict=True))
+    return {
+        "image_ids": np.asarray(values["image_id"], np.int64),
+        "class_ids": np.asarray(values["class_id"], np.int32),
+        "scores": np.asarray(values["score"], np.float32),
+        **{c: np.asarray(values[c], np.float32) for c in BOX},
+    }
+
+
+def assert_metadata_is_the_databases(database: Database, meta: ObjectMetadata) -> None:
+    expected = database_metadata(database, meta.ids.tolist())
+    for name, values in expected.items():
+        got = getattr(meta, name)
+        assert got.dtype == values.dtype and got.shape == (len(meta),), name
+        assert np.array_equal(got, values), name
+
+
+def test_object_metadata_is_the_live_objects_and_follows_the_database(
+    settings: Settings, database: Database
+) -> None:
+    space = make_space(database, DIM)
+    ids = insert_objects(
+        database,
+        space,
+        clustered(30, DIM, seed=13),
+        class_ids=[i % 4 for i in range(30)],
+        scores=np.linspace(0.25, 0.95, 30),
+        sides=np.arange(30) * 1.7 + 8.3,
+    )
+    manager = IndexManager(settings, database)
+    manager.sync_once()
+    meta = manager.object_metadata(space, [ids[7], 999_999_999, ids[0], ids[3]])
+    assert meta.ids.dtype == np.int64 and meta.ids.tolist() == [ids[7], ids[0], ids[3]]
+    assert_metadata_is_the_databases(database, meta)
+    assert len(manager.object_metadata(space + 100, ids)) == 0
+    assert len(manager.object_metadata(space, [])) == 0
+
+    # Deleted through this process (the API's path): absent at once.
+    delete_objects(database, space, [ids[0]])
+    manager.remove(space, [ids[0]])
+    assert manager.object_metadata(space, [ids[0], ids[1]]).ids.tolist() == [ids[1]]
+
+    # Committed by another process: present once the catch-up applied it.
+    more = insert_objects(database, space, clustered(4, DIM, seed=14), scores=[0.3] * 4)
+    assert len(manager.object_metadata(space, more)) == 0
+    manager.sync_once()
+    fresh = manager.object_metadata(space, more)
+    assert fresh.ids.tolist() == more
+    assert_metadata_is_the_databases(database, fresh)
+
+    # Deleted by another process (tombstones only): visible until the catch-up applies it.
+    delete_objects(database, space, [ids[3], more[0]])
+    assert manager.object_metadata(space, [ids[3], more[0]]).ids.tolist() == [ids[3], more[0]]
+    manager.sync_once()
+    assert len(manager.object_metadata(space, [ids[3], more[0]])) == 0
+    rest = manager.object_metadata(space, db_object_ids(database, space))
+    assert rest.ids.tolist() == db_object_ids(database, space)
+    assert_metadata_is_the_databases(database, rest)
+
+    manager.rebuild(space)  # a rebuild reads the same values back from the database
+    assert_metadata_is_the_databases(database, manager.object_metadata(space, rest.ids))
+
+
+def test_a_search_that_must_not_wait_is_refused_while_the_space_is_being_changed(
+    settings: Settings, database: Database
+) -> None:
+    space = make_space(database, DIM)
+    x = clustered(40, DIM, seed=21)
+    ids = insert_objects(database, space, x)
+    manager = IndexManager(settings, database)
+    manager.sync_once()
+    assert manager.search(space, x[:1], 3, blocking=False)[0][0].object_id == ids[0]
+    with manager._spaces[space].lock.write():  # what a catch-up or a rebuild swap holds
+        with pytest.raises(LockBusyError):
+            manager.search(space, x[:1], 3, blocking=False)
+        with pytest.raises(LockBusyError):
+            manager.object_metadata(space, ids[:2], blocking=False)
+    assert manager.object_metadata(space, ids[:2], blocking=False).ids.tolist() == ids[:2]
+
+
+def test_search_work_estimates_and_the_cheap_search_test(
+    settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    space = make_space(database, DIM)
+    insert_objects(database, space, clustered(2_000, DIM, seed=22))
+    flat = IndexManager(settings, database)
+    flat.sync_once()
+    assert flat._spaces[space].search_work() == 2_000 * DIM  # an exact scan of every vector
+    ivf = IndexManager(settings, database, policy=IndexPolicy(flat_max_work=100 * DIM))
+    ivf.sync_once()
+    index = ivf._spaces[space]
+    assert index.plan.kind == "ivf" and index.ivf is not None
+    nlist, nprobe = int(index.ivf.nlist), int(index.plan.params["nprobe"])
+    per_list = -(-2_000 // nlist)
+    assert index.search_work() == (nlist + nprobe * per_list) * DIM
+    assert flat.searches_are_cheap() and ivf.searches_are_cheap()
+    monkeypatch.setattr("shared.index.manager.CHEAP_SEARCH_WORK", 2_000 * DIM - 1)
+    assert not flat.searches_are_cheap()  # the exact scan is now over the budget
+    assert ivf.searches_are_cheap()

@@ -11,15 +11,16 @@ from shared.index.policy import IndexPlan, IndexPolicy, ivf_lists, kind_of_facto
 from shared.index.rows import ObjectRows
 from shared.index.space_index import SpaceIndex
 from shared.index.tuning import exact_neighbours, recall_at_k
-from tests.shared.index.seeding import clustered
+from tests.shared.index.seeding import boxes_of, clustered
 
 
 def test_default_thresholds_follow_vectors_times_dimension() -> None:
     policy = IndexPolicy()
-    assert policy.choose(99_999, 256).kind == "flat"
+    assert policy.choose(19_999, 256).kind == "flat"
+    assert policy.choose(20_000, 256).factory == "IVF512,Flat"
     assert policy.choose(100_000, 256).factory == "IVF1024,Flat"
-    assert policy.choose(24_000, 1024).kind == "flat"
-    assert policy.choose(30_000, 1024).kind == "ivf"
+    assert policy.choose(4_999, 1024).kind == "flat"
+    assert policy.choose(6_000, 1024).kind == "ivf"
     assert policy.choose(1_000_000, 256).factory == "IVF4096,Flat"
     assert ivf_lists(100) == 2 and ivf_lists(10) == 1
 
@@ -61,6 +62,7 @@ def _rows(x: np.ndarray) -> ObjectRows:
         class_ids=np.zeros(n, np.int32),
         scores=np.ones(n, np.float32),
         sides=np.ones(n, np.float32),
+        **boxes_of(np.ones(n)),
         vectors=x,
     )
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from shared.index.rwlock import RWLock
+import pytest
+
+from shared.index.rwlock import LockBusyError, RWLock
 
 
 def test_writer_excludes_readers_and_is_not_starved() -> None:
@@ -42,3 +44,55 @@ def test_writer_excludes_readers_and_is_not_starved() -> None:
     for t in (r1, w, r2):
         t.join(timeout=10)
     assert order == ["shared", "reader1-out", "writer", "reader2"]
+
+
+def test_a_non_blocking_reader_is_refused_while_a_writer_holds_or_awaits_the_lock() -> None:
+    lock = RWLock()
+    with lock.read(blocking=False):  # free: taken at once
+        pass
+    holding = threading.Event()
+    release = threading.Event()
+
+    def writer() -> None:
+        with lock.write():
+            holding.set()
+            release.wait()
+
+    w = threading.Thread(target=writer)
+    w.start()
+    holding.wait()
+    with pytest.raises(LockBusyError), lock.read(blocking=False):
+        pass
+    release.set()
+    w.join(timeout=10)
+    with lock.read(blocking=False):  # free again
+        pass
+    # A waiting writer refuses new non-blocking readers too (it goes first).
+    reading = threading.Event()
+    done = threading.Event()
+
+    def reader() -> None:
+        with lock.read():
+            reading.set()
+            done.wait()
+
+    r = threading.Thread(target=reader)
+    r.start()
+    reading.wait()
+    w2_started = threading.Event()
+
+    def waiting_writer() -> None:
+        w2_started.set()
+        with lock.write():
+            pass
+
+    w = threading.Thread(target=waiting_writer)
+    w.start()
+    w2_started.wait()
+    while not lock._waiting_writers:
+        threading.Event().wait(0.001)
+    with pytest.raises(LockBusyError), lock.read(blocking=False):
+        pass
+    done.set()
+    for t in (r, w):
+        t.join(timeout=10)

@@ -1,13 +1,17 @@
 """Snapshots: exact round trip, atomic replacement (a writer killed mid-write leaves the
-previous snapshot loadable), and start-up fallback to a rebuild when one is unusable."""
+previous snapshot loadable), and start-up fallback to a rebuild when one is unusable (corrupt,
+missing, another database's, an older format)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
 import signal
+import struct
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +23,7 @@ from shared.index.cursor import Cursor
 from shared.index.policy import IndexPlan, IndexPolicy
 from shared.index.rows import ObjectRows
 from shared.index.snapshots import (
+    FORMAT_VERSION,
     SnapshotError,
     read_footer,
     read_snapshot,
@@ -28,10 +33,18 @@ from shared.index.snapshots import (
 )
 from shared.index.space_index import SpaceIndex
 from shared.settings import Settings
-from tests.shared.index.seeding import clustered, db_object_ids, insert_objects, make_space
+from tests.shared.index.seeding import (
+    boxes_of,
+    clustered,
+    db_object_ids,
+    insert_objects,
+    make_space,
+)
 from tests.shared.index.writers import write_snapshots_forever
 
 DIM = 16
+TRAILER = struct.Struct("<QI")  # footer length, footer CRC32 (see shared/index/snapshots.py)
+BOX_SECTIONS = {"table.x1", "table.y1", "table.x2", "table.y2"}
 
 
 def rows_of(x: np.ndarray, first_id: int = 1) -> ObjectRows:
@@ -42,6 +55,7 @@ def rows_of(x: np.ndarray, first_id: int = 1) -> ObjectRows:
         class_ids=(np.arange(n) % 4).astype(np.int32),
         scores=np.linspace(0, 1, n, dtype=np.float32),
         sides=np.full(n, 12.5, np.float32),
+        **boxes_of(np.full(n, 12.5), x=np.arange(n) * 0.25, y=np.arange(n) * 0.1 + 0.3),
         vectors=x,
     )
 
@@ -64,6 +78,11 @@ def test_round_trip_keeps_index_metadata_and_cursor(
     assert loaded.cursor == cursor
     for name, column in space.table.used()[1].items():
         assert np.array_equal(loaded.table.used()[1][name], column), name
+    some = np.asarray([1, 6, 900, 1200])
+    for name in ("image_ids", "class_ids", "scores", "x1", "y1", "x2", "y2"):
+        kept = getattr(loaded.table.metadata(some), name)
+        assert np.array_equal(kept, getattr(space.table.metadata(some), name)), name
+    assert loaded.table.metadata(some).x1.tolist() == [0.0, 0.0, 899 * 0.25, 1199 * 0.25]
     assert loaded.live_count == space.live_count == 1199
     q = x[:20]
     before = space.search(q, 10, None, None)
@@ -93,6 +112,32 @@ def test_unusable_snapshots_are_refused_with_the_reason(tmp_path: Path) -> None:
         read_snapshot(path, space_id=1, space_key="k@1", dim=DIM)
     with pytest.raises(SnapshotError, match="no snapshot"):
         read_snapshot(tmp_path / "nope.snapshot", space_id=1, space_key="k@1", dim=DIM)
+
+
+def as_format_1(path: Path) -> None:
+    """Rewrite a snapshot the way format 1 laid it out: no box columns, ``"format": 1``."""
+    data = path.read_bytes()
+    tail = TRAILER.size + len(b"ROISEND1")
+    length, _ = TRAILER.unpack(data[-tail : -len(b"ROISEND1")])
+    start = len(data) - tail - length
+    footer = json.loads(data[start : start + length])
+    footer["format"] = 1
+    footer["sections"] = [s for s in footer["sections"] if s["name"] not in BOX_SECTIONS]
+    raw = json.dumps(footer, sort_keys=True).encode()
+    path.write_bytes(data[:start] + raw + TRAILER.pack(len(raw), zlib.crc32(raw)) + b"ROISEND1")
+
+
+def test_an_old_format_snapshot_is_refused(tmp_path: Path) -> None:
+    space = SpaceIndex.build(
+        1, "k@1", DIM, IndexPlan("flat", "Flat"), rows_of(clustered(50, DIM)), Cursor()
+    )
+    path = write_snapshot(tmp_path, space)
+    assert read_footer(path)["format"] == FORMAT_VERSION == 2
+    as_format_1(path)
+    with pytest.raises(
+        SnapshotError, match=f"format 1, this version reads format {FORMAT_VERSION}"
+    ):
+        read_snapshot(path, space_id=1, space_key="k@1", dim=DIM)
 
 
 @pytest.mark.slow
@@ -141,7 +186,7 @@ def test_start_up_loads_the_snapshot_and_catches_up(
     assert live == db_object_ids(database, space) and set(more) <= set(live)
 
 
-@pytest.mark.parametrize("damage", ["corrupt", "missing", "foreign"])
+@pytest.mark.parametrize("damage", ["corrupt", "missing", "foreign", "old-format"])
 def test_unusable_snapshot_at_start_up_rebuilds_from_the_database(
     settings: Settings, database: Database, caplog: pytest.LogCaptureFixture, damage: str
 ) -> None:
@@ -157,6 +202,8 @@ def test_unusable_snapshot_at_start_up_rebuilds_from_the_database(
         path.write_bytes(bytes(data))
     elif damage == "missing":
         path.unlink()
+    elif damage == "old-format":
+        as_format_1(path)
     else:  # a snapshot of another database whose space has the same id
         other = SpaceIndex.build(
             space, "other@x", DIM, IndexPlan("flat", "Flat"), rows_of(clustered(5, DIM)), Cursor()
@@ -167,8 +214,12 @@ def test_unusable_snapshot_at_start_up_rebuilds_from_the_database(
     again.sync_once()
     expected = "no index snapshot" if damage == "missing" else "unusable"
     assert expected in caplog.text and f"space {space}" in caplog.text
+    if damage == "old-format":
+        assert "snapshot format 1" in caplog.text and "rebuilding" in caplog.text
     live = sorted(int(i) for i in again._spaces[space].table.live_ids())
     assert live == db_object_ids(database, space)
+    boxes = again.object_metadata(space, live)
+    assert boxes.ids.tolist() == live and boxes.x2.tolist() == [21.0 + i % 7 for i in range(30)]
 
 
 def test_rebuild_writes_a_snapshot_of_the_new_index(settings: Settings, database: Database) -> None:

@@ -10,7 +10,7 @@ from shared.index.cursor import Cursor
 from shared.index.policy import IndexPlan
 from shared.index.rows import ObjectRows
 from shared.index.space_index import Neighbours, SpaceIndex, merge
-from tests.shared.index.seeding import clustered
+from tests.shared.index.seeding import boxes_of, clustered
 
 DIM = 16
 PLANS = [
@@ -29,6 +29,7 @@ def rows_of(x: np.ndarray, ids: list[int] | np.ndarray) -> ObjectRows:
         class_ids=np.zeros(n, np.int32),
         scores=np.ones(n, np.float32),
         sides=np.ones(n, np.float32),
+        **boxes_of(np.ones(n)),
         vectors=np.ascontiguousarray(x),
     )
 

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from shared.db.database import Database
-from tests.shared.index.seeding import add_objects, delete_objects
+from tests.shared.index.seeding import add_objects, boxes_of, delete_objects
 
 
 def write_objects(
@@ -62,6 +62,7 @@ def write_snapshots_forever(index_dir: str, space_id: int, key: str, n: int, dim
         class_ids=np.zeros(n, np.int32),
         scores=np.ones(n, np.float32),
         sides=np.ones(n, np.float32),
+        **boxes_of(np.ones(n)),
         vectors=vectors,
     )
     space = SpaceIndex.build(space_id, key, dim, IndexPlan("flat", "Flat"), rows, Cursor(low=n))

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from shared.db.database import Database
 from shared.db.models import (
@@ -37,11 +37,13 @@ from tests.shared.ingestion.scenarios import (
 )
 
 
-def run_all(db: Database, settings: Settings, detector: Any, ingestion_id: int) -> None:
+def run_all(
+    db: Database, settings: Settings, detector: Any, ingestion_id: int, streams: int = 1
+) -> None:
     with db.read() as session:
         chunks = pending_chunks(session, ingestion_id)
     for chunk in chunks:
-        process_chunk(db, settings, detector, ingestion_id, chunk)
+        process_chunk(db, settings, detector, ingestion_id, chunk, streams=streams)
 
 
 def snapshot_outside(tmp_path: Path, settings: Settings) -> set[str]:
@@ -53,13 +55,14 @@ def snapshot_outside(tmp_path: Path, settings: Settings) -> set[str]:
     }
 
 
-@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+@pytest.mark.parametrize(("kind", "streams"), [("zip", 1), ("tar.gz", 1), ("zip", 2)])
 def test_mixed_archive_every_item_accounted_for(
     tmp_path: Path,
     ingest_settings: Settings,
     db: Database,
     detector: Detector,
     kind: str,
+    streams: int,
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -69,7 +72,7 @@ def test_mixed_archive_every_item_accounted_for(
     plan = start_ingestion(db, ingest_settings, archive.path)
     assert plan.total_items == len(archive.expected)
     assert len(plan.pending_chunks) > 3  # several chunks of 8
-    run_all(db, ingest_settings, detector, plan.ingestion_id)
+    run_all(db, ingest_settings, detector, plan.ingestion_id, streams)
 
     outcomes = item_outcomes(db, plan.ingestion_id)
     assert outcomes == archive.expected
@@ -264,8 +267,9 @@ def test_the_same_chunk_run_twice_concurrently_stores_objects_once(
     assert t.objects == t.object_count_sum == t.distinct_object_keys
 
 
+@pytest.mark.parametrize("streams", [1, 2])
 def test_one_image_the_model_rejects_fails_alone(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector, streams: int
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -275,7 +279,7 @@ def test_one_image_the_model_rejects_fails_alone(
     probe = ProbeDetector(detector, batch_size=4, poison=lambda a: bool(a.shape[:2] == (23, 37)))
     plan = start_ingestion(db, ingest_settings, src)
     assert plan.pending_chunks == [0]
-    summary = process_chunk(db, ingest_settings, probe, plan.ingestion_id, 0)
+    summary = process_chunk(db, ingest_settings, probe, plan.ingestion_id, 0, streams=streams)
     assert (summary.done, summary.failed) == (7, 1)
     outcomes = item_outcomes(db, plan.ingestion_id)
     assert outcomes["poison.jpg"] == ("failed", "model_error")
@@ -343,3 +347,35 @@ def test_draft_decoded_boxes_are_in_original_pixels(
     assert len(boxes) > 0
     assert boxes[:, 2].max() <= 1200 and boxes[:, 3].max() <= 800
     assert boxes[:, 2].max() > 300  # not squeezed into the 300x200 draft frame
+
+
+def test_streams_store_the_same_objects_as_one_stream(
+    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+) -> None:
+    """Two batches in flight at once (the CPU compute plan) change nothing that is stored."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(12):
+        (src / f"{i:02d}.jpg").write_bytes(jpeg(96 + 8 * (i % 3), 64, i))
+    stored: dict[int, dict[str, tuple[float, ...]]] = {}
+    for streams in (1, 2):
+        plan = start_ingestion(db, ingest_settings, src)
+        run_all(db, ingest_settings, detector, plan.ingestion_id, streams)
+        assert all(v == ("done", None) for v in item_outcomes(db, plan.ingestion_id).values())
+        with db.read() as session:
+            columns = (DetectedObject.ordinal, DetectedObject.x1, DetectedObject.vector)
+            rows = session.execute(
+                select(Image.sha256, *columns).join(
+                    DetectedObject, DetectedObject.image_id == Image.id
+                )
+            ).all()
+        stored[streams] = {
+            f"{r.sha256}:{r.ordinal}": (r.x1, *np.frombuffer(r.vector, "<f4").tolist())
+            for r in rows
+        }
+        # the second pass must recompute, not link: forget what the first one stored
+        with db.begin() as session:
+            session.execute(delete(Image))
+    assert stored[1] and stored[1].keys() == stored[2].keys()
+    for key, values in stored[1].items():
+        assert np.allclose(values, stored[2][key], atol=1e-6), key

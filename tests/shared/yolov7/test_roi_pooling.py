@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -108,3 +110,54 @@ def test_central_pooling_ignores_the_corners() -> None:
     whole = roi_pool(feature, box, 8.0, (0.0, 0.0, 64.0, 64.0))[0]
     centre = roi_pool(feature, central_boxes(box, 0.5), 8.0, (0.0, 0.0, 64.0, 64.0))[0]
     assert whole[1] > 0.5 and centre[1] < 0.1 < 0.9 < centre[0]
+
+
+def _reference_roi_align(
+    f: torch.Tensor, box: tuple[float, float, float, float], stride: float
+) -> torch.Tensor:
+    """One box, the module docstring's definition with explicit loops (slow, obvious):
+    n = ceil(2·extent) samples per axis inside the content-clipped box, each bilinearly
+    interpolated between cell centres, clamped to the cells the box overlaps; the mean."""
+    _, h, w = f.shape
+    cx1, cy1, cx2, cy2 = CONTENT
+    x1, y1, x2, y2 = box
+    x1, x2 = (min(max(v, cx1), cx2) / stride for v in (x1, x2))
+    y1, y2 = (min(max(v, cy1), cy2) / stride for v in (y1, y2))
+
+    def axis(lo: float, hi: float, size: int) -> list[tuple[int, int, float]]:
+        c_lo = min(max(math.floor(lo), 0), size - 1)
+        c_hi = max(min(max(math.ceil(hi) - 1, 0), size - 1), c_lo)
+        n = int(min(max(math.ceil((hi - lo) * 2), 1), 2 * size))
+        out = []
+        for j in range(n):
+            t = min(max(lo + (j + 0.5) / n * (hi - lo) - 0.5, c_lo), c_hi)
+            i0 = math.floor(t)
+            out.append((i0, min(i0 + 1, c_hi), t - i0))
+        return out
+
+    total = torch.zeros(f.shape[0], dtype=torch.float64)
+    ys, xs = axis(y1, y2, h), axis(x1, x2, w)
+    for r0, r1, fy in ys:
+        for c0, c1, fx in xs:
+            g = f.double()
+            total += (
+                (1 - fy) * (1 - fx) * g[:, r0, c0]
+                + (1 - fy) * fx * g[:, r0, c1]
+                + fy * (1 - fx) * g[:, r1, c0]
+                + fy * fx * g[:, r1, c1]
+            )
+    return (total / (len(ys) * len(xs))).float()
+
+
+def test_matches_an_explicit_sampling_reference() -> None:
+    f = _fmap(3)
+    boxes = [
+        (10.0, 20.0, 300.0, 200.0),  # many cells
+        (100.3, 120.7, 131.1, 140.2),  # about one cell, fractional
+        (5.0, 5.0, 7.0, 7.0),  # inside the top padding: clipped to the content edge
+        (600.0, 400.0, 700.0, 500.0),  # crosses the bottom-right border
+        (0.0, 0.0, 640.0, 448.0),  # everything
+    ]
+    got = roi_pool(f, torch.tensor(boxes), STRIDE, CONTENT)
+    for k, box in enumerate(boxes):
+        assert torch.allclose(got[k], _reference_roi_align(f, box, STRIDE), atol=1e-5), box
