@@ -11,19 +11,22 @@ linked, not recomputed). Weights: ``--weights``, else the bundled demo detector 
 fixture (``../shared/fixtures/yolov7``). Rows:
 
 * bare forward — ``model(x)`` on already letterboxed float tensors, same batch size as the
-  Detector uses (the baseline: the model's own speed, nothing else), timed first and last;
-  the faster of the two is the baseline;
-* engine — ``Detector.embed`` on already decoded arrays (forward + NMS + ROI pooling);
+  Detector uses (the baseline: the model's own speed, nothing else), with one stream of every
+  torch thread and with the pipeline's stream split (``shared.compute_plan``: 2 streams × 1
+  thread on 2 cores), each timed first and last; the fastest of them is the baseline
+  ("x bare"; "x 1-stream" divides by the fastest one-stream row);
+* engine — ``Detector.embed`` on already decoded arrays, one stream of every thread (forward +
+  NMS + ROI pooling);
 * serial — read, decode (DCT draft mode, as the pipeline) and embed one image after the
   other: what the pipeline would cost without its decode threads (overlap off);
-* embedded — ``roisearch ingest`` without Redis (``run_plan``): decode threads overlap the
-  model (overlap on), SQLite writes, originals stored;
+* embedded — ``roisearch ingest`` without Redis (``run_plan``): 2 decode threads, the
+  process's inference streams, SQLite writes, originals stored;
 * RQ n workers — ``roisearch worker`` subprocesses on a private redis-server, SQLite,
   torch threads split between workers; timed from enqueue until every item is done.
 
 Every in-process row uses ``--threads`` torch threads (default: all cores); RQ rows split
 them between workers. Images/s figures include detection and storage of every object
-(objects/s). The ratio column divides by the bare forward.
+(objects/s). Chunks are the default 32 items.
 """
 
 from __future__ import annotations

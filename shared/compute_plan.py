@@ -3,9 +3,11 @@
 On CPU, one forward spread over every core scales poorly: each layer is a parallel region whose
 threads wait at a barrier for the slowest, and any other work on a core (image decoding, NMS,
 database writes) stalls all of them. Several batches in flight, each on fewer threads, keep the
-cores busy instead. Measured on 2 cores (``bench/ingest.py``, batch 8 at 640): two streams of
-one thread run 20–30 % more images per second than one stream of two threads, for both
-yolov7-tiny and the demo detector. On a GPU the device does the parallel work: one stream.
+cores busy instead. Measured on 2 cores (``bench/ingest.py``, 1,000 1080p JPEGs at 640, batch
+1): the bare forward of two single-thread streams ran 105 images/s against 52–70 for one
+two-thread stream with the demo detector, 16.1 against 14.2–15.3 with yolov7-tiny, and the
+ingestion pipeline went from 21 to 56 and from 5.8 to 13.9 images/s. On a GPU the device does
+the parallel work: one stream.
 """
 
 from __future__ import annotations

@@ -159,7 +159,8 @@ def decode_image(
                 im.draft("RGB", (max(1, round(w0 * scale)), max(1, round(h0 * scale))))
             ImageFile.LOAD_TRUNCATED_IMAGES = False
             im.load()
-            im = ImageOps.exif_transpose(im) or im
+            if orientation != 1:  # exif_transpose copies the image even when upright
+                im = ImageOps.exif_transpose(im) or im
             array = _to_rgb(im)
     except ImageDecodeError:
         raise
