@@ -1,7 +1,7 @@
 """Ingestion throughput, end to end, against the bare model forward on the same images.
 
     .venv/bin/python -m bench.ingest [--images 200] [--size 1920x1080] [--img-size 640]
-                                     [--weights PATH] [--skip-rq]
+                                     [--weights PATH] [--skip-rq] [--chunk 32]
                                      [--only engine serial embedded rq1 rq2]
 
 A folder of generated photos-like JPEGs (smooth background, shapes, mild noise) is ingested
@@ -203,7 +203,13 @@ def bench_engine_and_serial(prepared: Prepared) -> tuple[Row, Row]:
 
 
 def bench_embedded(
-    workdir: Path, weights: Path, img_size: int, torch_threads: int, src: Path, threads: int
+    workdir: Path,
+    weights: Path,
+    img_size: int,
+    torch_threads: int,
+    src: Path,
+    threads: int,
+    chunk: int = CHUNK,
 ) -> Row:
     from shared.db import migrations
     from shared.db.database import Database
@@ -211,7 +217,9 @@ def bench_embedded(
     from shared.ingestion.runner import run_plan, start_ingestion
     from shared.model_provider import ModelProvider
 
-    settings = base_settings(workdir, weights, img_size, torch_threads, decode_threads=threads)
+    settings = base_settings(
+        workdir, weights, img_size, torch_threads, decode_threads=threads, chunk_size=chunk
+    )
     migrations.upgrade(settings.resolved_database_url)
     db = Database.from_url(settings.resolved_database_url)
     models = ModelProvider(settings, throughput=True)
@@ -240,7 +248,14 @@ def free_port() -> int:
 
 
 def bench_rq(
-    workdir: Path, weights: Path, img_size: int, cores: int, src: Path, warm: Path, n: int
+    workdir: Path,
+    weights: Path,
+    img_size: int,
+    cores: int,
+    src: Path,
+    warm: Path,
+    n: int,
+    chunk: int = CHUNK,
 ) -> Row:
     from redis import Redis
     from rq import Worker
@@ -262,7 +277,7 @@ def bench_rq(
     )
     url = f"redis://127.0.0.1:{port}/0"
     threads = max(1, cores // n)
-    settings = base_settings(workdir, weights, img_size, threads, redis_url=url)
+    settings = base_settings(workdir, weights, img_size, threads, redis_url=url, chunk_size=chunk)
     migrations.upgrade(settings.resolved_database_url)
     db = Database.from_url(settings.resolved_database_url)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROISEARCH_")} | {
@@ -270,7 +285,7 @@ def bench_rq(
         "ROISEARCH_REDIS_URL": url,
         "ROISEARCH_WEIGHTS": str(weights),
         "ROISEARCH_IMG_SIZE": str(img_size),
-        "ROISEARCH_CHUNK_SIZE": str(CHUNK),
+        "ROISEARCH_CHUNK_SIZE": str(chunk),
         "ROISEARCH_TORCH_THREADS": str(threads),
         "ROISEARCH_LOG_LEVEL": "WARNING",
     }
@@ -346,6 +361,7 @@ def main() -> None:
     parser.add_argument("--img-size", type=int, default=640, help="model letterbox size")
     parser.add_argument("--weights", type=Path, default=None)
     parser.add_argument("--skip-rq", action="store_true", help="no Redis rows")
+    parser.add_argument("--chunk", type=int, default=CHUNK, help="items per chunk (job)")
     parser.add_argument(
         "--threads", type=int, default=os.cpu_count() or 1, help="torch threads (all workers)"
     )
@@ -372,7 +388,7 @@ def main() -> None:
             f"{args.images} JPEGs {size[0]}x{size[1]} generated in "
             f"{time.perf_counter() - started:.0f} s; weights {weights.name}, "
             f"img_size {args.img_size}, {os.cpu_count()} CPU(s), {args.threads} torch "
-            f"thread(s), chunk {CHUNK}"
+            f"thread(s), chunk {args.chunk}"
         )
         prepared = prepare(base_settings(root / "bare", weights, args.img_size, args.threads), src)
         # The baseline is measured first and last; the fastest is used, so a change of machine
@@ -386,13 +402,24 @@ def main() -> None:
                 and ("serial" in args.only or not r.mode.startswith("serial"))
             )
         if "embedded" in args.only:
-            rows.append(bench_embedded(root / "emb", weights, args.img_size, args.threads, src, 2))
+            rows.append(
+                bench_embedded(
+                    root / "emb", weights, args.img_size, args.threads, src, 2, args.chunk
+                )
+            )
         if not args.skip_rq and shutil.which("redis-server"):
             for n in (1, 2):
                 if f"rq{n}" in args.only:
                     rows.append(
                         bench_rq(
-                            root / f"rq{n}", weights, args.img_size, args.threads, src, warm, n
+                            root / f"rq{n}",
+                            weights,
+                            args.img_size,
+                            args.threads,
+                            src,
+                            warm,
+                            n,
+                            args.chunk,
                         )
                     )
         rows.extend(bench_bare_splits(prepared, "last", args.threads))

@@ -117,7 +117,11 @@ def test_search_by_examples(client: TestClient, seeded: Seeded) -> None:
     assert cancel.status_code == 200  # an id given as both counts as positive only
 
 
-def database_rows(client: TestClient, object_ids: set[int]) -> dict[int, Row[Any]]:
+# (id, image_id, class_id, class_name, score, x1, y1, x2, y2) as database_rows selects them.
+ObjectRow = Row[int, int, int, str, float, float, float, float, float]
+
+
+def database_rows(client: TestClient, object_ids: set[int]) -> dict[int, ObjectRow]:
     with resources_of(client).db.read() as session:
         rows = session.execute(
             select(

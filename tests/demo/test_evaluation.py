@@ -11,18 +11,20 @@ import torch
 
 from demo.evaluation import held_out_items, match_detections, pooled_vectors
 from shared.yolov7.architectures import yolov7_tiny_config
-from shared.yolov7.detector import Detector
-from shared.yolov7.model import ModelOutput, build_model
+from shared.yolov7.detector import Detector, Pooling
+from shared.yolov7.model import ModelOutput, YoloModel, build_model
 from shared.yolov7.preprocessing import letterbox, letterbox_geometry, to_chw_float
 
 
 @pytest.fixture(scope="module")
-def model():  # type: ignore[no-untyped-def]
+def model() -> YoloModel:
     torch.manual_seed(0)
     return build_model(yolov7_tiny_config(10, width_multiple=0.25), 10)
 
 
-def _study_vectors(model, image: np.ndarray, boxes: np.ndarray, size: int):  # type: ignore[no-untyped-def]
+def _study_vectors(
+    model: YoloModel, image: np.ndarray, boxes: np.ndarray, size: int
+) -> dict[str, np.ndarray]:
     single = model.default_feature_layers()[0]
     heads = tuple(model.parsed.lead_inputs)
     boxed, geo = letterbox(image, size, model.max_stride)
@@ -34,14 +36,14 @@ def _study_vectors(model, image: np.ndarray, boxes: np.ndarray, size: int):  # t
 
 
 @pytest.mark.parametrize("pooling", ["roi_align", "multiscale"])
-def test_engine_kinds_equal_the_detector(model, pooling: str) -> None:  # type: ignore[no-untyped-def]
+def test_engine_kinds_equal_the_detector(model: YoloModel, pooling: Pooling) -> None:
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, (150, 230, 3), dtype=np.uint8)
     boxes = np.array([[10, 12, 60, 70], [100, 20, 220, 140], [5, 5, 12, 9]], np.float32)
     ours = _study_vectors(model, image, boxes, 160)
     detector = Detector(
         model, weights_sha256="t", device="cpu", img_size=160, fuse=False, pooling=pooling
-    )  # type: ignore[arg-type]
+    )
     engine = detector.embed([image], [boxes], detect=False)[0].query_vectors
     kind = "roi_align" if pooling == "roi_align" else "multiscale_roi_align"
     assert np.allclose(ours[kind], engine, atol=1e-5)

@@ -257,7 +257,8 @@ def busy_worker(
             job_id = worker.get_current_job_id()
             parsed = parse_chunk_job_id(job_id) if job_id else None
             if (
-                parsed is not None
+                job_id is not None
+                and parsed is not None
                 and worker.pid
                 and worker.pid not in (skip_pids or set())
                 and parsed[1] not in (skip_chunks or set())

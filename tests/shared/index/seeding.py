@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Sequence
+from typing import Any, TypedDict
 
 import numpy as np
 from sqlalchemy import delete, insert, select
@@ -24,7 +25,9 @@ CLASSES = ["cat", "dog", "car", "boat"]
 _images = itertools.count()
 
 
-def clustered(n: int, dim: int, *, clusters: int = 20, spread: float = 0.25, seed: int = 0):
+def clustered(
+    n: int, dim: int, *, clusters: int = 20, spread: float = 0.25, seed: int = 0
+) -> np.ndarray:
     """Unit vectors float32 ``[n, dim]`` drawn around ``clusters`` random centres."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(clusters, dim)).astype(np.float32)
@@ -35,15 +38,24 @@ def clustered(n: int, dim: int, *, clusters: int = 20, spread: float = 0.25, see
     return np.ascontiguousarray(x, np.float32)
 
 
+class Boxes(TypedDict):
+    """The box columns of :class:`~shared.index.rows.ObjectRows`, to splat into it by keyword."""
+
+    x1: np.ndarray
+    y1: np.ndarray
+    x2: np.ndarray
+    y2: np.ndarray
+
+
 def boxes_of(
     sides: np.ndarray, *, x: float | np.ndarray = 1.0, y: float | np.ndarray = 2.0
-) -> dict[str, np.ndarray]:
+) -> Boxes:
     """``ObjectRows`` box columns (float32 ``[n]``) at ``(x, y)`` with shorter side ``sides``
     (as :func:`add_objects` draws them: 5 px taller than wide)."""
     sides = np.asarray(sides, np.float32)
     x1 = np.broadcast_to(np.asarray(x, np.float32), sides.shape).copy()
     y1 = np.broadcast_to(np.asarray(y, np.float32), sides.shape).copy()
-    return {"x1": x1, "y1": y1, "x2": x1 + sides, "y2": y1 + sides + np.float32(5)}
+    return Boxes(x1=x1, y1=y1, x2=x1 + sides, y2=y1 + sides + np.float32(5))
 
 
 def make_space(db: Database, dim: int, key: str | None = None) -> int:
@@ -124,7 +136,7 @@ def add_objects(
     return [by_ordinal[i] for i in range(n)]
 
 
-def insert_objects(db: Database, space_id: int, vectors: np.ndarray, **kwargs) -> list[int]:
+def insert_objects(db: Database, space_id: int, vectors: np.ndarray, **kwargs: Any) -> list[int]:
     with db.begin() as session:
         return add_objects(session, space_id, vectors, **kwargs)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
+import faiss
 import numpy as np
 import pytest
 from sqlalchemy import select
@@ -181,7 +182,7 @@ def test_status_and_check(settings: Settings, database: Database) -> None:
     # Corrupt the index behind the manager's back: the check must say so.
     live = manager._spaces[space]
     with live.lock.write():
-        live.index.remove_ids(np.asarray(ids[:2], np.int64))
+        live.index.remove_ids(faiss.IDSelectorBatch(np.asarray(ids[:2], np.int64)))
     bad = manager.check(space)
     assert not bad.ok and bad.missing == sorted(ids[:2]) and bad.missing_count == 2
 

@@ -38,7 +38,7 @@ from tests.shared.ingestion.scenarios import (
 
 
 def run_all(
-    db: Database, settings: Settings, detector: Any, ingestion_id: int, streams: int = 1
+    db: Database, settings: Settings, detector: Detector, ingestion_id: int, streams: int = 1
 ) -> None:
     with db.read() as session:
         chunks = pending_chunks(session, ingestion_id)
@@ -129,7 +129,7 @@ def test_reingesting_the_same_source_links_known_images(
 
     probe = ProbeDetector(detector)
     second = start_ingestion(db, ingest_settings, archive.path)
-    run_all(db, ingest_settings, probe, second.ingestion_id)
+    run_all(db, ingest_settings, probe.as_detector(), second.ingestion_id)
     assert probe.images == 0  # nothing recomputed: every image is known by its content hash
     assert totals(db) == after_first
     assert item_outcomes(db, second.ingestion_id) == archive.expected
@@ -216,7 +216,8 @@ def test_a_chunk_killed_midway_is_retried_without_duplicates(
             return super().embed(images, *args, **kwargs)
 
     with pytest.raises(Killed):
-        process_chunk(db, ingest_settings, DiesAfterTwo(detector), plan.ingestion_id, chunk)
+        dies = DiesAfterTwo(detector).as_detector()
+        process_chunk(db, ingest_settings, dies, plan.ingestion_id, chunk)
     assert totals(db).objects == 0  # the chunk's transaction never committed
     first = process_chunk(db, ingest_settings, detector, plan.ingestion_id, chunk)
     assert first.done + first.failed == 8 and not first.skipped
@@ -251,15 +252,15 @@ def test_the_same_chunk_run_twice_concurrently_stores_objects_once(
 
     def worker() -> None:
         try:
-            run_all(db, ingest_settings, Serialised(detector), plan.ingestion_id)
+            run_all(db, ingest_settings, Serialised(detector).as_detector(), plan.ingestion_id)
         except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=worker) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     assert errors == []
     assert item_outcomes(db, plan.ingestion_id) == archive.expected
     t = totals(db)
@@ -279,7 +280,9 @@ def test_one_image_the_model_rejects_fails_alone(
     probe = ProbeDetector(detector, batch_size=4, poison=lambda a: bool(a.shape[:2] == (23, 37)))
     plan = start_ingestion(db, ingest_settings, src)
     assert plan.pending_chunks == [0]
-    summary = process_chunk(db, ingest_settings, probe, plan.ingestion_id, 0, streams=streams)
+    summary = process_chunk(
+        db, ingest_settings, probe.as_detector(), plan.ingestion_id, 0, streams=streams
+    )
     assert (summary.done, summary.failed) == (7, 1)
     outcomes = item_outcomes(db, plan.ingestion_id)
     assert outcomes["poison.jpg"] == ("failed", "model_error")
@@ -303,7 +306,7 @@ def test_a_chunk_that_keeps_crashing_is_given_up_with_a_reason(
             .values(attempts=MAX_ATTEMPTS)
         )
     probe = ProbeDetector(detector)
-    summary = process_chunk(db, ingest_settings, probe, plan.ingestion_id, 0)
+    summary = process_chunk(db, ingest_settings, probe.as_detector(), plan.ingestion_id, 0)
     assert summary.failed == 3 and probe.calls == 0
     assert set(item_outcomes(db, plan.ingestion_id).values()) == {("failed", "processing_failed")}
     with db.read() as session:
@@ -323,7 +326,7 @@ def test_cancelled_ingestion_is_not_processed(
             .values(status=IngestionStatus.CANCELLED)
         )
     probe = ProbeDetector(detector)
-    assert process_chunk(db, ingest_settings, probe, plan.ingestion_id, 0).skipped
+    assert process_chunk(db, ingest_settings, probe.as_detector(), plan.ingestion_id, 0).skipped
     assert probe.calls == 0
     assert item_outcomes(db, plan.ingestion_id) == {"a.jpg": ("pending", None)}
 

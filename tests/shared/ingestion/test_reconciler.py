@@ -252,6 +252,7 @@ def test_a_killed_planner_whose_source_is_gone_fails_with_a_reason(
     # Nothing left pending, and every item says why, naming itself.
     assert len(items) == 5
     assert all(
-        status == "failed" and message.startswith(member) for member, status, message in items
+        status == "failed" and message is not None and message.startswith(member)
+        for member, status, message in items
     )
     assert rq_queue.depth() == 0
