@@ -85,7 +85,7 @@ async def similar(
 def _runs_inline(resources: Resources, filters: FilterParams) -> bool:
     """Whether a search by id runs on the event loop rather than in the thread pool.
 
-    With SQLite and a cheap index (IVF, HNSW, or Flat over a few thousand vectors) the whole
+    With SQLite and a cheap index (IVF, HNSW, or Flat up to ~18k vectors at 224-d) the whole
     request is ~0.5 ms of local work: one indexed point read, a sub-millisecond search, JSON.
     A hop to the thread pool and back costs ~0.15 ms of that on two cores (measured with
     ``bench/api.py``), and buys no parallelism: the work holds the GIL but for the search.

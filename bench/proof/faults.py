@@ -592,6 +592,15 @@ def api_upload_kill(
             finished, elapsed = wait_quiet(
                 db, [final_id], stall_s=_stall(config), hard_s=config.scenario_timeout_s
             )
+            # The killed uploads' ingestions are re-planned by a worker's (or the API's)
+            # re-planning pass and queued behind the retried one: give them the same time to
+            # finish before calling any of them stuck.
+            wait_quiet(
+                db,
+                sorted(_ingestion_ids(db)),
+                stall_s=_stall(config),
+                hard_s=config.scenario_timeout_s,
+            )
         with db.read() as session:
             stuck = [
                 (int(i), str(s))

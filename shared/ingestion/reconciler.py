@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 
 from shared.db.database import Database
 from shared.db.models import Ingestion, IngestionItem, IngestionStatus, ItemStatus
@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 
 
 def reconcile(db: Database, queue: JobQueue, *, grace_s: float = 20.0) -> int:
-    """Enqueue every stale pending chunk not known to the queue; return how many."""
+    """Enqueue every stale pending chunk not known to the queue; return how many. Also marks
+    done the running ingestions that have nothing pending (:func:`finish_settled`)."""
+    finish_settled(db)
     known = queue.known_chunks()
     if known is None:
         return 0
@@ -57,6 +59,32 @@ def reconcile(db: Database, queue: JobQueue, *, grace_s: float = 20.0) -> int:
         total += queue.enqueue_chunks(ingestion_id, chunks)
         log.info("reconciler re-enqueued %d chunk(s) of ingestion %d", len(chunks), ingestion_id)
     return total
+
+
+def finish_settled(db: Database) -> list[int]:
+    """Mark done every ``running`` ingestion with no pending item left; return their ids.
+
+    The last chunk's transaction normally does it (``finish_if_complete``); this catches an
+    ingestion whose last chunks finished without it (a version before the row lock there, a
+    crash between commits), which no chunk would ever finish again.
+    """
+    pending = exists().where(
+        IngestionItem.ingestion_id == Ingestion.id, IngestionItem.status == ItemStatus.PENDING
+    )
+    with db.read() as session:
+        settled = list(
+            session.scalars(
+                select(Ingestion.id).where(Ingestion.status == IngestionStatus.RUNNING, ~pending)
+            )
+        )
+    finished = []
+    for ingestion_id in settled:
+        with db.begin() as session:
+            marked = finish_if_complete(session, ingestion_id)
+        if marked:
+            log.warning("ingestion %d: nothing left pending; marked done", ingestion_id)
+            finished.append(ingestion_id)
+    return finished
 
 
 def running_ingestions(db: Database) -> list[int]:

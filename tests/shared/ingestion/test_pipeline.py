@@ -5,12 +5,13 @@ broken image never takes its chunk or batch down."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 
 from shared.db.database import Database
 from shared.db.models import (
@@ -21,8 +22,8 @@ from shared.db.models import (
     IngestionStatus,
     ItemStatus,
 )
-from shared.ingestion.pipeline import MAX_ATTEMPTS, process_chunk
-from shared.ingestion.planning import pending_chunks
+from shared.ingestion.pipeline import MAX_ATTEMPTS, finish_if_complete, process_chunk
+from shared.ingestion.planning import create_ingestion, pending_chunks
 from shared.ingestion.progress import ingestion_progress
 from shared.ingestion.runner import start_ingestion
 from shared.settings import Settings
@@ -382,3 +383,69 @@ def test_streams_store_the_same_objects_as_one_stream(
     assert stored[1] and stored[1].keys() == stored[2].keys()
     for key, values in stored[1].items():
         assert np.allclose(values, stored[2][key], atol=1e-6), key
+
+
+def test_the_last_two_chunks_committing_together_finish_the_ingestion(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """PostgreSQL: two workers finish the last two chunks at the same moment. Each transaction
+    must not decide "something is still pending" from the other's uncommitted items, or the
+    ingestion stays running with every item done (found by the full proof battery)."""
+    db = Database.from_url(pg_url)
+    try:
+        with db.begin() as session:
+            ingestion = create_ingestion(session, tmp_path / "race", kind="folder")
+            ingestion.status = IngestionStatus.RUNNING
+            items = [
+                IngestionItem(ingestion_id=ingestion.id, member=f"{i}.jpg", seq=i, chunk=i)
+                for i in range(2)
+            ]
+            session.add_all(items)
+            session.flush()
+            ingestion_id, item_ids = ingestion.id, [item.id for item in items]
+        first_checked = threading.Event()
+        errors: list[BaseException] = []
+
+        def lock_waiters() -> int:
+            with db.read() as session:
+                return int(
+                    session.scalar(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                            " AND datname = current_database()"
+                        )
+                    )
+                    or 0
+                )
+
+        def last_chunk(i: int) -> None:
+            try:
+                if i == 1:
+                    first_checked.wait(10)
+                with db.begin() as session:
+                    session.execute(
+                        update(IngestionItem)
+                        .where(IngestionItem.id == item_ids[i])
+                        .values(status=ItemStatus.DONE)
+                    )
+                    finish_if_complete(session, ingestion_id)
+                    if i == 0:
+                        # Hold this transaction open until the other one is inside its own
+                        # check (waiting for the ingestion row), then commit.
+                        first_checked.set()
+                        deadline = time.monotonic() + 5
+                        while not lock_waiters() and time.monotonic() < deadline:
+                            time.sleep(0.01)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=last_chunk, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert errors == []
+        with db.read() as session:
+            assert session.get_one(Ingestion, ingestion_id).status == IngestionStatus.DONE
+    finally:
+        db.dispose()

@@ -16,10 +16,15 @@ from rq import Queue
 from sqlalchemy import select, update
 
 from shared.db.database import Database
-from shared.db.models import Ingestion, IngestionItem, IngestionStatus
+from shared.db.models import Ingestion, IngestionItem, IngestionStatus, ItemStatus
 from shared.ingestion.pipeline import process_chunk
 from shared.ingestion.planning import PlanSummary, create_ingestion
-from shared.ingestion.reconciler import reconcile, resume_planning, running_ingestions
+from shared.ingestion.reconciler import (
+    finish_settled,
+    reconcile,
+    resume_planning,
+    running_ingestions,
+)
 from shared.ingestion.runner import enqueue_plan, start_ingestion
 from shared.queueing import CHUNK_JOB, InProcessJobQueue, RQJobQueue, parse_chunk_job_id
 from shared.settings import Settings
@@ -44,7 +49,7 @@ def rq_queue(redis_url: str) -> Iterator[RQJobQueue]:
 
 def plan_folder(tmp_path: Path, db: Database, settings: Settings, images: int) -> PlanSummary:
     src = tmp_path / "src"
-    src.mkdir()
+    src.mkdir(parents=True)
     for i in range(images):
         (src / f"{i:03d}.jpg").write_bytes(jpeg(48, 32, i))
     return start_ingestion(db, settings, src)
@@ -256,3 +261,33 @@ def test_a_killed_planner_whose_source_is_gone_fails_with_a_reason(
         for member, status, message in items
     )
     assert rq_queue.depth() == 0
+
+
+def test_a_running_ingestion_with_nothing_pending_is_marked_done(
+    tmp_path: Path, ingest_settings: Settings, db: Database, rq_queue: RQJobQueue
+) -> None:
+    """The state two racing last chunks used to leave on PostgreSQL (every item done, the
+    ingestion still running, no job left to finish it): the reconciler's pass finishes it."""
+    stuck = plan_folder(tmp_path / "a", db, ingest_settings, 5)
+    busy = plan_folder(tmp_path / "b", db, ingest_settings, 5)
+    with db.begin() as session:
+        session.execute(
+            update(IngestionItem)
+            .where(IngestionItem.ingestion_id == stuck.ingestion_id)
+            .values(status=ItemStatus.DONE)
+        )
+    assert finish_settled(db) == [stuck.ingestion_id]
+    assert finish_settled(db) == []  # done already: nothing to do, nothing logged
+    with db.read() as session:
+        statuses = dict(session.execute(select(Ingestion.id, Ingestion.status)).all())
+    assert statuses[stuck.ingestion_id] == IngestionStatus.DONE
+    assert statuses[busy.ingestion_id] == IngestionStatus.RUNNING  # it has pending items
+    # and the reconciler runs that pass each time
+    with db.begin() as session:
+        session.execute(
+            update(Ingestion)
+            .where(Ingestion.id == stuck.ingestion_id)
+            .values(status=IngestionStatus.RUNNING)
+        )
+    reconcile(db, rq_queue, grace_s=3600)
+    assert ingestion_state(db, stuck.ingestion_id)[0] == IngestionStatus.DONE
