@@ -11,6 +11,7 @@ import numpy as np
 
 from api.schemas import Box, Hit, ImageGroup, ObjectOut
 from shared.db.models import DetectedObject
+from shared.ingestion.spaces import class_name
 
 if TYPE_CHECKING:
     from shared.index import ObjectMetadata
@@ -102,11 +103,6 @@ class IndexedHit:
     y1: float
     x2: float
     y2: float
-
-
-def class_name(names: Sequence[str], class_id: int) -> str:
-    """The name ingestion stored for ``class_id`` (its number when the model has no name)."""
-    return names[class_id] if 0 <= class_id < len(names) else str(class_id)
 
 
 def indexed_hits(meta: ObjectMetadata, names: Sequence[str]) -> dict[int, IndexedHit]:

@@ -26,12 +26,14 @@ fixture (``../shared/fixtures/yolov7``). Rows:
 
 Every in-process row uses ``--threads`` torch threads (default: all cores); RQ rows split
 them between workers. Images/s figures include detection and storage of every object
-(objects/s). Chunks are the default 32 items.
+(objects/s). Chunks: ``--chunk`` items (default 32, the product's default). Before the rows, the
+time per image of reading, hashing, decoding, letterboxing and the float conversion is printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import signal
@@ -113,30 +115,44 @@ class Prepared:
     paths: list[Path]
     arrays: list[np.ndarray]
     tensors: list[torch.Tensor]
+    # ms of one core per image for each step done here once, outside the timed rows
+    stage_ms: dict[str, float]
 
 
 def prepare(settings: Any, src: Path) -> Prepared:
-    """Load the detector; decode and letterbox every image once (not timed)."""
+    """Load the detector; read, hash, decode and letterbox every image once (outside the
+    timed rows; each step's time per image is kept in ``stage_ms``)."""
     from shared.imaging.decoding import decode_image
     from shared.yolov7.detector import Detector
     from shared.yolov7.preprocessing import letterbox, to_chw_float
 
     detector = Detector.from_settings(settings)
     paths = sorted(src.iterdir())
+    clock = time.perf_counter()
+    data = [p.read_bytes() for p in paths]
+    marks = [("read", time.perf_counter())]
+    for blob in data:
+        hashlib.sha256(blob).hexdigest()
+    marks.append(("sha256", time.perf_counter()))
     arrays = [
-        decode_image(
-            p.read_bytes(), name=p.name, max_pixels=10**9, target_size=detector.img_size
-        ).array
-        for p in paths
+        decode_image(blob, name=p.name, max_pixels=10**9, target_size=detector.img_size).array
+        for p, blob in zip(paths, data, strict=True)
     ]
+    marks.append(("decode (DCT draft)", time.perf_counter()))
     boxed = [letterbox(a, detector.img_size, detector.stride, auto=True)[0] for a in arrays]
+    marks.append(("letterbox", time.perf_counter()))
     tensors = [
         torch.from_numpy(to_chw_float(boxed[i : i + detector.batch_size]))
         for i in range(0, len(boxed), detector.batch_size)
     ]
+    marks.append(("float conversion", time.perf_counter()))
+    stage_ms: dict[str, float] = {}
+    for name, mark in marks:
+        stage_ms[name] = (mark - clock) * 1e3 / len(paths)
+        clock = mark
     with torch.inference_mode():
         detector.model(tensors[0])  # warm-up
-    return Prepared(settings, detector, paths, arrays, tensors)
+    return Prepared(settings, detector, paths, arrays, tensors, stage_ms)
 
 
 def bench_bare(prepared: Prepared, label: str, threads: int, streams: int = 1) -> Row:
@@ -391,6 +407,10 @@ def main() -> None:
             f"thread(s), chunk {args.chunk}"
         )
         prepared = prepare(base_settings(root / "bare", weights, args.img_size, args.threads), src)
+        console.print(
+            "per image, one core: "
+            + ", ".join(f"{name} {ms:.2f} ms" for name, ms in prepared.stage_ms.items())
+        )
         # The baseline is measured first and last; the fastest is used, so a change of machine
         # load during the run does not flatter the pipeline rows.
         rows = bench_bare_splits(prepared, "first", args.threads)

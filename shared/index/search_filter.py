@@ -24,8 +24,8 @@ class SearchFilter:
     image_ids: list[int] | None = None
 
     @property
-    def restricts_candidates(self) -> bool:
-        """True if the filter narrows the candidate set (``min_similarity`` does not)."""
+    def _narrowed_by_metadata(self) -> bool:
+        """Anything but excluded ids narrows the candidates (``min_similarity`` does not)."""
         return any(
             value is not None
             for value in (
@@ -33,23 +33,18 @@ class SearchFilter:
                 self.min_score,
                 self.ingestion_ids,
                 self.min_box_side,
-                self.exclude_object_ids,
                 self.image_ids,
             )
         )
+
+    @property
+    def restricts_candidates(self) -> bool:
+        """True if the filter narrows the candidate set (``min_similarity`` does not)."""
+        return self._narrowed_by_metadata or self.exclude_object_ids is not None
 
     @property
     def only_excludes(self) -> bool:
         """True if the only candidate restriction is a list of excluded ids (e.g. the query
         object itself): searching ``k + len(excluded)`` and dropping them is exact and
         avoids building a candidate mask over the whole space per query."""
-        return bool(self.exclude_object_ids) and all(
-            value is None
-            for value in (
-                self.class_ids,
-                self.min_score,
-                self.ingestion_ids,
-                self.min_box_side,
-                self.image_ids,
-            )
-        )
+        return bool(self.exclude_object_ids) and not self._narrowed_by_metadata

@@ -41,7 +41,7 @@ from shared.db.upserts import insert_ignore
 from shared.imaging.decoding import DecodedImage, ImageDecodeError, decode_image
 from shared.imaging.store import read_original, relative_path, store_original
 from shared.ingestion.sources import MemberError, MemberReader
-from shared.ingestion.spaces import ensure_space
+from shared.ingestion.spaces import class_name, ensure_space
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -258,7 +258,7 @@ def _object_rows(
                 "x2": float(box[2]),
                 "y2": float(box[3]),
                 "class_id": class_id,
-                "class_name": names[class_id] if class_id < len(names) else str(class_id),
+                "class_name": class_name(names, class_id),
                 "score": float(score),
                 "vector": np.ascontiguousarray(vec, dtype="<f4").tobytes(),
             }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -31,3 +32,9 @@ def ensure_space(session: Session, spec: EmbeddingSpaceSpec) -> int:
     space_id = session.scalar(select(EmbeddingSpace.id).where(EmbeddingSpace.key == spec.key))
     assert space_id is not None
     return space_id
+
+
+def class_name(names: Sequence[str], class_id: int) -> str:
+    """The name stored with an object of ``class_id`` in a space whose classes are ``names``
+    (its number when the model has no name for it)."""
+    return names[class_id] if 0 <= class_id < len(names) else str(class_id)

@@ -327,13 +327,14 @@ class Detector:
         return [r for r in results if r is not None]
 
     def _pool(
-        self, out: ModelOutput, b: int, geo: Letterbox, input_boxes: Tensor, whole: bool = False
+        self, out: ModelOutput, b: int, geo: Letterbox, input_boxes: Tensor, as_given: bool = False
     ) -> Tensor:
-        """[K, 4] network-input boxes → [K, D] normalised vectors (object boxes pooled over
-        their central ``roi_fraction``; ``whole``: the boxes as given, for the image vector)."""
+        """[K, 4] network-input boxes → [K, D] normalised vectors, each box pooled over its
+        central ``roi_fraction``; ``as_given``: over the boxes exactly as given (the caller
+        shrank them already, or wants the whole box)."""
         h_in = geo.shape[0]
         given = input_boxes  # the level of a multi-scale vector follows the whole box's size
-        if not whole:
+        if not as_given:
             input_boxes = central_boxes(input_boxes, self.roi_fraction)
         parts: list[Tensor] = []
         for i in self.layers:
@@ -376,7 +377,7 @@ class Detector:
                     torch.tensor([geo.content_box], dtype=torch.float32),
                 ]
             )
-            pooled = self._pool(out, b, geo, boxes, whole=True)
+            pooled = self._pool(out, b, geo, boxes, as_given=True)
             return self._result(geo, det, pooled[:k], pooled[k + m], pooled[k : k + m].numpy())
         # multiscale: each box pooled at its level; the image vector concatenates every level.
         vectors = self._pool(out, b, geo, torch.from_numpy(det.boxes))

@@ -79,16 +79,13 @@ def test_a_non_blocking_reader_is_refused_while_a_writer_holds_or_awaits_the_loc
     r = threading.Thread(target=reader)
     r.start()
     reading.wait()
-    w2_started = threading.Event()
 
     def waiting_writer() -> None:
-        w2_started.set()
         with lock.write():
             pass
 
     w = threading.Thread(target=waiting_writer)
     w.start()
-    w2_started.wait()
     while not lock._waiting_writers:
         threading.Event().wait(0.001)
     with pytest.raises(LockBusyError), lock.read(blocking=False):
