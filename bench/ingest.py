@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.ingest [--images 200] [--size 1920x1080] [--img-size 640]
                                      [--weights PATH] [--skip-rq] [--chunk 32]
-                                     [--only engine serial embedded rq1 rq2]
+                                     [--only engine serial embedded rq1 rq2] [--rounds R]
 
 A folder of generated photos-like JPEGs (smooth background, shapes, mild noise) is ingested
 in each mode with a fresh database and data directory (otherwise known images would be
@@ -24,6 +24,11 @@ fixture (``../shared/fixtures/yolov7``). Rows:
 * RQ n workers — ``roisearch worker`` subprocesses on a private redis-server, SQLite,
   torch threads split between workers; timed from enqueue until every item is done.
 
+``--rounds R`` (R > 1) pairs instead: the images are split into R folders and the bare
+forward is timed just before and just after each pipeline run (embedded, RQ), which is
+divided by the faster of its two neighbours; the median ratio over the rounds is printed
+(see :func:`run_rounds`).
+
 Every in-process row uses ``--threads`` torch threads (default: all cores); RQ rows split
 them between workers. Images/s figures include detection and storage of every object
 (objects/s). Chunks: ``--chunk`` items (default 32, the product's default). Before the rows, the
@@ -33,11 +38,13 @@ time per image of reading, hashing, decoding, letterboxing and the float convers
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -119,14 +126,14 @@ class Prepared:
     stage_ms: dict[str, float]
 
 
-def prepare(settings: Any, src: Path) -> Prepared:
-    """Load the detector; read, hash, decode and letterbox every image once (outside the
-    timed rows; each step's time per image is kept in ``stage_ms``)."""
+def prepare(settings: Any, src: Path, detector: Any = None) -> Prepared:
+    """Load the detector (unless given); read, hash, decode and letterbox every image once
+    (outside the timed rows; each step's time per image is kept in ``stage_ms``)."""
     from shared.imaging.decoding import decode_image
     from shared.yolov7.detector import Detector
     from shared.yolov7.preprocessing import letterbox, to_chw_float
 
-    detector = Detector.from_settings(settings)
+    detector = detector or Detector.from_settings(settings)
     paths = sorted(src.iterdir())
     clock = time.perf_counter()
     data = [p.read_bytes() for p in paths]
@@ -263,6 +270,135 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class RQRig:
+    """A private redis-server and ``n`` ``roisearch worker`` subprocesses sharing ``cores``
+    torch threads, SQLite in ``workdir``; every worker loads and warms its model on ``warm``
+    first. ``run(folder)`` times one ingestion from enqueue until every item is done."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        weights: Path,
+        img_size: int,
+        cores: int,
+        warm: Path,
+        n: int,
+        chunk: int = CHUNK,
+    ) -> None:
+        self.workdir, self.weights, self.img_size = workdir, weights, img_size
+        self.warm, self.n, self.chunk = warm, n, chunk
+        self.threads = max(1, cores // n)
+        self.mode = f"RQ, {n} worker(s) x {self.threads} torch thread(s)"
+        self._redis: subprocess.Popen[bytes] | None = None
+        self._workers: list[subprocess.Popen[bytes]] = []
+        self._db: Any = None
+
+    def __enter__(self) -> RQRig:
+        from redis import Redis
+        from rq import Worker
+
+        from shared.db import migrations
+        from shared.db.database import Database
+        from shared.queueing import RQJobQueue
+
+        self.workdir.mkdir(parents=True)
+        port = free_port()
+        self._redis = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            cwd=self.workdir,
+        )
+        url = f"redis://127.0.0.1:{port}/0"
+        self.settings = base_settings(
+            self.workdir,
+            self.weights,
+            self.img_size,
+            self.threads,
+            redis_url=url,
+            chunk_size=self.chunk,
+        )
+        migrations.upgrade(self.settings.resolved_database_url)
+        self._db = Database.from_url(self.settings.resolved_database_url)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ROISEARCH_")} | {
+            "ROISEARCH_DATA_DIR": str(self.settings.data_dir),
+            "ROISEARCH_REDIS_URL": url,
+            "ROISEARCH_WEIGHTS": str(self.weights),
+            "ROISEARCH_IMG_SIZE": str(self.img_size),
+            "ROISEARCH_CHUNK_SIZE": str(self.chunk),
+            "ROISEARCH_TORCH_THREADS": str(self.threads),
+            "ROISEARCH_LOG_LEVEL": "WARNING",
+        }
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    Redis.from_url(url).ping()
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+            for _ in range(self.n):
+                self._workers.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "roisearch", "worker"],
+                        cwd=REPO_ROOT,
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
+            while len(Worker.all(connection=Redis.from_url(url))) < self.n:
+                if any(w.poll() is not None for w in self._workers):
+                    raise RuntimeError("a worker exited during start-up")
+                time.sleep(0.2)
+            self._queue = RQJobQueue.from_settings(self.settings)
+            self.run(self.warm)  # every worker loads and warms its model on other images first
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def run(self, folder: Path) -> Row:
+        from sqlalchemy import select
+
+        from shared.db.models import Ingestion
+        from shared.ingestion.progress import ingestion_progress
+        from shared.ingestion.runner import enqueue_plan, start_ingestion
+
+        start = time.perf_counter()
+        plan = start_ingestion(self._db, self.settings, folder)
+        enqueue_plan(self._queue, plan)
+        while True:
+            # one cheap status read per poll: the full progress (counts, objects, rate) costs
+            # tens of ms at 1,000 items, CPU taken from the worker being measured
+            with self._db.read() as session:
+                status = session.scalar(
+                    select(Ingestion.status).where(Ingestion.id == plan.ingestion_id)
+                )
+            if status not in ("planning", "running"):
+                seconds = time.perf_counter() - start
+                with self._db.read() as session:
+                    progress = ingestion_progress(session, plan.ingestion_id)
+                assert progress is not None
+                return Row(self.mode, plan.total_items, seconds, progress.objects, "SQLite")
+            time.sleep(0.25)
+
+    def __exit__(self, *_: object) -> None:
+        for w in self._workers:
+            w.send_signal(signal.SIGTERM)
+        for w in self._workers:
+            try:
+                w.wait(30)
+            except subprocess.TimeoutExpired:
+                w.kill()
+        if self._redis is not None:
+            self._redis.kill()
+            self._redis.wait()
+        if self._db is not None:
+            self._db.dispose()
+
+
 def bench_rq(
     workdir: Path,
     weights: Path,
@@ -273,101 +409,119 @@ def bench_rq(
     n: int,
     chunk: int = CHUNK,
 ) -> Row:
-    from redis import Redis
-    from rq import Worker
-    from sqlalchemy import select
-
-    from shared.db import migrations
-    from shared.db.database import Database
-    from shared.db.models import Ingestion
-    from shared.ingestion.progress import ingestion_progress
-    from shared.ingestion.runner import enqueue_plan, start_ingestion
-    from shared.queueing import RQJobQueue
-
-    workdir.mkdir(parents=True)
-    port = free_port()
-    redis = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        cwd=workdir,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    threads = max(1, cores // n)
-    settings = base_settings(workdir, weights, img_size, threads, redis_url=url, chunk_size=chunk)
-    migrations.upgrade(settings.resolved_database_url)
-    db = Database.from_url(settings.resolved_database_url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROISEARCH_")} | {
-        "ROISEARCH_DATA_DIR": str(settings.data_dir),
-        "ROISEARCH_REDIS_URL": url,
-        "ROISEARCH_WEIGHTS": str(weights),
-        "ROISEARCH_IMG_SIZE": str(img_size),
-        "ROISEARCH_CHUNK_SIZE": str(chunk),
-        "ROISEARCH_TORCH_THREADS": str(threads),
-        "ROISEARCH_LOG_LEVEL": "WARNING",
-    }
-    workers: list[subprocess.Popen[bytes]] = []
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                Redis.from_url(url).ping()
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        for _ in range(n):
-            workers.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "roisearch", "worker"],
-                    cwd=REPO_ROOT,
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-        while len(Worker.all(connection=Redis.from_url(url))) < n:
-            if any(w.poll() is not None for w in workers):
-                raise RuntimeError("a worker exited during start-up")
-            time.sleep(0.2)
-        queue = RQJobQueue.from_settings(settings)
-
-        def run(folder: Path) -> tuple[float, int, int]:
-            start = time.perf_counter()
-            plan = start_ingestion(db, settings, folder)
-            enqueue_plan(queue, plan)
-            while True:
-                # one cheap status read per poll: the full progress (counts, objects, rate)
-                # costs tens of ms at 1,000 items, CPU taken from the worker being measured
-                with db.read() as session:
-                    status = session.scalar(
-                        select(Ingestion.status).where(Ingestion.id == plan.ingestion_id)
-                    )
-                if status not in ("planning", "running"):
-                    seconds = time.perf_counter() - start
-                    with db.read() as session:
-                        progress = ingestion_progress(session, plan.ingestion_id)
-                    assert progress is not None
-                    return seconds, plan.total_items, progress.objects
-                time.sleep(0.25)
-
-        run(warm)  # every worker loads and warms its model on other images first
-        seconds, items, objects = run(src)
-    finally:
-        for w in workers:
-            w.send_signal(signal.SIGTERM)
-        for w in workers:
-            try:
-                w.wait(30)
-            except subprocess.TimeoutExpired:
-                w.kill()
-        redis.kill()
-        redis.wait()
-        db.dispose()
-    return Row(f"RQ, {n} worker(s) x {threads} torch thread(s)", items, seconds, objects, "SQLite")
+    with RQRig(workdir, weights, img_size, cores, warm, n, chunk) as rig:
+        return rig.run(src)
 
 
 ROW_KINDS = ("engine", "serial", "embedded", "rq1", "rq2")
+PIPELINE_KINDS = ("embedded", "rq1", "rq2")
+
+
+def run_rounds(
+    console: Console,
+    root: Path,
+    weights: Path,
+    args: argparse.Namespace,
+    size: tuple[int, int],
+) -> None:
+    """Paired rounds: the images are split into ``args.rounds`` folders; before each round's
+    pipeline rows, and once after the last, the bare forward runs (both splits) on that
+    round's images. Each pipeline run is divided by the fastest bare row adjacent to it in
+    time (just before and just after): on a machine whose speed drifts by ±10 % over minutes,
+    a baseline taken minutes away says more about the drift than about the pipeline.
+    """
+    per = args.images // args.rounds
+    folders = [make_folder(root / f"round{r}", per, size, seed=1 + r) for r in range(args.rounds)]
+    warm = make_folder(root / "warm", 6, size, seed=99)
+    settings = base_settings(root / "bare", weights, args.img_size, args.threads)
+    prepared = [prepare(settings, folders[0])]
+    for folder in folders[1:]:
+        prepared.append(prepare(settings, folder, prepared[0].detector))
+    console.print(
+        f"{args.rounds} rounds of {per} JPEGs {size[0]}x{size[1]}; weights {weights.name}, "
+        f"img_size {args.img_size}, {os.cpu_count()} CPU(s), {args.threads} torch thread(s), "
+        f"chunk {args.chunk}; per image, one core: "
+        + ", ".join(f"{name} {ms:.2f} ms" for name, ms in prepared[0].stage_ms.items())
+    )
+    modes = [m for m in args.only if m in PIPELINE_KINDS]
+    if args.skip_rq or not shutil.which("redis-server"):
+        modes = [m for m in modes if m == "embedded"]
+    with contextlib.ExitStack() as stack:
+        rigs = {
+            m: stack.enter_context(
+                RQRig(
+                    root / m,
+                    weights,
+                    args.img_size,
+                    args.threads,
+                    warm,
+                    int(m[2:]),
+                    args.chunk,
+                )
+            )
+            for m in modes
+            if m.startswith("rq")
+        }
+
+        def bare(r: int) -> tuple[float, float]:
+            rows = bench_bare_splits(prepared[r], f"round {r}", args.threads)
+            one = max(x.images / x.seconds for x in rows if x.mode.startswith("bare forward, 1 "))
+            return one, max(x.images / x.seconds for x in rows)
+
+        bares = []
+        runs: list[dict[str, Row]] = []
+        for r, folder in enumerate(folders):
+            bares.append(bare(r))
+            done: dict[str, Row] = {}
+            for m in modes:
+                done[m] = (
+                    rigs[m].run(folder)
+                    if m in rigs
+                    else bench_embedded(
+                        root / f"emb{r}",
+                        weights,
+                        args.img_size,
+                        args.threads,
+                        folder,
+                        2,
+                        args.chunk,
+                    )
+                )
+            runs.append(done)
+        bares.append(bare(len(folders) - 1))
+
+    table = Table(title=f"paired rounds, {per} images each, {weights.name}")
+    for column in ("round", "bare 1-stream", "bare best", "mode", "images/s", "x bare", "x 1-str"):
+        table.add_column(column, justify="left" if column == "mode" else "right")
+    ratios: dict[str, list[tuple[float, float]]] = {m: [] for m in modes}
+    for r, done in enumerate(runs):
+        one = max(bares[r][0], bares[r + 1][0])
+        best = max(bares[r][1], bares[r + 1][1])
+        for m, row in done.items():
+            rate = row.images / row.seconds
+            ratios[m].append((rate / best, rate / one))
+            table.add_row(
+                str(r + 1),
+                f"{one:.2f}",
+                f"{best:.2f}",
+                row.mode,
+                f"{rate:.2f}",
+                f"{rate / best:.0%}",
+                f"{rate / one:.0%}",
+            )
+    console.print(table)
+    for m in modes:
+        images = sum(done[m].images for done in runs)
+        seconds = sum(done[m].seconds for done in runs)
+        best_ratios = sorted(x for x, _ in ratios[m])
+        one_ratios = sorted(y for _, y in ratios[m])
+        console.print(
+            f"{runs[0][m].mode}: {images / seconds:.2f} images/s over {images} images; "
+            f"x adjacent best bare: median {statistics.median(best_ratios):.0%} "
+            f"(range {best_ratios[0]:.0%}-{best_ratios[-1]:.0%}); x adjacent 1-stream bare: "
+            f"median {statistics.median(one_ratios):.0%} "
+            f"(range {one_ratios[0]:.0%}-{one_ratios[-1]:.0%})"
+        )
 
 
 def main() -> None:
@@ -380,6 +534,12 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=CHUNK, help="items per chunk (job)")
     parser.add_argument(
         "--threads", type=int, default=os.cpu_count() or 1, help="torch threads (all workers)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="paired rounds: bare forward before/after each pipeline run (embedded, rq1, rq2)",
     )
     parser.add_argument(
         "--only",
@@ -396,6 +556,12 @@ def main() -> None:
     console = Console(width=140)
 
     root = Path(tempfile.mkdtemp(prefix="roisearch-bench-ingest-"))
+    if args.rounds > 1:
+        try:
+            run_rounds(console, root, weights, args, (size[0], size[1]))
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        return
     try:
         started = time.perf_counter()
         src = make_folder(root / "photos", args.images, (size[0], size[1]), seed=1)

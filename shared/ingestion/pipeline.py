@@ -21,10 +21,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-from sqlalchemy import exists, select, update
+from sqlalchemy import Table, bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
 from shared.db.database import Database
@@ -56,6 +56,20 @@ MAX_ATTEMPTS = 5
 # Threads writing originals to the image store: each write ends in an fsync, which waits on
 # the disk with the GIL released, so a few in parallel hide the latency at no CPU cost.
 STORE_THREADS = 4
+
+
+_items = cast(Table, IngestionItem.__table__)
+# Records one item's outcome; pending items only, so a retried chunk never overwrites one.
+_RECORD_ITEM = (
+    update(_items)
+    .where(_items.c.id == bindparam("item"), _items.c.status == ItemStatus.PENDING)
+    .values(
+        status=bindparam("new_status"),
+        image_id=bindparam("new_image"),
+        error_code=bindparam("new_code"),
+        error_message=bindparam("new_message"),
+    )
+)
 
 
 @dataclass
@@ -371,6 +385,7 @@ def process_chunk(
         insert_ignore(session, DetectedObject.__table__, object_rows)  # type: ignore[arg-type]
         insert_ignore(session, ImageEmbedding.__table__, embedding_rows)  # type: ignore[arg-type]
 
+        results: list[dict[str, Any]] = []
         for w in claimed.items:
             error = w.error
             item_image = ids.get(w.sha256) if w.sha256 else None
@@ -385,25 +400,27 @@ def process_chunk(
                 # images) is recorded with its reason but is not a failed image.
                 skipped = error[0] in NOT_IMAGE_CODES
                 summary.failed += int(not skipped)
-                values: dict[str, Any] = {
-                    "status": ItemStatus.SKIPPED if skipped else ItemStatus.FAILED,
-                    "error_code": error[0],
-                    "error_message": error[1],
-                }
+                status, image, code, message = (
+                    ItemStatus.SKIPPED if skipped else ItemStatus.FAILED,
+                    None,
+                    *error,
+                )
             else:
                 summary.done += 1
                 summary.linked += int(w.linked)
-                values = {
-                    "status": ItemStatus.DONE,
-                    "image_id": item_image,
-                    "error_code": None,
-                    "error_message": None,
+                status, image, code, message = ItemStatus.DONE, item_image, None, None
+            results.append(
+                {
+                    "item": w.item_id,
+                    "new_status": status,
+                    "new_image": image,
+                    "new_code": code,
+                    "new_message": message,
                 }
-            session.execute(
-                update(IngestionItem)
-                .where(IngestionItem.id == w.item_id, IngestionItem.status == ItemStatus.PENDING)
-                .values(**values)
             )
+        # One executemany for the chunk: a statement per item cost ~0.5 ms each on SQLite,
+        # over half of the chunk's transaction, all of it with the model idle.
+        session.execute(_RECORD_ITEM, results)
         finish_if_complete(session, ingestion_id)
     return summary
 
