@@ -549,6 +549,8 @@ def main() -> None:
         help="rows besides the bare forward (which always runs first and last)",
     )
     args = parser.parse_args()
+    if not 1 <= args.rounds <= args.images:
+        parser.error(f"--rounds must be between 1 and --images ({args.images})")
     weights: Path = args.weights or (DEMO_WEIGHTS if DEMO_WEIGHTS.is_file() else FIXTURE_WEIGHTS)
     size = tuple(int(v) for v in args.size.lower().split("x"))
     assert len(size) == 2
