@@ -308,27 +308,27 @@ class RQRig:
             stdout=subprocess.DEVNULL,
             cwd=self.workdir,
         )
-        url = f"redis://127.0.0.1:{port}/0"
-        self.settings = base_settings(
-            self.workdir,
-            self.weights,
-            self.img_size,
-            self.threads,
-            redis_url=url,
-            chunk_size=self.chunk,
-        )
-        migrations.upgrade(self.settings.resolved_database_url)
-        self._db = Database.from_url(self.settings.resolved_database_url)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ROISEARCH_")} | {
-            "ROISEARCH_DATA_DIR": str(self.settings.data_dir),
-            "ROISEARCH_REDIS_URL": url,
-            "ROISEARCH_WEIGHTS": str(self.weights),
-            "ROISEARCH_IMG_SIZE": str(self.img_size),
-            "ROISEARCH_CHUNK_SIZE": str(self.chunk),
-            "ROISEARCH_TORCH_THREADS": str(self.threads),
-            "ROISEARCH_LOG_LEVEL": "WARNING",
-        }
         try:
+            url = f"redis://127.0.0.1:{port}/0"
+            self.settings = base_settings(
+                self.workdir,
+                self.weights,
+                self.img_size,
+                self.threads,
+                redis_url=url,
+                chunk_size=self.chunk,
+            )
+            migrations.upgrade(self.settings.resolved_database_url)
+            self._db = Database.from_url(self.settings.resolved_database_url)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("ROISEARCH_")} | {
+                "ROISEARCH_DATA_DIR": str(self.settings.data_dir),
+                "ROISEARCH_REDIS_URL": url,
+                "ROISEARCH_WEIGHTS": str(self.weights),
+                "ROISEARCH_IMG_SIZE": str(self.img_size),
+                "ROISEARCH_CHUNK_SIZE": str(self.chunk),
+                "ROISEARCH_TORCH_THREADS": str(self.threads),
+                "ROISEARCH_LOG_LEVEL": "WARNING",
+            }
             deadline = time.monotonic() + 30
             while True:
                 try:
