@@ -141,6 +141,11 @@ class _Task:
 Hold = Callable[[int], AbstractContextManager[object]]
 
 
+# How long closing waits for the chunk in progress (a chunk of the default size takes seconds
+# on a CPU; a stuck one must not hang the shutdown for ever).
+CLOSE_TIMEOUT_S = 120.0
+
+
 class InProcessJobQueue:
     """Embedded mode: one background thread runs the job logic in this process, in order.
 
@@ -222,8 +227,40 @@ class InProcessJobQueue:
         """Wait until every queued task ran (tests, CLI)."""
         self._tasks.join()
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = CLOSE_TIMEOUT_S) -> None:
+        """Stop: drop the tasks not started, let the one running finish, and wait for it (at
+        most ``timeout`` seconds).
+
+        Dropped chunks stay pending in the database and their leases are released, so that
+        whoever drives the ingestion next (this process restarted, ``resume_running``) queues
+        them again. Without the wait, the thread went on running queued chunks after its owner
+        had closed: against a database the owner had handed on (found by the test suite, whose
+        PostgreSQL tables are truncated between tests: a closed app's chunks landed in the
+        next test's ingestion).
+        """
+        dropped: list[_Task] = []
+        while True:
+            try:
+                task = self._tasks.get_nowait()
+            except queue.Empty:
+                break
+            if task is not None:
+                dropped.append(task)
+            self._tasks.task_done()
+        with self._lock:
+            for task in dropped:
+                self._pending.discard((task.args[0], task.args[-1]))
+        for task in dropped:
+            try:
+                task.release()
+            except Exception:
+                log.exception("in-process job %s%s: release failed", task.kind, task.args)
         self._tasks.put(None)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                log.warning("the in-process job still running did not finish in %s s", timeout)
 
 
 def make_queue(
