@@ -137,6 +137,11 @@ class _Task:
     # Lets go of what the task held (its ingestion's lease) once it ran.
     release: Callable[[], object] = field(default=lambda: None, compare=False)
 
+    @property
+    def key(self) -> tuple[int, int]:
+        """(ingestion, chunk) for a chunk task; as ``known_chunks`` reports it."""
+        return self.args[0], self.args[-1]
+
 
 Hold = Callable[[int], AbstractContextManager[object]]
 
@@ -188,7 +193,7 @@ class InProcessJobQueue:
                 log.exception("in-process job %s%s failed", task.kind, task.args)
             finally:
                 with self._lock:
-                    self._pending.discard((task.args[0], task.args[-1]))
+                    self._pending.discard(task.key)
                 try:
                     # Outside the lock: the last release of a lease writes to the database.
                     task.release()
@@ -249,7 +254,7 @@ class InProcessJobQueue:
             self._tasks.task_done()
         with self._lock:
             for task in dropped:
-                self._pending.discard((task.args[0], task.args[-1]))
+                self._pending.discard(task.key)
         for task in dropped:
             try:
                 task.release()

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from shared.yolov7.config import Activation
-from shared.yolov7.max_pooling import MaxPoolSame, MaxPoolStrided
+from shared.yolov7.max_pooling import MaxPool
 
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.03
@@ -73,7 +73,7 @@ class MP(nn.Module):
 
     def __init__(self, k: int = 2) -> None:
         super().__init__()
-        self.m = MaxPoolStrided(k)
+        self.m = MaxPool(k, stride=k)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.m(x)
@@ -85,7 +85,7 @@ class SP(nn.Module):
     def __init__(self, k: int = 3, s: int = 1) -> None:
         super().__init__()
         self.m: nn.Module = (
-            MaxPoolSame(k) if s == 1 else nn.MaxPool2d(kernel_size=k, stride=s, padding=k // 2)
+            MaxPool(k) if s == 1 else nn.MaxPool2d(kernel_size=k, stride=s, padding=k // 2)
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -140,7 +140,7 @@ class SPPCSPC(nn.Module):
         self.cv2 = Conv(c1, h, 1, 1)
         self.cv3 = Conv(h, h, 3, 1)
         self.cv4 = Conv(h, h, 1, 1)
-        self.m = nn.ModuleList(MaxPoolSame(x) for x in k)
+        self.m = nn.ModuleList(MaxPool(x) for x in k)
         self.cv5 = Conv(4 * h, h, 1, 1)
         self.cv6 = Conv(h, h, 3, 1)
         self.cv7 = Conv(2 * h, c2, 1, 1)
@@ -207,7 +207,7 @@ class DownC(nn.Module):
         self.cv1 = Conv(c1, c1, 1, 1)
         self.cv2 = Conv(c1, c2 // 2, 3, k, 1)
         self.cv3 = Conv(c1, c2 // 2, 1, 1)
-        self.mp = MaxPoolStrided(k)
+        self.mp = MaxPool(k, stride=k)
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.cat((self.cv2(self.cv1(x)), self.cv3(self.mp(x))), dim=1)

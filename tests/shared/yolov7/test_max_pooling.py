@@ -7,12 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from shared.yolov7.layers import MP, SP, SPPCSPC, DownC
-from shared.yolov7.max_pooling import (
-    MaxPoolSame,
-    MaxPoolStrided,
-    max_pool_same,
-    max_pool_strided,
-)
+from shared.yolov7.max_pooling import MaxPool, max_pool_same, max_pool_strided
 
 SHAPES = [(1, 8, 12, 20), (2, 3, 7, 11), (1, 4, 1, 1), (1, 2, 5, 3), (3, 1, 16, 16)]
 
@@ -61,14 +56,20 @@ def test_half_precision_pads_with_minus_infinity() -> None:
 
 def test_layers_use_the_fast_pools_and_keep_their_state_dict_keys() -> None:
     sppcspc = SPPCSPC(8, 8)
-    assert all(isinstance(m, MaxPoolSame) for m in sppcspc.m)
+    assert all(isinstance(m, MaxPool) and m.stride == 1 for m in sppcspc.m)
     assert not any(".m." in key for key in sppcspc.state_dict())  # pools have no tensors
-    assert isinstance(MP().m, MaxPoolStrided)
-    assert isinstance(SP(5).m, MaxPoolSame)
+    mp, sp = MP().m, SP(5).m
+    assert isinstance(mp, MaxPool) and (mp.k, mp.stride) == (2, 2)
+    assert isinstance(sp, MaxPool) and (sp.k, sp.stride) == (5, 1)
     assert isinstance(SP(3, 2).m, torch.nn.MaxPool2d)  # a strided SP keeps torch's pool
     x = torch.randn(1, 8, 10, 14)
     assert torch.equal(SP(13)(x), F.max_pool2d(x, 13, 1, 6))
     assert torch.equal(MP()(x), F.max_pool2d(x, 2, 2))
     down = DownC(8, 16).eval()
-    assert isinstance(down.mp, MaxPoolStrided)
+    assert isinstance(down.mp, MaxPool) and down.mp.stride == 2
     assert down(x).shape == (1, 16, 5, 7)
+
+
+def test_a_stride_other_than_one_or_the_window_is_refused() -> None:
+    with pytest.raises(ValueError, match="stride must be 1 or the window"):
+        MaxPool(3, stride=2)
