@@ -173,6 +173,7 @@ class InProcessJobQueue:
         self._pending: set[tuple[int, int]] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -202,10 +203,16 @@ class InProcessJobQueue:
                 self._tasks.task_done()
 
     def enqueue_chunks(self, ingestion_id: int, chunks: Iterable[int]) -> int:
+        """Queue the chunks not queued already; returns how many. After :meth:`close`,
+        none: they stay pending for whoever drives the ingestion next."""
         n = 0
+        if self._refused("chunks of ingestion", ingestion_id):
+            return 0
         # Taken before any chunk is queued, so that none can run and release it first; the
         # chunks' own holds, taken under the lock, are then re-entries (no database write).
         with self._hold(ingestion_id), self._lock:
+            if self._closed:  # closed while the hold was being taken
+                return 0
             for chunk in chunks:
                 if (ingestion_id, chunk) in self._pending:
                     continue
@@ -218,8 +225,18 @@ class InProcessJobQueue:
         return n
 
     def enqueue_report(self, report_id: int) -> None:
-        self._tasks.put(_Task("report", (report_id,)))
+        with self._lock:
+            if self._refused("report", report_id):
+                return
+            self._tasks.put(_Task("report", (report_id,)))
         self._ensure_thread()
+
+    def _refused(self, what: str, ident: int) -> bool:
+        # A closed queue must not start its thread again: a caller that outlived the close
+        # (a re-planning pass cut short at shutdown) would run jobs for an owner that is gone.
+        if self._closed:
+            log.warning("in-process queue closed: %s %d not queued", what, ident)
+        return self._closed
 
     def known_chunks(self) -> set[tuple[int, int]]:
         with self._lock:
@@ -239,10 +256,10 @@ class InProcessJobQueue:
         Dropped chunks stay pending in the database and their leases are released, so that
         whoever drives the ingestion next (this process restarted, ``resume_running``) queues
         them again. Without the wait, the thread went on running queued chunks after its owner
-        had closed: against a database the owner had handed on (found by the test suite, whose
-        PostgreSQL tables are truncated between tests: a closed app's chunks landed in the
-        next test's ingestion).
+        had closed (an API writing after its shutdown). Nothing is queued after the close.
         """
+        with self._lock:
+            self._closed = True
         dropped: list[_Task] = []
         while True:
             try:
@@ -260,9 +277,11 @@ class InProcessJobQueue:
                 task.release()
             except Exception:
                 log.exception("in-process job %s%s: release failed", task.kind, task.args)
-        self._tasks.put(None)
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
+        if thread is None or not thread.is_alive():
+            return  # no thread to stop (none is started once closed)
+        self._tasks.put(None)
+        if thread is not threading.current_thread():
             thread.join(timeout)
             if thread.is_alive():
                 log.warning("the in-process job still running did not finish in %s s", timeout)

@@ -57,16 +57,8 @@ class SpaceInfo:
 @contextmanager
 def snapshot(db: Database) -> Iterator[Connection]:
     """A read-only transaction whose reads all see one consistent database state."""
-    if db.dialect == "postgresql":
-        with db.engine.connect() as conn:
-            conn.execution_options(isolation_level="REPEATABLE READ")
-            with conn.begin() as tx:
-                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-                yield conn
-                tx.rollback()
-    else:
-        with db.read() as session:
-            yield session.connection()
+    with db.read_connection() as conn:
+        yield conn
 
 
 def list_spaces(conn: Connection) -> list[SpaceInfo]:

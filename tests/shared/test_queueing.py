@@ -1,5 +1,5 @@
 """InProcessJobQueue.close: queued chunks are dropped (their holds released), the running one
-finishes, and nothing runs after close returns."""
+finishes, and nothing runs (or is queued) after close returns."""
 
 from __future__ import annotations
 
@@ -60,3 +60,24 @@ def test_close_gives_up_waiting_after_its_timeout() -> None:
     jobs.close(timeout=0.1)  # returns although the chunk is still running
     assert time.monotonic() - began < 5
     finish.set()
+
+
+def test_nothing_is_queued_after_close() -> None:
+    # A re-planning pass that outlives the API's shutdown must not start the thread again.
+    ran: list[tuple[str, int]] = []
+    holds: list[int] = []
+
+    @contextmanager
+    def hold(ingestion_id: int) -> Iterator[None]:
+        holds.append(ingestion_id)
+        yield
+
+    jobs = InProcessJobQueue(
+        lambda i, c: ran.append(("chunk", c)), lambda r: ran.append(("report", r)), hold=hold
+    )
+    jobs.close()
+    assert jobs.enqueue_chunks(3, [0, 1]) == 0
+    jobs.enqueue_report(5)
+    time.sleep(0.2)
+    assert ran == [] and holds == []  # no lease taken for chunks that will not run
+    assert jobs.known_chunks() == set() and jobs.depth() == 0

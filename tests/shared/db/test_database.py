@@ -1,9 +1,11 @@
-"""Several writer processes on one SQLite file: BEGIN IMMEDIATE keeps them from failing."""
+"""Several writer processes on one SQLite file: BEGIN IMMEDIATE keeps them from failing;
+reads are snapshots on both backends."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
 
+import pytest
 import sqlalchemy as sa
 
 from shared.db.database import Database
@@ -51,3 +53,33 @@ def test_read_transaction_does_not_wait_for_a_writer(sqlite_url: str) -> None:
         with db.read() as reader:
             assert reader.scalar(sa.select(sa.func.count()).select_from(Ingestion)) == 0
     db.dispose()
+
+
+def _count(connection: sa.Connection | sa.orm.Session) -> int:
+    return connection.scalar(sa.select(sa.func.count()).select_from(Ingestion)) or 0
+
+
+def test_a_read_sees_one_state_of_the_database(database: Database) -> None:
+    """A commit made between two statements of a read is seen by neither (PostgreSQL's
+    default READ COMMITTED would show it to the second: a progress page read `done` with
+    the item counts of a moment before)."""
+    with database.begin() as session:
+        session.add(Ingestion(source="first", source_kind="folder"))
+    with database.read() as reader, database.read_connection() as bare:
+        assert _count(reader) == 1 and _count(bare) == 1
+        with database.begin() as writer:
+            writer.add(Ingestion(source="second", source_kind="folder"))
+        assert _count(reader) == 1 and _count(bare) == 1
+    with database.read() as later:
+        assert _count(later) == 2
+
+
+def test_a_postgresql_read_cannot_write(pg_url: str) -> None:
+    # SQLite's read transaction could be upgraded to a write; PostgreSQL's is READ ONLY.
+    db = Database.from_url(pg_url)
+    try:
+        with pytest.raises(sa.exc.DBAPIError, match="read-only"), db.read() as reader:
+            reader.add(Ingestion(source="sneaked in", source_kind="folder"))
+            reader.flush()
+    finally:
+        db.dispose()
