@@ -244,17 +244,18 @@ def get_ingestion(
     one of them on its own.
     """
     with resources.db.read() as session:
+        # Held here, so that ingestion_progress's own get finds it in the session (whose
+        # identity map is weak) instead of selecting it again.
+        ingestion = session.get(Ingestion, ingestion_id)
         # Counts, objects and the item lists as `roisearch ingest` reports them; only the
         # rate differs (the API's is over the last minute while running).
         progress = ingestion_progress(session, ingestion_id, failed_limit=0, skipped_limit=0)
-        if progress is None:
+        if ingestion is None or progress is None:
             raise not_found("ingestion", ingestion_id)
         counts = IngestionCounts(
             **{name: progress.counts.get(name, 0) for name in IngestionCounts.model_fields}
         )
-        base = ingestion_out(
-            session, session.get_one(Ingestion, ingestion_id), counts, progress.objects
-        )
+        base = ingestion_out(session, ingestion, counts, progress.objects)
         failed = _page_in_status(session, ingestion_id, ItemStatus.FAILED, page)
         skipped = _page_in_status(session, ingestion_id, ItemStatus.SKIPPED, page)
     return IngestionDetail(
