@@ -221,7 +221,8 @@ class InProcessJobQueue:
                 self._pending.add((ingestion_id, chunk))
                 self._tasks.put(_Task("chunk", (ingestion_id, chunk), held.close))
                 n += 1
-        self._ensure_thread()
+            # Under the lock: a close() cannot fall between queueing and starting the thread.
+            self._ensure_thread()
         return n
 
     def enqueue_report(self, report_id: int) -> None:
@@ -229,7 +230,7 @@ class InProcessJobQueue:
             if self._refused("report", report_id):
                 return
             self._tasks.put(_Task("report", (report_id,)))
-        self._ensure_thread()
+            self._ensure_thread()
 
     def _refused(self, what: str, ident: int) -> bool:
         # A closed queue must not start its thread again: a caller that outlived the close

@@ -29,10 +29,10 @@ def _database(settings: Settings) -> Database:
 
 
 def _space_ids(db: Database, space: int | None) -> list[int]:
-    from shared.index.catchup import list_spaces, snapshot
+    from shared.index.catchup import list_spaces
 
     try:
-        with snapshot(db) as conn:
+        with db.read_connection() as conn:
             ids = [info.id for info in list_spaces(conn)]
     except SQLAlchemyError as exc:
         err_console.print(
@@ -72,7 +72,7 @@ def rebuild(space: int | None = SpaceOption) -> None:
 @app.command()
 def status(space: int | None = SpaceOption) -> None:
     """Snapshots against the database: type, size, covered point, age (loads no index)."""
-    from shared.index.catchup import count_objects, snapshot
+    from shared.index.catchup import count_objects
     from shared.index.snapshots import SnapshotError, read_footer, snapshot_path
 
     settings = settings_or_exit()
@@ -83,7 +83,7 @@ def status(space: int | None = SpaceOption) -> None:
             table.add_column(column)
         table.add_column("written")
         for space_id in _space_ids(db, space):
-            with snapshot(db) as conn:
+            with db.read_connection() as conn:
                 in_db = count_objects(conn, space_id)
             try:
                 footer = read_footer(snapshot_path(settings.index_dir, space_id))

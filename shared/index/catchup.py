@@ -1,7 +1,7 @@
 """Reading what changed in the database since a cursor: new objects and deletions.
 
-Every read runs in one snapshot (PostgreSQL: a read-only REPEATABLE READ transaction; SQLite:
-a deferred read transaction, consistent by construction) so that objects, tombstones and the
+Every read runs in one snapshot (``Database.read_connection``: PostgreSQL's read-only
+REPEATABLE READ, SQLite's deferred read transaction) so that objects, tombstones and the
 SQLite horizon agree with each other. The caller owns the transaction; nothing here writes.
 
 Deletions come from ``object_tombstones`` (written in the same transaction that deletes the
@@ -10,14 +10,12 @@ rows, see ``api/deletion.py``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import Connection, func, select
 
-from shared.db.database import Database
 from shared.db.models import DetectedObject, EmbeddingSpace, ObjectTombstone
 from shared.index.cursor import Cursor
 from shared.index.horizon import Cut
@@ -52,13 +50,6 @@ class SpaceInfo:
         """Key plus creation time: a re-created database reusing the space id and key (same
         model) gets a different identity, so an old snapshot is not mistaken for it."""
         return f"{self.key}@{self.created_at}"
-
-
-@contextmanager
-def snapshot(db: Database) -> Iterator[Connection]:
-    """A read-only transaction whose reads all see one consistent database state."""
-    with db.read_connection() as conn:
-        yield conn
 
 
 def list_spaces(conn: Connection) -> list[SpaceInfo]:

@@ -42,7 +42,6 @@ from shared.index.catchup import (
     read_objects,
     read_space,
     read_tombstones,
-    snapshot,
 )
 from shared.index.consistency import IndexCheck, IndexStatus, compare
 from shared.index.filters import SearchFilter, allowed_images, candidate_mask
@@ -159,7 +158,7 @@ class IndexManager:
             self._last_sync_at = time.time()
 
     def _space_infos(self) -> list[SpaceInfo]:
-        with snapshot(self._db) as conn:
+        with self._db.read_connection() as conn:
             return list_spaces(conn)
 
     def _sync_spaces(self) -> dict[int, SpaceInfo]:
@@ -220,7 +219,7 @@ class IndexManager:
         """A new index of ``info`` from every object in the database (no lock needed)."""
         started = time.monotonic()
         settled = self._horizon.settled if self._horizon is not None else None
-        with snapshot(self._db) as conn:
+        with self._db.read_connection() as conn:
             if self._horizon is not None:
                 with self._horizon.exempt(conn):
                     assert settled is not None
@@ -265,7 +264,7 @@ class IndexManager:
             self._sync_spaces()
             targets = dict(self._spaces)
         db_ids: np.ndarray | None = None
-        with snapshot(self._db) as conn:
+        with self._db.read_connection() as conn:
             if cut is None:
                 cut = sqlite_cut(conn)
             if ids_of is not None:
