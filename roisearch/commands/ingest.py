@@ -75,7 +75,6 @@ def ingest_embedded(
     resumed rather than started again; other interrupted embedded ingestions are finished
     afterwards, so that none is left pending.
     """
-    plan = start_or_resume(db, settings, source.resolve())
     models = models or ModelProvider(settings, throughput=True)
     with Progress(
         "[progress.description]{task.description}",
@@ -84,12 +83,13 @@ def ingest_embedded(
         TimeRemainingColumn(),
         console=console,
     ) as bar:
-        task = bar.add_task(f"ingesting {source.name}", total=len(plan.pending_chunks))
+        with start_or_resume(db, settings, source.resolve()) as plan:
+            task = bar.add_task(f"ingesting {source.name}", total=len(plan.pending_chunks))
 
-        def advance(_: PlanSummary, __: ChunkSummary) -> None:
-            bar.advance(task)
+            def advance(_: PlanSummary, __: ChunkSummary) -> None:
+                bar.advance(task)
 
-        run_plan(db, settings, models, plan, on_chunk=advance)
+            run_plan(db, settings, models, plan, on_chunk=advance)
         tasks: dict[int, TaskID] = {}
 
         def resuming(other: PlanSummary) -> None:

@@ -10,7 +10,8 @@ resumes the interrupted ingestion of the same source instead of creating a secon
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,7 @@ def resume_claimed(db: Database, settings: Settings, ingestion_id: int) -> PlanS
     return summary
 
 
+@contextmanager
 def start_or_resume(
     db: Database,
     settings: Settings,
@@ -131,18 +133,28 @@ def start_or_resume(
     *,
     options: dict[str, Any] | None = None,
     stale_s: float = STALE_S,
-) -> PlanSummary:
-    """The ingestion an embedded run of ``source`` works on, planned.
+) -> Iterator[PlanSummary]:
+    """The ingestion an embedded run of ``source`` works on, planned, leased to this process
+    until the block ends (run its chunks inside: :func:`run_plan` holds the same lease).
 
     The interrupted embedded ingestion of the same source if there is one (re-running a
     source after a crash or a full disk resumes it: no second ingestion, nothing processed
-    twice), else a new one. ``source`` is compared as given: pass a resolved path.
+    twice), else a new one. ``source`` is compared as given: pass a resolved path. The lease
+    is held from creation (or claim) on: between planning and the run a released lease would
+    let another embedded run take the ingestion over at once.
     """
     for orphan in interrupted_embedded(db, stale_s=stale_s):
         if orphan.source == str(source) and claim(db, orphan.id, UNFINISHED, stale_s=stale_s):
             log.info("resuming interrupted ingestion %d of %s", orphan.id, source)
-            return resume_claimed(db, settings, orphan.id)
-    return start_ingestion(db, settings, source, options={**(options or {}), "runner": EMBEDDED})
+            with lease(db, orphan.id):
+                yield resume_claimed(db, settings, orphan.id)
+            return
+    with db.begin() as session:
+        ingestion_id = create_ingestion(
+            session, source, options={**(options or {}), "runner": EMBEDDED}
+        ).id
+    with lease(db, ingestion_id):
+        yield plan_ingestion(db, settings, ingestion_id)
 
 
 def resume_interrupted(
@@ -163,9 +175,10 @@ def resume_interrupted(
         if not claim(db, orphan.id, UNFINISHED, stale_s=stale_s):
             continue
         log.info("finishing interrupted ingestion %d of %s", orphan.id, orphan.source)
-        plan = resume_claimed(db, settings, orphan.id)
-        if on_plan is not None:
-            on_plan(plan)
-        run_plan(db, settings, models, plan, on_chunk=on_chunk)
+        with lease(db, orphan.id):  # from the claim to the end of the run, without a gap
+            plan = resume_claimed(db, settings, orphan.id)
+            if on_plan is not None:
+                on_plan(plan)
+            run_plan(db, settings, models, plan, on_chunk=on_chunk)
         resumed.append(plan)
     return resumed

@@ -14,12 +14,13 @@ from typer.testing import CliRunner
 from roisearch.cli import app
 from shared.db.database import Database
 from shared.db.models import Ingestion, IngestionStatus
-from shared.ingestion.leases import lease
+from shared.ingestion.leases import owner_id
 from shared.ingestion.pipeline import ChunkSummary, process_chunk
 from shared.ingestion.planning import PlanSummary, create_ingestion
 from shared.ingestion.progress import ingestion_progress
 from shared.ingestion.runner import (
     EMBEDDED,
+    interrupted_embedded,
     resume_interrupted,
     run_plan,
     start_ingestion,
@@ -173,9 +174,9 @@ def photo_folder(directory: Path, images: int) -> Path:
 def die_after_first_chunk(db: Database, settings: Settings, detector: Detector) -> int:
     """An embedded run of a new ingestion that stops after its first chunk, its process gone
     (killed, or ended by a full disk): items left pending, the ingestion running."""
-    plan = start_or_resume(db, settings, photo_folder(settings.data_dir.parent / "photos", 20))
-    assert plan.pending_chunks == [0, 1, 2]
-    with lease(db, plan.ingestion_id):
+    photos = photo_folder(settings.data_dir.parent / "photos", 20)
+    with start_or_resume(db, settings, photos) as plan:
+        assert plan.pending_chunks == [0, 1, 2]
         process_chunk(db, settings, detector, plan.ingestion_id, 0)
     with db.begin() as session:  # the lease of a process that was SIGKILLed meanwhile
         session.execute(
@@ -193,10 +194,10 @@ def test_rerunning_an_interrupted_embedded_source_resumes_it(
     assert ingestion_row(db, first) == (IngestionStatus.RUNNING, None, 21)
     before = totals(db)
 
-    plan = start_or_resume(db, ingest_settings, ingest_settings.data_dir.parent / "photos")
-    assert plan.ingestion_id == first  # the same ingestion, not a second one
-    assert plan.pending_chunks == [1, 2]
-    run_plan(db, ingest_settings, Models(ingest_settings, detector), plan)
+    with start_or_resume(db, ingest_settings, ingest_settings.data_dir.parent / "photos") as plan:
+        assert plan.ingestion_id == first  # the same ingestion, not a second one
+        assert plan.pending_chunks == [1, 2]
+        run_plan(db, ingest_settings, Models(ingest_settings, detector), plan)
     assert ingestion_row(db, first) == (IngestionStatus.DONE, None, 21)
     outcomes = item_outcomes(db, first)
     assert outcomes.pop("notes.txt") == ("skipped", "not_an_image")
@@ -225,7 +226,8 @@ def test_the_next_embedded_run_finishes_other_interrupted_ingestions(
     with live_owner() as owner:
         # An embedded run in progress elsewhere on this host, and a queued (RQ) ingestion:
         # neither is touched.
-        busy = start_or_resume(db, ingest_settings, photo_folder(tmp_path / "busy", 2))
+        with start_or_resume(db, ingest_settings, photo_folder(tmp_path / "busy", 2)) as busy:
+            pass
         queued = start_ingestion(db, ingest_settings, tmp_path / "busy")
         with db.begin() as session:
             session.execute(
@@ -300,12 +302,51 @@ def test_a_run_that_failed_is_resumed_by_the_next_run_at_once(
     def disk_fills_after_first_chunk(_: PlanSummary, summary: ChunkSummary) -> None:
         raise DiskFullError(28, "No space left on device")
 
-    plan = start_or_resume(db, ingest_settings, photos)
     models = Models(ingest_settings, detector)
-    with pytest.raises(DiskFullError):
+    with pytest.raises(DiskFullError), start_or_resume(db, ingest_settings, photos) as plan:
         run_plan(db, ingest_settings, models, plan, on_chunk=disk_fills_after_first_chunk)
     assert ingestion_row(db, plan.ingestion_id)[0] == IngestionStatus.RUNNING
-    again = start_or_resume(db, ingest_settings, photos)
-    assert again.ingestion_id == plan.ingestion_id and again.pending_chunks == [1]
-    run_plan(db, ingest_settings, models, again)
+    with start_or_resume(db, ingest_settings, photos) as again:
+        assert again.ingestion_id == plan.ingestion_id and again.pending_chunks == [1]
+        run_plan(db, ingest_settings, models, again)
     assert ingestion_row(db, plan.ingestion_id) == (IngestionStatus.DONE, None, 13)
+
+
+def lease_owner(db: Database, ingestion_id: int) -> str | None:
+    with db.read() as session:
+        return session.get_one(Ingestion, ingestion_id).lease_owner
+
+
+def test_an_embedded_run_holds_its_lease_from_planning_to_the_end_of_its_chunks(
+    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+) -> None:
+    # Released between planning and the run, an ingestion would be free for any other
+    # embedded run to take over (no driver) before this one starts its chunks.
+    with db.begin() as session:  # killed while planning: planned again before its run
+        half_planned = create_ingestion(
+            session, photo_folder(tmp_path / "half", 3), options={"runner": EMBEDDED}
+        ).id
+        session.flush()
+        session.execute(
+            update(Ingestion).where(Ingestion.id == half_planned).values(lease_owner=dead_owner())
+        )
+    with start_or_resume(db, ingest_settings, photo_folder(tmp_path / "new", 3)) as plan:
+        assert lease_owner(db, plan.ingestion_id) == owner_id()
+        assert [o.id for o in interrupted_embedded(db)] == [half_planned]
+    # Released at the end, unfinished: the next embedded run may take it over at once.
+    assert lease_owner(db, plan.ingestion_id) is None
+    assert [o.id for o in interrupted_embedded(db)] == [half_planned, plan.ingestion_id]
+
+    seen: list[tuple[int, str | None, list[int]]] = []
+
+    def planned(other: PlanSummary) -> None:  # after the claim and the re-plan, before the run
+        orphans = [o.id for o in interrupted_embedded(db)]
+        seen.append((other.ingestion_id, lease_owner(db, other.ingestion_id), orphans))
+
+    resume_interrupted(db, ingest_settings, Models(ingest_settings, detector), on_plan=planned)
+    assert seen == [
+        (half_planned, owner_id(), [plan.ingestion_id]),
+        (plan.ingestion_id, owner_id(), []),
+    ]
+    assert ingestion_row(db, half_planned) == (IngestionStatus.DONE, None, 4)
+    assert ingestion_row(db, plan.ingestion_id) == (IngestionStatus.DONE, None, 4)
