@@ -8,8 +8,9 @@ Guarantees:
 - One transaction per chunk for images, objects and item statuses.
 - One broken item never fails the chunk: it gets a stable error code and message.
 - Known images (same content hash already embedded in this space) are linked, not recomputed.
-- Decoding runs in a thread pool ahead of the model, so the model is never waiting on Pillow
-  when there is work queued.
+- Decoding and letterboxing run in a thread pool ahead of the model, so the model is never
+  waiting on Pillow or a resize when there is work queued (on a GPU the model's thread only
+  feeds the device).
 """
 
 from __future__ import annotations
@@ -38,14 +39,14 @@ from shared.db.models import (
     ItemStatus,
 )
 from shared.db.upserts import insert_ignore
-from shared.imaging.decoding import DecodedImage, ImageDecodeError, decode_image
+from shared.imaging.decoding import ImageDecodeError, decode_image
 from shared.imaging.store import read_original, relative_path, store_original
 from shared.ingestion.sources import MemberError, MemberReader
 from shared.ingestion.spaces import class_name, ensure_space
 from shared.settings import Settings
 
 if TYPE_CHECKING:
-    from shared.yolov7.detector import Detector, ImageResult
+    from shared.yolov7.detector import Detector, ImageResult, PreparedImage
 
 # Decode-error codes of members that are not images: recorded as skipped, not failed.
 NOT_IMAGE_CODES = frozenset({"not_an_image", "empty_file"})
@@ -83,13 +84,26 @@ class ChunkSummary:
     skipped: bool = False
 
 
+@dataclass(frozen=True)
+class _Picture:
+    """What a chunk keeps of a decoded image: its facts and the letterboxed pixels (the
+    decoded array is dropped once letterboxed). ``scale``: original pixels per pixel of the
+    decoded array, the frame of the boxes the detector returns."""
+
+    width: int
+    height: int
+    format: str
+    scale: float
+    prepared: PreparedImage
+
+
 @dataclass
 class _Work:
     item_id: int
     member: str
     data: bytes | None = None
     sha256: str | None = None
-    decoded: DecodedImage | None = None
+    picture: _Picture | None = None
     result: ImageResult | None = None
     error: tuple[str, str] | None = None
     linked: bool = False
@@ -169,21 +183,34 @@ def _known(session: Session, shas: Sequence[str], space_id: int) -> dict[str, in
     return {str(sha): int(image_id) for sha, image_id in rows}
 
 
-def _decode(work: _Work, settings: Settings, target: int) -> _Work:
+def _decode(work: _Work, settings: Settings, detector: Detector) -> _Work:
+    """Decode and letterbox (in a decode thread)."""
     assert work.data is not None
     try:
-        work.decoded = decode_image(
-            work.data, name=work.member, max_pixels=settings.max_image_pixels, target_size=target
+        decoded = decode_image(
+            work.data,
+            name=work.member,
+            max_pixels=settings.max_image_pixels,
+            target_size=detector.img_size,
         )
     except ImageDecodeError as exc:
         work.error = (exc.code, exc.message)
+        return work
+    try:
+        prepared = detector.prepare(decoded.array)
+    except Exception:
+        # An exception here would end the decode pool's map, and with it the whole chunk.
+        log.exception("letterboxing failed on %s", work.member)
+        work.error = ("model_error", f"{work.member}: the model cannot take this image")
+        return work
+    work.picture = _Picture(decoded.width, decoded.height, decoded.format, decoded.scale, prepared)
     return work
 
 
 def _embed(detector: Detector, batch: list[_Work]) -> None:
-    arrays = [w.decoded.array for w in batch if w.decoded is not None]
+    prepared = [w.picture.prepared for w in batch if w.picture is not None]
     try:
-        results = detector.embed(arrays)
+        results = detector.embed(prepared)
     except Exception:
         if len(batch) == 1:
             log.exception("model failed on %s", batch[0].member)
@@ -233,10 +260,9 @@ def _embed_all(
 
 def _batches(items: list[_Work], settings: Settings, detector: Detector) -> Iterator[list[_Work]]:
     """Decoded items in model-sized batches; decoding runs ahead in the thread pool."""
-    target = detector.img_size
     with ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode") as pool:
         batch: list[_Work] = []
-        for w in pool.map(lambda x: _decode(x, settings, target), items):
+        for w in pool.map(lambda x: _decode(x, settings, detector), items):
             if w.error is None:
                 batch.append(w)
                 if len(batch) >= detector.batch_size:
@@ -247,11 +273,11 @@ def _batches(items: list[_Work], settings: Settings, detector: Detector) -> Iter
 
 
 def _object_rows(
-    result: ImageResult, decoded: DecodedImage, image_id: int, space_id: int, names: list[str]
+    result: ImageResult, picture: _Picture, image_id: int, space_id: int, names: list[str]
 ) -> list[dict[str, Any]]:
-    boxes = result.boxes.astype(np.float64) * decoded.scale
-    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, decoded.width)
-    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, decoded.height)
+    boxes = result.boxes.astype(np.float64) * picture.scale
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, picture.width)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, picture.height)
     rows = []
     for ordinal, (box, score, cls, vec) in enumerate(
         zip(boxes, result.scores, result.classes, result.vectors, strict=True)
@@ -344,14 +370,14 @@ def process_chunk(
     with db.begin() as session:
         image_rows = []
         for sha, w in fresh.items():
-            if w.result is None or w.decoded is None:
+            if w.result is None or w.picture is None:
                 continue
             image_rows.append(
                 {
                     "sha256": sha,
-                    "width": w.decoded.width,
-                    "height": w.decoded.height,
-                    "format": w.decoded.format,
+                    "width": w.picture.width,
+                    "height": w.picture.height,
+                    "format": w.picture.format,
                     "bytes": len(w.data or b""),
                     "source": f"{claimed.source}::{w.member}",
                     "storage_path": stored.get(sha),
@@ -368,10 +394,10 @@ def process_chunk(
         object_rows: list[dict[str, Any]] = []
         embedding_rows: list[dict[str, Any]] = []
         for sha, w in fresh.items():
-            if w.result is None or w.decoded is None:
+            if w.result is None or w.picture is None:
                 continue
             image_id = ids[sha]
-            rows = _object_rows(w.result, w.decoded, image_id, space_id, names)
+            rows = _object_rows(w.result, w.picture, image_id, space_id, names)
             object_rows.extend(rows)
             embedding_rows.append(
                 {

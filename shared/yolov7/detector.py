@@ -2,6 +2,8 @@
 
     detector = Detector.load(Path("yolov7.pt"))            # or .safetensors, or None (demo)
     results = detector.embed([rgb_uint8_hwc, ...])          # list[ImageResult]
+    ready = detector.prepare(rgb_uint8_hwc)                 # letterbox ahead, in any thread
+    results = detector.embed([ready, ...])                  # the model's part only
 
 Per image: letterbox (official semantics, own minimal rectangle) → images with the same
 letterboxed shape are batched together (no extra padding) → one forward returns decoded
@@ -102,6 +104,22 @@ class ImageResult:
             classes=self.classes[keep],
             vectors=self.vectors[keep],
         )
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """An image letterboxed for one detector's input (:meth:`Detector.prepare`).
+
+    ``pixels``: RGB uint8 [h, w, 3] in network-input pixels (``geometry.shape``);
+    ``geometry.original`` is the size of the array that was prepared, the frame of the boxes
+    :meth:`Detector.embed` returns for it. ``img_size`` and ``stride``: the letterbox it was
+    made for (a detector refuses another's).
+    """
+
+    pixels: np.ndarray
+    geometry: Letterbox
+    img_size: int
+    stride: int
 
 
 def architecture_id(config: dict[str, Any]) -> str:
@@ -280,29 +298,47 @@ class Detector:
         kwargs.setdefault("img_size", 1280 if loaded.model.max_stride >= 64 else 640)
         return cls(loaded.model, weights_sha256=sha, **kwargs)
 
-    # --- inference -------------------------------------------------------------------
+    # --- inference ---------------------------------------------------------------------
+    def prepare(self, image: np.ndarray, *, index: int = 0) -> PreparedImage:
+        """Letterbox one RGB uint8 [H, W, 3] image for this detector (CPU only, thread-safe).
+
+        What :meth:`embed` does first to every raw image; a pipeline calls it in its decode
+        threads so that resizing stays off the model's path (``index`` names the image in
+        errors)."""
+        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"image {index}: expected an RGB HxWx3 array")
+        if image.dtype != np.uint8 or min(image.shape[:2]) < 1:
+            raise ValueError(f"image {index}: expected uint8 pixels, got {image.dtype}")
+        pixels, geometry = letterbox(image, self.img_size, self.stride, auto=True)
+        return PreparedImage(pixels, geometry, self.img_size, self.stride)
+
     def embed(
         self,
-        images: Sequence[np.ndarray],
+        images: Sequence[np.ndarray | PreparedImage],
         boxes: Sequence[np.ndarray | None] | None = None,
         *,
         detect: bool = True,
     ) -> list[ImageResult]:
-        """Detect and embed. images: RGB uint8 [H, W, 3]; boxes[i]: float [M, 4] x1y1x2y2 in
-        original pixels of image i (or None). ``detect=False`` skips NMS (only caller boxes
-        and the whole-image vector are returned)."""
+        """Detect and embed. images: RGB uint8 [H, W, 3], or :meth:`prepare`'s result for
+        one; boxes[i]: float [M, 4] x1y1x2y2 in original pixels of image i (or None).
+        ``detect=False`` skips NMS (only caller boxes and the whole-image vector are
+        returned)."""
         if boxes is not None and len(boxes) != len(images):
             raise ValueError(f"boxes has {len(boxes)} entries for {len(images)} images")
         geos: list[Letterbox] = []
         boxed: list[np.ndarray] = []
         for i, image in enumerate(images):
-            if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
-                raise ValueError(f"image {i}: expected an RGB HxWx3 array")
-            if image.dtype != np.uint8 or min(image.shape[:2]) < 1:
-                raise ValueError(f"image {i}: expected uint8 pixels, got {image.dtype}")
-            arr, geo = letterbox(image, self.img_size, self.stride, auto=True)
-            boxed.append(arr)
-            geos.append(geo)
+            if isinstance(image, PreparedImage):
+                if (image.img_size, image.stride) != (self.img_size, self.stride):
+                    raise ValueError(
+                        f"image {i}: prepared for input size {image.img_size} / stride "
+                        f"{image.stride}, this detector takes {self.img_size} / {self.stride}"
+                    )
+                ready = image
+            else:
+                ready = self.prepare(image, index=i)
+            boxed.append(ready.pixels)
+            geos.append(ready.geometry)
         results: list[ImageResult | None] = [None] * len(images)
         with torch.inference_mode():
             for batch in group_by_shape(geos, self.batch_size):

@@ -64,7 +64,9 @@ def letterbox_geometry(
     r = min(new_shape / height, new_shape / width)
     if not scaleup:
         r = min(r, 1.0)
-    new_w, new_h = round(width * r), round(height * r)
+    # At least one pixel: a 1 x 10000 strip would otherwise round to an empty image (the
+    # official arithmetic would fail on it); every other size is unchanged.
+    new_w, new_h = max(1, round(width * r)), max(1, round(height * r))
     dw, dh = new_shape - new_w, new_shape - new_h
     if auto:
         dw, dh = dw % stride, dh % stride

@@ -134,6 +134,16 @@ def test_search_without_boxes_returns_detections_with_neighbours(
             assert picked["queries"][0]["box"] in [q["box"] for q in everything["queries"]]
 
 
+def test_a_thin_strip_can_be_searched(model_client: TestClient) -> None:
+    # 1 x 2000 pixels letterboxes to one row of content (the official arithmetic: none).
+    strip = np.full((1, 2000, 3), 90, np.uint8)
+    response = model_client.post(
+        "/v1/search", files={"image": ("strip.png", encode(strip))}, data={"boxes": "0,0,500,1"}
+    )
+    assert response.status_code == 200, response.text
+    assert len(response.json()["queries"]) == 1
+
+
 def test_bad_uploads_get_clear_errors(model_client: TestClient) -> None:
     def post(data: bytes, name: str = "q.png", **form: object) -> dict[str, object]:
         response = model_client.post("/v1/search", files={"image": (name, data)}, data=form)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from shared.ingestion.leases import owner_id
 from shared.ingestion.pipeline import NOT_IMAGE_CODES
 from shared.model_provider import ModelProvider
 from shared.settings import Settings, load_settings
-from shared.yolov7.detector import Detector, ImageResult
+from shared.yolov7.detector import Detector, ImageResult, PreparedImage
 from tests.shared.imaging.corpus import bad_cases, good_cases, jpeg, png
 from tests.shared.ingestion.archives import Entry, Special, write_tar, write_zip
 
@@ -59,8 +60,9 @@ class Models(ModelProvider):
 class ProbeDetector:
     """Wraps the real detector: counts the images it is asked to embed and can fail on some.
 
-    ``poison(array)`` True makes ``embed`` raise for any batch containing that image, as a
-    model that chokes on one input would.
+    ``poison((height, width))`` True makes ``embed`` raise for any batch containing an image
+    of that size (as given to :meth:`Detector.prepare`), as a model that chokes on one input
+    would. ``prepared_in``: the names of the threads that letterboxed images.
     """
 
     def __init__(
@@ -68,7 +70,7 @@ class ProbeDetector:
         inner: Detector,
         *,
         batch_size: int | None = None,
-        poison: Callable[[np.ndarray], bool] | None = None,
+        poison: Callable[[tuple[int, int]], bool] | None = None,
     ) -> None:
         self.inner = inner
         self.batch_size = batch_size or inner.batch_size
@@ -76,6 +78,7 @@ class ProbeDetector:
         self.calls = 0
         self.images = 0
         self.batch_sizes: list[int] = []
+        self.prepared_in: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -87,10 +90,20 @@ class ProbeDetector:
         attribute forwarded to ``inner`` by ``__getattr__``), which mypy cannot see."""
         return cast(Detector, self)
 
-    def embed(self, images: Sequence[np.ndarray], *args: Any, **kwargs: Any) -> list[ImageResult]:
+    def prepare(self, image: np.ndarray, **kwargs: Any) -> PreparedImage:
+        self.prepared_in.append(threading.current_thread().name)
+        return self.inner.prepare(image, **kwargs)
+
+    def embed(
+        self, images: Sequence[np.ndarray | PreparedImage], *args: Any, **kwargs: Any
+    ) -> list[ImageResult]:
         self.calls += 1
         self.batch_sizes.append(len(images))
-        if self.poison is not None and any(self.poison(image) for image in images):
+        sizes = [
+            image.geometry.original if isinstance(image, PreparedImage) else image.shape[:2]
+            for image in images
+        ]
+        if self.poison is not None and any(self.poison((h, w)) for h, w in sizes):
             raise ValueError("the model cannot take this image")
         self.images += len(images)
         return self.inner.embed(images, *args, **kwargs)

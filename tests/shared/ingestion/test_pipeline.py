@@ -28,7 +28,7 @@ from shared.ingestion.progress import ingestion_progress
 from shared.ingestion.runner import start_ingestion
 from shared.settings import Settings
 from shared.yolov7.detector import Detector
-from tests.shared.imaging.corpus import jpeg
+from tests.shared.imaging.corpus import jpeg, png
 from tests.shared.ingestion.archives import tree_snapshot, write_zip
 from tests.shared.ingestion.scenarios import (
     ProbeDetector,
@@ -278,7 +278,7 @@ def test_one_image_the_model_rejects_fails_alone(
     for i in range(7):
         (src / f"{i}.jpg").write_bytes(jpeg(64, 48, i))
     (src / "poison.jpg").write_bytes(jpeg(37, 23, 99))  # a size nothing else has
-    probe = ProbeDetector(detector, batch_size=4, poison=lambda a: bool(a.shape[:2] == (23, 37)))
+    probe = ProbeDetector(detector, batch_size=4, poison=lambda size: size == (23, 37))
     plan = start_ingestion(db, ingest_settings, src)
     assert plan.pending_chunks == [0]
     summary = process_chunk(
@@ -290,6 +290,39 @@ def test_one_image_the_model_rejects_fails_alone(
     assert all(outcomes[f"{i}.jpg"] == ("done", None) for i in range(7))
     assert 4 in probe.batch_sizes  # the images really went to the model in batches
     assert totals(db).images == 7
+
+
+@pytest.mark.parametrize("streams", [1, 2])
+def test_images_are_letterboxed_in_the_decode_threads(
+    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector, streams: int
+) -> None:
+    # The resize is not free next to a CPU model and stalls a GPU's feeder: it runs ahead,
+    # with the decoding, never on the model's path.
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(6):
+        (src / f"{i}.jpg").write_bytes(jpeg(64 + 16 * i, 48, i))
+    probe = ProbeDetector(detector)
+    plan = start_ingestion(db, ingest_settings, src)
+    summary = process_chunk(
+        db, ingest_settings, probe.as_detector(), plan.ingestion_id, 0, streams=streams
+    )
+    assert summary.done == 6 and probe.images == 6
+    assert len(probe.prepared_in) == 6
+    assert all(name.startswith("decode") for name in probe.prepared_in), probe.prepared_in
+
+
+def test_a_thin_strip_is_ingested(
+    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+) -> None:
+    # 1 x 3000 pixels: letterboxed to one row of content, not refused (nor a chunk failure).
+    (tmp_path / "strip.png").write_bytes(png(3000, 1, 3))
+    plan = start_ingestion(db, ingest_settings, tmp_path / "strip.png")
+    summary = process_chunk(db, ingest_settings, detector, plan.ingestion_id, 0)
+    assert (summary.done, summary.failed) == (1, 0)
+    assert item_outcomes(db, plan.ingestion_id) == {"strip.png": ("done", None)}
+    with db.read() as session:
+        assert session.execute(select(Image.width, Image.height)).one() == (3000, 1)
 
 
 def test_a_chunk_that_keeps_crashing_is_given_up_with_a_reason(

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from shared.yolov7 import detector as detector_module
-from shared.yolov7.detector import Detector, EmbeddingSpaceSpec
+from shared.yolov7.detector import Detector, EmbeddingSpaceSpec, PreparedImage
 from shared.yolov7.errors import CheckpointError, ConfigError
 from tests.shared.yolov7.reference_data import Reference
 
@@ -171,6 +171,36 @@ def test_multi_layer_concatenation(yolov7_fixtures: Path, images: list[np.ndarra
 def test_bad_input_is_named(detector: Detector) -> None:
     with pytest.raises(ValueError, match="image 1"):
         detector.embed([np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.uint8)])
+
+
+def test_prepared_images_give_the_same_results(
+    detector: Detector, images: list[np.ndarray]
+) -> None:
+    # prepare() is embed()'s own first step, run ahead (in a pipeline's decode threads).
+    prepared = [detector.prepare(image) for image in images]
+    assert prepared[0].pixels.shape == (*prepared[0].geometry.shape, 3)
+    assert prepared[0].pixels.dtype == np.uint8
+    mixed: list[np.ndarray | PreparedImage] = [prepared[0], images[1], prepared[2], images[3]]
+    for direct, ahead in zip(detector.embed(images), detector.embed(mixed), strict=True):
+        assert (direct.boxes == ahead.boxes).all() and (direct.classes == ahead.classes).all()
+        assert (direct.vectors == ahead.vectors).all()
+        assert (direct.image_vector == ahead.image_vector).all()
+    with pytest.raises(ValueError, match="image 0"):
+        detector.prepare(np.zeros((8, 8), np.uint8))
+
+
+def test_an_image_prepared_for_another_input_size_is_refused(
+    detector: Detector, images: list[np.ndarray], yolov7_fixtures: Path
+) -> None:
+    small = Detector.load(yolov7_fixtures / "yolov7-tiny-random.pt", device="cpu", img_size=320)
+    with pytest.raises(ValueError, match="image 1: prepared for input size 320"):
+        detector.embed([images[0], small.prepare(images[0])])
+
+
+def test_a_thin_strip_is_embedded(detector: Detector) -> None:
+    (result,) = detector.embed([np.full((1, 5000, 3), 90, np.uint8)])
+    assert (result.width, result.height) == (5000, 1)
+    assert result.image_vector.shape == (128,) and np.isfinite(result.image_vector).all()
 
 
 def test_missing_demo_detector_is_explained(

@@ -63,6 +63,17 @@ def test_letterbox_geometry_rules() -> None:
     assert fixed.shape == (640, 640) and fixed.pad[1] + fixed.pad[3] == 160
 
 
+@pytest.mark.parametrize(("height", "width"), [(1, 10_000), (10_000, 1), (2, 3000)])
+def test_a_thin_strip_keeps_at_least_one_pixel(height: int, width: int) -> None:
+    # The official arithmetic rounds a 1 x 10000 strip to 0 rows at 640 (and OpenCV refuses
+    # to resize to nothing): the content keeps one pixel, padded to the stride as usual.
+    boxed, geo = letterbox(np.full((height, width, 3), 200, np.uint8), 640, 32)
+    assert min(geo.resized) == 1 and max(geo.resized) == 640
+    assert boxed.shape == (*geo.shape, 3) and min(geo.shape) == 32
+    x1, y1, x2, y2 = geo.content_box
+    assert (boxed[int(y1) : int(y2), int(x1) : int(x2)] == 200).all()
+
+
 @pytest.mark.parametrize("name", ["sample", "sample2"])
 def test_nms_and_original_boxes_match_reference(
     checkpoint: LoadedCheckpoint, reference: Reference, yolov7_fixtures: Path, name: str
