@@ -1,10 +1,12 @@
 """Ingestion throughput, end to end, against the bare model forward on the same images.
 
-    .venv/bin/python -m bench.ingest [--images 200] [--size 1920x1080] [--img-size 640]
+    .venv/bin/python -m bench.ingest [--images 200] [--size 1920x1080 | --source demo]
+                                     [--img-size 640]
                                      [--weights PATH] [--skip-rq] [--chunk 32]
                                      [--only engine serial embedded rq1 rq2] [--rounds R]
 
-A folder of generated photos-like JPEGs (smooth background, shapes, mild noise) is ingested
+A folder of generated photos-like JPEGs (smooth background, shapes, mild noise), or with
+``--source demo`` of the demo archive's scenes (the bundled generator's, 200–320 px), is ingested
 in each mode with a fresh database and data directory (otherwise known images would be
 linked, not recomputed). Weights: ``--weights``, else the bundled demo detector when
 ``shared/assets/demo-detector.safetensors`` exists, else the random-weight yolov7-tiny
@@ -95,11 +97,27 @@ def photo(width: int, height: int, seed: int) -> Image.Image:
     return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
 
 
-def make_folder(directory: Path, count: int, size: tuple[int, int], seed: int) -> Path:
+def make_folder(
+    directory: Path, count: int, size: tuple[int, int], seed: int, source: str = "photos"
+) -> Path:
+    """``count`` JPEGs: ``photos`` of ``size`` (quality 90), or ``demo`` scenes (the bundled
+    generator's, as ``roisearch demo-data`` writes them: 200–320 px, their own quality;
+    ``size`` is not used)."""
     directory.mkdir(parents=True)
     for i in range(count):
-        photo(*size, seed * 100_000 + i).save(directory / f"{i:05d}.jpg", quality=90)
+        target = directory / f"{i:05d}.jpg"
+        if source == "demo":
+            from demo.scenes import encode_jpeg, generate_scene
+
+            scene = generate_scene(seed, i)
+            target.write_bytes(encode_jpeg(scene.image, scene.jpeg_quality))
+        else:
+            photo(*size, seed * 100_000 + i).save(target, quality=90)
     return directory
+
+
+def describe(source: str, size: tuple[int, int]) -> str:
+    return "demo scenes (200-320 px)" if source == "demo" else f"JPEGs {size[0]}x{size[1]}"
 
 
 def base_settings(workdir: Path, weights: Path, img_size: int, threads: int, **extra: Any) -> Any:
@@ -438,14 +456,16 @@ def run_rounds(
     a baseline taken minutes away says more about the drift than about the pipeline.
     """
     per = args.images // args.rounds
-    folders = [make_folder(root / f"round{r}", per, size, seed=1 + r) for r in range(args.rounds)]
-    warm = make_folder(root / "warm", 6, size, seed=99)
+    folders = [
+        make_folder(root / f"round{r}", per, size, 1 + r, args.source) for r in range(args.rounds)
+    ]
+    warm = make_folder(root / "warm", 6, size, 99, args.source)
     settings = base_settings(root / "bare", weights, args.img_size, args.threads)
     prepared = [prepare(settings, folders[0])]
     for folder in folders[1:]:
         prepared.append(prepare(settings, folder, prepared[0].detector))
     console.print(
-        f"{args.rounds} rounds of {per} JPEGs {size[0]}x{size[1]}; weights {weights.name}, "
+        f"{args.rounds} rounds of {per} {describe(args.source, size)}; weights {weights.name}, "
         f"img_size {args.img_size}, {os.cpu_count()} CPU(s), {args.threads} torch thread(s), "
         f"chunk {args.chunk}; per image, one core: "
         + ", ".join(f"{name} {ms:.2f} ms" for name, ms in prepared[0].stage_ms.items())
@@ -533,6 +553,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--size", default="1920x1080", help="generated JPEG size, WxH")
+    parser.add_argument(
+        "--source",
+        choices=("photos", "demo"),
+        default="photos",
+        help="photos: generated photo-like JPEGs of --size; demo: the demo archive's scenes",
+    )
     parser.add_argument("--img-size", type=int, default=640, help="model letterbox size")
     parser.add_argument("--weights", type=Path, default=None)
     parser.add_argument("--skip-rq", action="store_true", help="no Redis rows")
@@ -571,10 +597,10 @@ def main() -> None:
         return
     try:
         started = time.perf_counter()
-        src = make_folder(root / "photos", args.images, (size[0], size[1]), seed=1)
-        warm = make_folder(root / "warm", 6, (size[0], size[1]), seed=2)
+        src = make_folder(root / "photos", args.images, (size[0], size[1]), 1, args.source)
+        warm = make_folder(root / "warm", 6, (size[0], size[1]), 2, args.source)
         console.print(
-            f"{args.images} JPEGs {size[0]}x{size[1]} generated in "
+            f"{args.images} {describe(args.source, (size[0], size[1]))} generated in "
             f"{time.perf_counter() - started:.0f} s; weights {weights.name}, "
             f"img_size {args.img_size}, {os.cpu_count()} CPU(s), {args.threads} torch "
             f"thread(s), chunk {args.chunk}"
