@@ -4,8 +4,10 @@ that the numbers mean something on a noisy shared machine.
 - engine: ``Detector.embed`` (letterbox, forward with the pooled layer, NMS, RoIAlign) against
   the bare ``model(x)`` forward on the same decoded images (``bench.ingest``'s rows; the full
   battery adds ``bench.engine``'s own run: yolov7-tiny at 640, and the seeds' approach);
-- ingestion: end-to-end images/s of an embedded ingestion (read, hash, decode in threads,
-  detect+embed, write, store originals) against the same bare forward (``bench.ingest``);
+- ingestion: end-to-end images/s of an embedded ingestion (read, hash, decode and letterbox
+  in threads, detect+embed, write, store originals) of the demo archive's scenes at img_size
+  640 (issue 6's size) against the bare forward of the same images (``bench.ingest``), as
+  one stream of every thread (the judged ratio, as in the README) and as the faster split;
 - index: the automatic index's single-query latency and recall@10 against exact search
   (FAISS ``IndexFlatIP``) on the load section's collection;
 - API: search-by-id latency through HTTP at one client against the index search alone.
@@ -24,6 +26,8 @@ from bench.proof.load import LoadFigures
 from bench.proof.results import Check, Report
 
 SECTION = "performance"
+# Issue 6 measures ingestion at this model input size, whatever the battery's own img_size.
+ISSUE_IMG_SIZE = 640
 
 
 def engine_ratio(config: ProofConfig, report: Report) -> None:
@@ -66,14 +70,14 @@ def ingestion_ratio(config: ProofConfig, base: Path, report: Report) -> None:
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     work = base / "ingestion-throughput"
-    src = ingest.make_folder(work / "images", config.ingest_images, (640, 480), seed=10)
-    settings = ingest.base_settings(work / "engine", config.weights, config.img_size, threads)
+    src = ingest.make_folder(work / "images", config.ingest_images, (640, 480), 10, "demo")
+    settings = ingest.base_settings(work / "engine", config.weights, ISSUE_IMG_SIZE, threads)
     try:
         prepared = ingest.prepare(settings, src)
         first = ingest.bench_bare_splits(prepared, "first", threads)
         engine, _ = ingest.bench_engine_and_serial(prepared)
         embedded = ingest.bench_embedded(
-            work / "embedded", config.weights, config.img_size, threads, src, threads=1
+            work / "embedded", config.weights, ISSUE_IMG_SIZE, threads, src, threads=2
         )
         # the baseline is timed first and last, the faster used (bench.ingest's rule: a load
         # change during the run must not flatter the rows in between)
@@ -82,27 +86,30 @@ def ingestion_ratio(config: ProofConfig, base: Path, report: Report) -> None:
         torch.set_num_threads(previous)
     bare = [*first, *last]
     rate = {row.mode: row.images / row.seconds for row in (*bare, engine, embedded)}
-    base_rate = ingest.baselines(bare)[1]  # the fastest bare row, either split
+    one_rate, best_rate = ingest.baselines(bare)  # fastest one-stream row; fastest of all
+    scenes = f"{config.ingest_images} demo scenes at img_size {ISSUE_IMG_SIZE}"
     report.add(
         Check(
             SECTION,
             "engine: detect+embed vs bare forward",
-            f"{rate[engine.mode] / base_rate:.0%} ({rate[engine.mode]:.2f} vs {base_rate:.2f} "
-            f"img/s; {config.ingest_images} images 640x480 at img_size {config.img_size}, "
-            f"{threads} torch threads)",
+            f"{rate[engine.mode] / one_rate:.0%} of the 1-stream forward "
+            f"({rate[engine.mode]:.2f} vs {one_rate:.2f} img/s; {scenes}, {threads} torch "
+            "threads)",
             "ratio (bench.ingest rows)",
             None,
             {"rates": rate},
         )
     )
-    ratio = rate[embedded.mode] / base_rate
+    ratio = rate[embedded.mode] / one_rate
     report.add(
         Check(
             SECTION,
             "ingestion: end-to-end vs bare forward",
-            f"{ratio:.0%} ({rate[embedded.mode]:.2f} vs {base_rate:.2f} img/s; embedded "
-            f"ingestion, {threads} torch / 1 decode thread, SQLite, originals stored)",
-            ">= 90% (issue 6; judged by the full battery)",
+            f"{ratio:.0%} of the 1-stream forward ({rate[embedded.mode]:.2f} vs {one_rate:.2f} "
+            f"img/s), {rate[embedded.mode] / best_rate:.0%} of the faster split "
+            f"({best_rate:.2f}); {scenes}, embedded ingestion, {threads} torch / 2 decode "
+            "threads, SQLite, originals stored",
+            ">= 90% of the 1-stream forward (issue 6; judged by the full battery)",
             # A few images in the quick battery: start-up costs weigh, the figure is indicative.
             None if config.quick else ratio >= 0.9,
             {"rates": rate},
