@@ -103,12 +103,12 @@ def make_folder(
     """``count`` JPEGs: ``photos`` of ``size`` (quality 90), or ``demo`` scenes (the bundled
     generator's, as ``roisearch demo-data`` writes them: 200–320 px, their own quality;
     ``size`` is not used)."""
+    from demo.scenes import encode_jpeg, generate_scene
+
     directory.mkdir(parents=True)
     for i in range(count):
         target = directory / f"{i:05d}.jpg"
         if source == "demo":
-            from demo.scenes import encode_jpeg, generate_scene
-
             scene = generate_scene(seed, i)
             target.write_bytes(encode_jpeg(scene.image, scene.jpeg_quality))
         else:
@@ -149,7 +149,7 @@ def prepare(settings: Any, src: Path, detector: Any = None) -> Prepared:
     (outside the timed rows; each step's time per image is kept in ``stage_ms``)."""
     from shared.imaging.decoding import decode_image
     from shared.yolov7.detector import Detector
-    from shared.yolov7.preprocessing import letterbox, to_chw_float
+    from shared.yolov7.preprocessing import to_chw_float
 
     detector = detector or Detector.from_settings(settings)
     paths = sorted(src.iterdir())
@@ -164,7 +164,7 @@ def prepare(settings: Any, src: Path, detector: Any = None) -> Prepared:
         for p, blob in zip(paths, data, strict=True)
     ]
     marks.append(("decode (DCT draft)", time.perf_counter()))
-    boxed = [letterbox(a, detector.img_size, detector.stride, auto=True)[0] for a in arrays]
+    boxed = [detector.prepare(a).pixels for a in arrays]
     marks.append(("letterbox", time.perf_counter()))
     tensors = [
         torch.from_numpy(to_chw_float(boxed[i : i + detector.batch_size]))

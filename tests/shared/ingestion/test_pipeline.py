@@ -27,7 +27,7 @@ from shared.ingestion.planning import create_ingestion, pending_chunks
 from shared.ingestion.progress import ingestion_progress
 from shared.ingestion.runner import start_ingestion
 from shared.settings import Settings
-from shared.yolov7.detector import Detector
+from shared.yolov7.detector import Detector, PreparedImage
 from tests.shared.imaging.corpus import jpeg, png
 from tests.shared.ingestion.archives import tree_snapshot, write_zip
 from tests.shared.ingestion.scenarios import (
@@ -310,6 +310,33 @@ def test_images_are_letterboxed_in_the_decode_threads(
     assert summary.done == 6 and probe.images == 6
     assert len(probe.prepared_in) == 6
     assert all(name.startswith("decode") for name in probe.prepared_in), probe.prepared_in
+
+
+def test_an_image_that_cannot_be_letterboxed_fails_alone(
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Raised in a decode thread, the error would end the pool's map and the whole chunk.
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        (src / f"{i}.jpg").write_bytes(jpeg(64, 48, i))
+    (src / "odd.jpg").write_bytes(jpeg(37, 23, 9))
+    probe = ProbeDetector(detector)
+
+    def prepare(image: np.ndarray, **kwargs: Any) -> PreparedImage:
+        if image.shape[:2] == (23, 37):
+            raise RuntimeError("cannot resize")
+        return detector.prepare(image, **kwargs)
+
+    monkeypatch.setattr(probe, "prepare", prepare)
+    plan = start_ingestion(db, ingest_settings, src)
+    summary = process_chunk(db, ingest_settings, probe.as_detector(), plan.ingestion_id, 0)
+    assert (summary.done, summary.failed) == (3, 1)
+    assert item_outcomes(db, plan.ingestion_id)["odd.jpg"] == ("failed", "model_error")
 
 
 def test_a_thin_strip_is_ingested(
