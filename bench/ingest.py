@@ -10,7 +10,7 @@ A folder of generated photos-like JPEGs (smooth background, shapes, mild noise),
 in each mode with a fresh database and data directory (otherwise known images would be
 linked, not recomputed). Weights: ``--weights``, else the bundled demo detector when
 ``shared/assets/demo-detector.safetensors`` exists, else the random-weight yolov7-tiny
-fixture (``../shared/fixtures/yolov7``). Rows:
+fixture (``tests/fixtures/yolov7``). Rows:
 
 * bare forward — ``model(x)`` on already letterboxed float tensors, same batch size as the
   Detector uses (the baseline: the model's own speed, nothing else), with one stream of every

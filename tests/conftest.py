@@ -21,9 +21,9 @@ from shared.db.models import Base
 from shared.settings import Settings, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# Material given beside the checkout (not part of the project): specs and YOLOv7 fixtures.
-SHARED_MATERIAL = Path(os.environ.get("ROISEARCH_SHARED_MATERIAL", REPO_ROOT.parent / "shared"))
-YOLOV7_FIXTURES = SHARED_MATERIAL / "fixtures" / "yolov7"
+# YOLOv7 parity fixtures (random-weight checkpoint + the official implementation's outputs),
+# part of the repository: see tests/fixtures/yolov7/README.md for where they come from.
+YOLOV7_FIXTURES = REPO_ROOT / "tests" / "fixtures" / "yolov7"
 
 PG_ADMIN_URL = os.environ.get(
     "ROISEARCH_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -33,12 +33,10 @@ REDIS_TEST_URL = os.environ.get("ROISEARCH_TEST_REDIS_URL", "redis://127.0.0.1:6
 
 @pytest.fixture(scope="session")
 def yolov7_fixtures() -> Path:
-    """The official-implementation reference data; skips (with the reason) when absent."""
-    if not (YOLOV7_FIXTURES / "yolov7-tiny-random.pt").is_file():
-        pytest.skip(
-            f"YOLOv7 parity fixtures not found at {YOLOV7_FIXTURES}: they live in ../shared "
-            "beside the checkout (CI provides them); set ROISEARCH_SHARED_MATERIAL to override"
-        )
+    """The official-implementation reference data, shipped in tests/fixtures/yolov7."""
+    assert (YOLOV7_FIXTURES / "yolov7-tiny-random.pt").is_file(), (
+        f"YOLOv7 parity fixtures missing from {YOLOV7_FIXTURES}: the clone is incomplete"
+    )
     return YOLOV7_FIXTURES
 
 

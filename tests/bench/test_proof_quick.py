@@ -88,8 +88,6 @@ def test_performance_summary_ratios_run_on_bench_ingest_rows(tmp_path: Path) -> 
     from bench.proof import summary
 
     weights = YOLOV7_FIXTURES / "yolov7-tiny-random.pt"
-    if not weights.is_file():
-        pytest.skip(f"{weights} is absent (../shared/fixtures)")
     config = dataclasses.replace(ProofConfig.build(quick=True, weights=weights), ingest_images=3)
     report = Report(quick=True)
     summary.ingestion_ratio(config, tmp_path, report)
