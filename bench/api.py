@@ -232,7 +232,7 @@ def main() -> None:
         settings = load_settings(
             data_dir=root, api_key=API_KEY, weights=args.weights, max_concurrent_searches=10_000
         )
-    detector = Detector.from_settings(settings)
+    detector = Detector.load(settings.detector_config())
     spec = detector.space
     space_kwargs: dict[str, object] = {
         "key": spec.key,

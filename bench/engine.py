@@ -61,6 +61,7 @@ def _run(name: str, mode: str, batch: int, reps: int, queue: Any) -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     from shared.yolov7.architectures import BUILTIN_CONFIGS
     from shared.yolov7.detector import Detector
+    from shared.yolov7.detector_config import DetectorConfig
     from shared.yolov7.model import ModelOutput, build_model
     from shared.yolov7.postprocessing import non_max_suppression
     from shared.yolov7.preprocessing import letterbox, to_chw_float
@@ -69,9 +70,8 @@ def _run(name: str, mode: str, batch: int, reps: int, queue: Any) -> None:
     model = build_model(BUILTIN_CONFIGS[name](80))
     # cpu_batch_size=batch: (b) really batches, to compare with (a) at the same batch size;
     # the Detector's CPU default (1) is what (c) approximates.
-    detector = Detector(
-        model, weights_sha256="bench", device="cpu", img_size=IMG, cpu_batch_size=batch
-    )
+    config = DetectorConfig(device="cpu", img_size=IMG, cpu_batch_size=batch)
+    detector = Detector(model, config, weights_sha256="bench")
     layer = detector.layers[0]
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (IMG, IMG, 3), dtype=np.uint8) for _ in range(batch)]
@@ -88,7 +88,9 @@ def _run(name: str, mode: str, batch: int, reps: int, queue: Any) -> None:
         n_boxes[0] = sum(len(r.boxes) for r in results)
 
     one_by_one = Detector(
-        detector.model, weights_sha256="bench", device="cpu", img_size=IMG, fuse=False
+        detector.model,
+        DetectorConfig(device="cpu", img_size=IMG, fuse=False),
+        weights_sha256="bench",
     )
 
     def pipeline_default() -> None:

@@ -151,7 +151,7 @@ def prepare(settings: Any, src: Path, detector: Any = None) -> Prepared:
     from shared.yolov7.detector import Detector
     from shared.yolov7.preprocessing import to_chw_float
 
-    detector = detector or Detector.from_settings(settings)
+    detector = detector or Detector.load(settings.detector_config())
     paths = sorted(src.iterdir())
     clock = time.perf_counter()
     data = [p.read_bytes() for p in paths]
@@ -216,7 +216,7 @@ def bench_bare_splits(prepared: Prepared, label: str, threads: int) -> list[Row]
     """The bare forward with one stream of every thread and with the pipeline's stream split
     (:func:`shared.compute_plan.compute_plan`); the baseline is the fastest bare row, so the
     choice of split never flatters the pipeline."""
-    splits = sorted({1, compute_plan(prepared.settings, cuda=False).streams})
+    splits = sorted({1, compute_plan(prepared.settings.detector_config(), cuda=False).streams})
     return [bench_bare(prepared, label, threads, streams) for streams in splits]
 
 

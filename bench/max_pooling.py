@@ -56,14 +56,14 @@ def _use(sites: list[Site], torch_pools: bool) -> None:
 def _load(name: str) -> Any:
     from shared.yolov7.architectures import BUILTIN_CONFIGS
     from shared.yolov7.detector import Detector
+    from shared.yolov7.detector_config import DetectorConfig
     from shared.yolov7.model import build_model
 
     if name == "demo":
-        return Detector.load(None, img_size=640).model
+        return Detector.load(DetectorConfig(img_size=640)).model
     torch.manual_seed(0)
-    return Detector(
-        build_model(BUILTIN_CONFIGS[name](80)), weights_sha256="bench", device="cpu"
-    ).model
+    model = build_model(BUILTIN_CONFIGS[name](80))
+    return Detector(model, DetectorConfig(device="cpu"), weights_sha256="bench").model
 
 
 def _pool_time(model: nn.Module, x: torch.Tensor, reps: int) -> float:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,7 @@ from demo.metrics import (
 from demo.scenes import CLASS_NAMES, encode_jpeg, generate_scene
 from demo.training.data import decode
 from shared.yolov7.detector import Detector, ImageResult
+from shared.yolov7.detector_config import DetectorConfig
 from shared.yolov7.model import ModelOutput
 from shared.yolov7.postprocessing import non_max_suppression, scale_coords
 from shared.yolov7.preprocessing import Letterbox, letterbox, to_chw_float
@@ -231,15 +232,12 @@ def roi_study(
     every kind from those maps with the engine's functions. ``single_layer`` is the layer of
     the one-layer kinds (1, 2, 3, 5); default: the family's default layer. ``img_size``: the
     letterbox size (default: the file's own)."""
+    service_config = DetectorConfig(weights=weights, device="cpu", img_size=img_size)
     det_eval = Detector.load(
-        weights,
-        device="cpu",
-        img_size=img_size,
-        conf_threshold=EVAL_CONF,
-        iou_threshold=EVAL_IOU,
+        replace(service_config, conf_threshold=EVAL_CONF, iou_threshold=EVAL_IOU)
     )
     detection = evaluate_detection(det_eval, items)
-    service = Detector.load(weights, device="cpu", img_size=img_size)
+    service = Detector.load(service_config)
     model = service.model
     single = model.default_feature_layers()[0] if single_layer is None else single_layer
     head_layers = tuple(model.parsed.lead_inputs)

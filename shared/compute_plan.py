@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from shared.settings import Settings
+if TYPE_CHECKING:  # the package loads torch; planning must not
+    from shared.yolov7.detector_config import DetectorConfig
 
 # Auto mode never splits the cores into more streams than this: each stream holds its own
 # activations (batch × the largest feature maps), and beyond a few streams the gain is gone.
@@ -32,14 +34,15 @@ class ComputePlan:
     threads: int
 
 
-def compute_plan(settings: Settings, *, cuda: bool, cores: int | None = None) -> ComputePlan:
-    """The plan for this process. ``torch_threads`` is the total thread budget (default: every
-    core); ``model_streams`` overrides the number of streams (default: 1 on CUDA; on CPU one
-    per core up to 2 cores, then as many as keep at least two threads each, at most 4)."""
+def compute_plan(config: DetectorConfig, *, cuda: bool, cores: int | None = None) -> ComputePlan:
+    """The plan for this process. ``config.torch_threads`` is the total thread budget
+    (default: every core); ``model_streams`` overrides the number of streams (default: 1 on
+    CUDA; on CPU one per core up to 2 cores, then as many as keep at least two threads each, at
+    most 4)."""
     cores = cores or os.cpu_count() or 1
-    total = settings.torch_threads or cores
-    if settings.model_streams is not None:
-        streams = settings.model_streams
+    total = config.torch_threads or cores
+    if config.model_streams is not None:
+        streams = config.model_streams
     elif cuda:
         streams = 1
     elif total <= 2:

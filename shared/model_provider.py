@@ -24,7 +24,7 @@ class ModelProvider:
         """``throughput``: a process that ingests (worker, ``roisearch ingest``) splits its
         threads into inference streams (:mod:`shared.compute_plan`); otherwise (the API: one
         query image at a time, latency first) one stream gets every thread."""
-        self._settings = settings
+        self.config = settings.detector_config()  # the engine's part, built once
         self._throughput = throughput
         self._lock = threading.Lock()
         self._detector: Detector | None = None
@@ -44,13 +44,13 @@ class ModelProvider:
 
                 from shared.yolov7.detector import Detector
 
-                detector = Detector.from_settings(self._settings)
+                detector = Detector.load(self.config)
                 if self._throughput:
-                    plan = compute_plan(self._settings, cuda=detector.device.type == "cuda")
+                    plan = compute_plan(self.config, cuda=detector.device.type == "cuda")
                     torch.set_num_threads(plan.threads)
                     self._streams = plan.streams
-                elif self._settings.torch_threads:
-                    torch.set_num_threads(self._settings.torch_threads)
+                elif self.config.torch_threads:
+                    torch.set_num_threads(self.config.torch_threads)
                 self._detector = detector
             return self._detector
 

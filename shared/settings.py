@@ -11,10 +11,13 @@ that names the variable and says how to fix it (see :func:`load_settings`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from shared.yolov7.detector_config import DetectorConfig
 
 ENV_PREFIX = "ROISEARCH_"
 
@@ -235,6 +238,29 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
+
+    # --- engine configuration ------------------------------------------------------------
+    def detector_config(self) -> DetectorConfig:
+        """The engine's narrow config (the engine never sees these settings)."""
+        # imported here: the package shared.yolov7 loads torch, which processes that never run
+        # the model (CLI clients, --help) should not pay for
+        from shared.yolov7.detector_config import DetectorConfig
+
+        layers = self.feature_layers
+        return DetectorConfig(
+            weights=self.weights,
+            device=self.device,
+            img_size=self.img_size,
+            feature_layers=tuple(layers) if layers else None,
+            pooling=self.pooling,
+            roi_fraction=self.roi_fraction,
+            conf_threshold=self.conf_threshold,
+            iou_threshold=self.iou_threshold,
+            max_detections=self.max_detections,
+            batch_size=self.batch_size,
+            torch_threads=self.torch_threads,
+            model_streams=self.model_streams,
+        )
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -133,8 +133,10 @@ def _space_kwargs_from_model(config: ProofConfig) -> dict[str, object]:
     from shared.settings import load_settings
     from shared.yolov7.detector import Detector
 
-    detector = Detector.from_settings(
-        load_settings(weights=config.weights, img_size=config.img_size, data_dir=Path())
+    detector = Detector.load(
+        load_settings(
+            weights=config.weights, img_size=config.img_size, data_dir=Path()
+        ).detector_config()
     )
     spec = detector.space
     return {

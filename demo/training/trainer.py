@@ -154,15 +154,12 @@ def validation_map(model: YoloModel, img_size: int, n: int) -> tuple[float, floa
     """(mAP@0.5, mAP@0.5:0.95) of a copy of ``model`` on ``n`` held-out scenes."""
     from demo.evaluation import EVAL_CONF, EVAL_IOU, evaluate_detection, held_out_items
     from shared.yolov7.detector import Detector
+    from shared.yolov7.detector_config import DetectorConfig
 
-    detector = Detector(
-        copy.deepcopy(model).float(),
-        weights_sha256="training",
-        device="cpu",
-        img_size=img_size,
-        conf_threshold=EVAL_CONF,
-        iou_threshold=EVAL_IOU,
+    config = DetectorConfig(
+        device="cpu", img_size=img_size, conf_threshold=EVAL_CONF, iou_threshold=EVAL_IOU
     )
+    detector = Detector(copy.deepcopy(model).float(), config, weights_sha256="training")
     report = evaluate_detection(detector, held_out_items(n))
     return report.map50, report.map50_95
 

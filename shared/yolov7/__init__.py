@@ -3,6 +3,7 @@
 from shared.yolov7.architectures import yolov7_config, yolov7_tiny_config
 from shared.yolov7.checkpoint import LoadedCheckpoint, load_pt
 from shared.yolov7.detector import Detector, EmbeddingSpaceSpec, ImageResult
+from shared.yolov7.detector_config import DetectorConfig
 from shared.yolov7.errors import CheckpointError, ConfigError, EngineError, UnsafeCheckpointError
 from shared.yolov7.model import ModelOutput, YoloModel, build_model
 from shared.yolov7.safe_format import load_safe, save_safe
@@ -11,6 +12,7 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "Detector",
+    "DetectorConfig",
     "EmbeddingSpaceSpec",
     "EngineError",
     "ImageResult",

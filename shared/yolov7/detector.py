@@ -1,6 +1,6 @@
 """The engine's public API: detections and ROI vectors for decoded images, in one pass.
 
-    detector = Detector.load(Path("yolov7.pt"))            # or .safetensors, or None (demo)
+    detector = Detector.load(DetectorConfig(weights=Path("yolov7.pt")))  # None: the demo
     results = detector.embed([rgb_uint8_hwc, ...])          # list[ImageResult]
     ready = detector.prepare(rgb_uint8_hwc)                 # letterbox ahead, in any thread
     results = detector.embed([ready, ...])                  # the model's part only
@@ -19,13 +19,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from shared.yolov7.checkpoint import LoadedCheckpoint, load_pt
+from shared.yolov7.detector_config import DetectorConfig, Pooling
 from shared.yolov7.errors import CheckpointError, ConfigError
 from shared.yolov7.fusion import fuse_model
 from shared.yolov7.hashing import state_dict_sha256
@@ -34,12 +35,8 @@ from shared.yolov7.postprocessing import Detections, non_max_suppression, scale_
 from shared.yolov7.preprocessing import Letterbox, group_by_shape, letterbox, to_chw_float
 from shared.yolov7.roi_pooling import central_boxes, image_pool, level_for_boxes, roi_pool
 
-if TYPE_CHECKING:
-    from shared.settings import Settings
-
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 DEMO_WEIGHTS = ASSETS_DIR / "demo-detector.safetensors"
-Pooling = Literal["roi_align", "multiscale"]
 
 
 @dataclass(frozen=True)
@@ -136,6 +133,18 @@ def _l2(x: Tensor) -> Tensor:
     return x / x.norm(dim=-1, keepdim=True).clamp(min=1e-12)
 
 
+def _with_file_defaults(config: DetectorConfig, doc: dict[str, Any]) -> DetectorConfig:
+    """``config`` with its unset fields taken from a .safetensors file's serving defaults."""
+    img_size = config.img_size or doc.get("img_size")
+    layers = config.feature_layers
+    if not layers and config.pooling == "roi_align" and doc.get("feature_layers"):
+        layers = tuple(int(i) for i in doc["feature_layers"])
+    fraction = config.roi_fraction
+    if fraction is None and doc.get("roi_fraction") is not None:
+        fraction = float(doc["roi_fraction"])
+    return replace(config, img_size=img_size, feature_layers=layers, roi_fraction=fraction)
+
+
 def _resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -145,29 +154,17 @@ def _resolve_device(device: str) -> torch.device:
 class Detector:
     """A loaded YOLOv7 detector + ROI embedder (build once per process; see module doc)."""
 
-    def __init__(
-        self,
-        model: YoloModel,
-        *,
-        weights_sha256: str,
-        device: str = "auto",
-        img_size: int = 640,
-        feature_layers: Sequence[int] | None = None,
-        pooling: Pooling = "roi_align",
-        roi_fraction: float = 1.0,
-        conf_threshold: float = 0.25,
-        iou_threshold: float = 0.45,
-        max_detections: int = 300,
-        batch_size: int = 8,
-        fuse: bool = True,
-        cpu_batch_size: int = 1,
-    ) -> None:
+    def __init__(self, model: YoloModel, config: DetectorConfig, *, weights_sha256: str) -> None:
+        """Serve ``model`` as ``config`` says. Unset fields: the family's defaults (input
+        640, or 1280 for the stride-64 family; the default layer; the whole box);
+        :meth:`load` fills them from the weights file first."""
+        device, pooling = config.device, config.pooling
+        feature_layers, roi_fraction = config.feature_layers, config.roi_fraction
+        if roi_fraction is None:
+            roi_fraction = 1.0
+        img_size = config.img_size or (1280 if model.max_stride >= 64 else 640)
         self.device = _resolve_device(device)
         self.half = self.device.type == "cuda"
-        if pooling not in ("roi_align", "multiscale"):
-            raise ConfigError(f"pooling must be roi_align or multiscale, got {pooling!r}")
-        if not 0.0 < roi_fraction <= 1.0:
-            raise ConfigError(f"roi_fraction must be in (0, 1], got {roi_fraction}")
         if feature_layers:
             layers = tuple(int(i) for i in feature_layers)
         elif pooling == "multiscale":
@@ -178,7 +175,7 @@ class Detector:
             if not 0 <= i < model.num_layers - 1 or model.layer_channels(i) <= 0:
                 raise ConfigError(f"layer {i} cannot be pooled (0..{model.num_layers - 2})")
         self.class_names: list[str] = list(model.names)
-        if fuse:
+        if config.fuse:
             fuse_model(model)
         self.model: YoloModel = model.eval().to(self.device)
         if self.half:
@@ -190,14 +187,15 @@ class Detector:
         self.stride = model.max_stride
         if self.img_size % self.stride:
             raise ConfigError(f"img_size {img_size} must be a multiple of the stride {self.stride}")
-        self.conf_threshold = conf_threshold
-        self.iou_threshold = iou_threshold
-        self.max_detections = max_detections
+        self.conf_threshold = config.conf_threshold
+        self.iou_threshold = config.iou_threshold
+        self.max_detections = config.max_detections
         # Measured (bench/engine.py, docs/engine.md): on CPU a batch-8 forward is no faster per
         # image than batch 1 (yolov7: ~10 % slower), so CPU runs images of a batch one by one;
         # on CUDA the whole group goes through at once.
+        batch_size = config.batch_size
         self.batch_size = (
-            batch_size if self.device.type == "cuda" else min(batch_size, cpu_batch_size)
+            batch_size if self.device.type == "cuda" else min(batch_size, config.cpu_batch_size)
         )
         dims = [model.layer_channels(i) for i in layers]
         self.dim = sum(dims)
@@ -215,28 +213,15 @@ class Detector:
 
     # --- construction ----------------------------------------------------------------
     @classmethod
-    def load(
-        cls,
-        weights: Path | None,
-        *,
-        device: str = "auto",
-        img_size: int | None = None,
-        feature_layers: Sequence[int] | None = None,
-        pooling: Pooling = "roi_align",
-        roi_fraction: float | None = None,
-        conf_threshold: float = 0.25,
-        iou_threshold: float = 0.45,
-        max_detections: int = 300,
-        batch_size: int = 8,
-        fuse: bool = True,
-        cpu_batch_size: int = 1,
-    ) -> Detector:
-        """Load .pt (restricted unpickler) or .safetensors (+JSON); None = bundled demo detector.
+    def load(cls, config: DetectorConfig | None = None) -> Detector:
+        """Load ``config.weights``: .pt (restricted unpickler) or .safetensors (+JSON); None =
+        the bundled demo detector.
 
         Unset ``img_size``, ``feature_layers`` (with roi_align pooling) and ``roi_fraction``
         take the file's own serving defaults when it records them (our .safetensors), else
         the family's (640/1280, its default layer, the whole box)."""
-        native: int | None = None
+        config = config or DetectorConfig()
+        weights = config.weights
         if weights is None:
             weights = DEMO_WEIGHTS
             if not weights.is_file():
@@ -250,53 +235,20 @@ class Detector:
             from shared.yolov7.safe_format import load_safe
 
             loaded, doc = load_safe(weights)
-            native = doc.get("img_size")
-            if not feature_layers and pooling == "roi_align" and doc.get("feature_layers"):
-                feature_layers = [int(i) for i in doc["feature_layers"]]
-            if roi_fraction is None and doc.get("roi_fraction") is not None:
-                roi_fraction = float(doc["roi_fraction"])
+            config = _with_file_defaults(config, doc)
             sha = doc.get("weights_sha256") or state_dict_sha256(loaded.model.state_dict())
         else:
             loaded = load_pt(weights)
             sha = state_dict_sha256(loaded.model.state_dict())
-        model = loaded.model
-        size = img_size or native or (1280 if model.max_stride >= 64 else 640)
-        return cls(
-            model,
-            weights_sha256=sha,
-            device=device,
-            img_size=size,
-            feature_layers=feature_layers,
-            pooling=pooling,
-            roi_fraction=1.0 if roi_fraction is None else roi_fraction,
-            conf_threshold=conf_threshold,
-            iou_threshold=iou_threshold,
-            max_detections=max_detections,
-            batch_size=batch_size,
-            fuse=fuse and not loaded.fused,
-            cpu_batch_size=cpu_batch_size,
-        )
+        config = replace(config, fuse=config.fuse and not loaded.fused)
+        return cls(loaded.model, config, weights_sha256=sha)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Detector:
-        return cls.load(
-            settings.weights,
-            device=settings.device,
-            img_size=settings.img_size,
-            feature_layers=settings.feature_layers,
-            pooling=settings.pooling,
-            roi_fraction=settings.roi_fraction,
-            conf_threshold=settings.conf_threshold,
-            iou_threshold=settings.iou_threshold,
-            max_detections=settings.max_detections,
-            batch_size=settings.batch_size,
-        )
-
-    @classmethod
-    def from_checkpoint(cls, loaded: LoadedCheckpoint, **kwargs: Any) -> Detector:
+    def from_checkpoint(
+        cls, loaded: LoadedCheckpoint, config: DetectorConfig | None = None
+    ) -> Detector:
         sha = state_dict_sha256(loaded.model.state_dict())
-        kwargs.setdefault("img_size", 1280 if loaded.model.max_stride >= 64 else 640)
-        return cls(loaded.model, weights_sha256=sha, **kwargs)
+        return cls(loaded.model, config or DetectorConfig(), weights_sha256=sha)
 
     # --- inference ---------------------------------------------------------------------
     def prepare(self, image: np.ndarray, *, index: int = 0) -> PreparedImage:

@@ -11,7 +11,8 @@ import torch
 
 from demo.evaluation import held_out_items, match_detections, pooled_vectors
 from shared.yolov7.architectures import yolov7_tiny_config
-from shared.yolov7.detector import Detector, Pooling
+from shared.yolov7.detector import Detector
+from shared.yolov7.detector_config import DetectorConfig, Pooling
 from shared.yolov7.model import ModelOutput, YoloModel, build_model
 from shared.yolov7.preprocessing import letterbox, letterbox_geometry, to_chw_float
 
@@ -41,9 +42,8 @@ def test_engine_kinds_equal_the_detector(model: YoloModel, pooling: Pooling) -> 
     image = rng.integers(0, 255, (150, 230, 3), dtype=np.uint8)
     boxes = np.array([[10, 12, 60, 70], [100, 20, 220, 140], [5, 5, 12, 9]], np.float32)
     ours = _study_vectors(model, image, boxes, 160)
-    detector = Detector(
-        model, weights_sha256="t", device="cpu", img_size=160, fuse=False, pooling=pooling
-    )
+    config = DetectorConfig(device="cpu", img_size=160, fuse=False, pooling=pooling)
+    detector = Detector(model, config, weights_sha256="t")
     engine = detector.embed([image], [boxes], detect=False)[0].query_vectors
     kind = "roi_align" if pooling == "roi_align" else "multiscale_roi_align"
     assert np.allclose(ours[kind], engine, atol=1e-5)

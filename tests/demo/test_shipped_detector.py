@@ -14,6 +14,7 @@ from demo.metrics import retrieval_scores
 from demo.scenes import CLASS_NAMES, encode_jpeg, generate_scene
 from demo.training.data import decode
 from shared.yolov7.detector import DEMO_WEIGHTS, Detector, ImageResult
+from shared.yolov7.detector_config import DetectorConfig
 from shared.yolov7.safe_format import read_architecture
 
 pytestmark = pytest.mark.skipif(
@@ -39,13 +40,13 @@ def items() -> list[LabelledImage]:
 
 @pytest.fixture(scope="module")
 def service_results(items: list[LabelledImage]) -> list[ImageResult]:
-    detector = Detector.load(None, device="cpu")
+    detector = Detector.load(DetectorConfig(device="cpu"))
     return [detector.embed([item.image])[0] for item in items]
 
 
 def test_asset_is_small_and_self_describing() -> None:
     assert DEMO_WEIGHTS.stat().st_size <= MAX_BYTES
-    detector = Detector.load(None, device="cpu")
+    detector = Detector.load(DetectorConfig(device="cpu"))
     assert detector.class_names == list(CLASS_NAMES)
     doc = read_architecture(DEMO_WEIGHTS)
     assert detector.img_size == doc["img_size"]  # the native training size, recorded
@@ -68,7 +69,9 @@ def test_detects_the_shapes_with_their_classes(
 
 
 def test_map50_on_fresh_scenes(items: list[LabelledImage]) -> None:
-    detector = Detector.load(None, device="cpu", conf_threshold=EVAL_CONF, iou_threshold=EVAL_IOU)
+    detector = Detector.load(
+        DetectorConfig(device="cpu", conf_threshold=EVAL_CONF, iou_threshold=EVAL_IOU)
+    )
     results = [detector.embed([item.image])[0] for item in items]
     scores = score_detections(results, items)
     assert scores.map50 >= 0.8, scores.class_ap50()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from shared.compute_plan import ComputePlan, compute_plan
-from shared.settings import load_settings
+from shared.yolov7.detector_config import DetectorConfig
 
 
 @pytest.mark.parametrize(
@@ -24,12 +22,11 @@ from shared.settings import load_settings
     ],
 )
 def test_plan(
-    tmp_path: Path,
     cores: int,
     threads: int | None,
     streams: int | None,
     cuda: bool,
     expected: ComputePlan,
 ) -> None:
-    settings = load_settings(data_dir=tmp_path, torch_threads=threads, model_streams=streams)
-    assert compute_plan(settings, cuda=cuda, cores=cores) == expected
+    config = DetectorConfig(torch_threads=threads, model_streams=streams)
+    assert compute_plan(config, cuda=cuda, cores=cores) == expected

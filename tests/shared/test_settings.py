@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from shared.settings import SettingsError, load_settings
+from shared.yolov7.detector_config import DetectorConfig
 
 
 def test_defaults_are_embedded_sqlite(tmp_path: Path) -> None:
@@ -48,3 +49,44 @@ def test_lists_parse_from_comma_separated_env(monkeypatch: pytest.MonkeyPatch) -
     s = load_settings()
     assert s.feature_layers == [74, 75, 76]
     assert s.cors_origins == ["http://a.example", "http://b.example"]
+
+
+def test_the_engine_config_carries_every_model_setting(
+    monkeypatch: pytest.MonkeyPatch, yolov7_fixtures: Path
+) -> None:
+    weights = yolov7_fixtures / "yolov7-tiny-random.pt"
+    for name, value in {
+        "WEIGHTS": str(weights),
+        "DEVICE": "CPU",
+        "IMG_SIZE": "320",
+        "FEATURE_LAYERS": "74,75",
+        "POOLING": "multiscale",
+        "ROI_FRACTION": "0.5",
+        "CONF_THRESHOLD": "0.3",
+        "IOU_THRESHOLD": "0.6",
+        "MAX_DETECTIONS": "50",
+        "BATCH_SIZE": "4",
+        "TORCH_THREADS": "3",
+        "MODEL_STREAMS": "2",
+    }.items():
+        monkeypatch.setenv(f"ROISEARCH_{name}", value)
+    assert load_settings().detector_config() == DetectorConfig(
+        weights=weights,
+        device="cpu",
+        img_size=320,
+        feature_layers=(74, 75),
+        pooling="multiscale",
+        roi_fraction=0.5,
+        conf_threshold=0.3,
+        iou_threshold=0.6,
+        max_detections=50,
+        batch_size=4,
+        torch_threads=3,
+        model_streams=2,
+    )
+
+
+def test_the_engine_defaults_are_the_settings_defaults(tmp_path: Path) -> None:
+    # the engine is used without settings too (tests, benches, the demo tooling): both must
+    # mean the same detector when nothing is configured
+    assert load_settings(data_dir=tmp_path).detector_config() == DetectorConfig()

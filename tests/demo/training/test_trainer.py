@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 from demo.scenes import CLASS_NAMES
 from demo.training.trainer import TrainConfig, train
 from shared.yolov7.detector import Detector
+from shared.yolov7.detector_config import DetectorConfig
 
 
 def _config(tmp: Path, name: str, epochs: int) -> TrainConfig:
@@ -51,7 +52,7 @@ def test_training_reduces_the_loss(trained: tuple[TrainConfig, list[dict]]) -> N
 
 def test_export_loads_with_names_and_size(trained: tuple[TrainConfig, list[dict]]) -> None:
     config, _ = trained
-    detector = Detector.load(config.out, device="cpu")
+    detector = Detector.load(DetectorConfig(weights=config.out, device="cpu"))
     assert detector.class_names == list(CLASS_NAMES)
     # serving defaults recorded in the file: the top of the ×0.7–1.2 scale jitter of the
     # 96 px training input, rounded to the stride; the head inputs over the boxes' centres
@@ -100,7 +101,7 @@ def test_two_workers_share_the_batch(trained: tuple[TrainConfig, list[dict]]) ->
     doc = json.loads(parallel.out.with_suffix(".json").read_text())
     assert doc["extra"]["workers"] == 2
     assert result.history[-1]["loss"] < result.history[0]["loss"]
-    Detector.load(parallel.out, device="cpu")
+    Detector.load(DetectorConfig(weights=parallel.out, device="cpu"))
 
 
 def test_resume_continues_an_interrupted_run(trained: tuple[TrainConfig, list[dict]]) -> None:

@@ -24,7 +24,7 @@ def detector(fixture_weights: Path, tmp_path_factory: pytest.TempPathFactory) ->
     settings = load_settings(
         data_dir=tmp_path_factory.mktemp("unused"), weights=fixture_weights, img_size=IMG_SIZE
     )
-    return Detector.from_settings(settings)
+    return Detector.load(settings.detector_config())
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import torch
 
 from shared.yolov7 import detector as detector_module
 from shared.yolov7.detector import Detector, EmbeddingSpaceSpec, PreparedImage
+from shared.yolov7.detector_config import DetectorConfig
 from shared.yolov7.errors import CheckpointError, ConfigError
 from tests.shared.yolov7.reference_data import Reference
 
@@ -26,7 +27,11 @@ def _read_rgb(path: str) -> np.ndarray:
 @pytest.fixture(scope="module")
 def detector(yolov7_fixtures: Path) -> Detector:
     # cpu_batch_size=8: really batch same-shape images on CPU too (the default runs them 1 by 1)
-    return Detector.load(yolov7_fixtures / "yolov7-tiny-random.pt", device="cpu", cpu_batch_size=8)
+    return Detector.load(
+        DetectorConfig(
+            weights=yolov7_fixtures / "yolov7-tiny-random.pt", device="cpu", cpu_batch_size=8
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +113,9 @@ def test_cpu_runs_in_fp32(detector: Detector, images: list[np.ndarray]) -> None:
 def test_cuda_fp16_agrees_with_cpu_fp32(
     detector: Detector, images: list[np.ndarray], yolov7_fixtures: Path
 ) -> None:
-    gpu = Detector.load(yolov7_fixtures / "yolov7-tiny-random.pt", device="cuda")
+    gpu = Detector.load(
+        DetectorConfig(weights=yolov7_fixtures / "yolov7-tiny-random.pt", device="cuda")
+    )
     assert gpu.half and next(gpu.model.parameters()).dtype == torch.float16
     (cpu_result,) = detector.embed(images[:1])
     (gpu_result,) = gpu.embed(images[:1])
@@ -133,7 +140,9 @@ def test_cuda_fp16_agrees_with_cpu_fp32(
 def test_roi_fraction_pools_the_central_part_and_names_its_space(
     detector: Detector, images: list[np.ndarray], yolov7_fixtures: Path
 ) -> None:
-    central = Detector.load(yolov7_fixtures / "yolov7-tiny-random.pt", roi_fraction=0.5)
+    central = Detector.load(
+        DetectorConfig(weights=yolov7_fixtures / "yolov7-tiny-random.pt", roi_fraction=0.5)
+    )
     assert central.space.pooling == "roi_align:central0.5"
     assert central.space.key != detector.space.key and central.dim == detector.dim
     image = images[1]
@@ -147,7 +156,14 @@ def test_roi_fraction_pools_the_central_part_and_names_its_space(
     (whole,) = detector.embed([image])
     assert np.array_equal(detected.boxes, whole.boxes)  # boxes stay whole
     with pytest.raises(ConfigError, match="roi_fraction"):
-        Detector.load(yolov7_fixtures / "yolov7-tiny-random.pt", roi_fraction=1.5)
+        Detector.load(
+            DetectorConfig(weights=yolov7_fixtures / "yolov7-tiny-random.pt", roi_fraction=1.5)
+        )
+
+
+def test_a_bad_pooling_is_refused_before_any_loading() -> None:
+    with pytest.raises(ConfigError, match="pooling must be roi_align or multiscale"):
+        DetectorConfig(weights=Path("/absent.pt"), pooling="max")  # type: ignore[arg-type]
 
 
 def test_space_spec(detector: Detector) -> None:
@@ -160,7 +176,11 @@ def test_space_spec(detector: Detector) -> None:
 
 def test_multi_layer_concatenation(yolov7_fixtures: Path, images: list[np.ndarray]) -> None:
     multi = Detector.load(
-        yolov7_fixtures / "yolov7-tiny-random.pt", feature_layers=[74, 75, 76], pooling="multiscale"
+        DetectorConfig(
+            weights=yolov7_fixtures / "yolov7-tiny-random.pt",
+            feature_layers=(74, 75, 76),
+            pooling="multiscale",
+        )
     )
     (result,) = multi.embed(images[:1])
     assert multi.space.dim == 128 + 256 + 512
@@ -192,7 +212,11 @@ def test_prepared_images_give_the_same_results(
 def test_an_image_prepared_for_another_input_size_is_refused(
     detector: Detector, images: list[np.ndarray], yolov7_fixtures: Path
 ) -> None:
-    small = Detector.load(yolov7_fixtures / "yolov7-tiny-random.pt", device="cpu", img_size=320)
+    small = Detector.load(
+        DetectorConfig(
+            weights=yolov7_fixtures / "yolov7-tiny-random.pt", device="cpu", img_size=320
+        )
+    )
     with pytest.raises(ValueError, match="image 1: prepared for input size 320"):
         detector.embed([images[0], small.prepare(images[0])])
 
@@ -208,7 +232,7 @@ def test_missing_demo_detector_is_explained(
 ) -> None:
     monkeypatch.setattr(detector_module, "DEMO_WEIGHTS", tmp_path / "absent.safetensors")
     with pytest.raises(CheckpointError, match="demo detector"):
-        Detector.load(None)
+        Detector.load(DetectorConfig(weights=None))
 
 
 def test_safetensors_conversion_is_the_same_space(
@@ -217,7 +241,7 @@ def test_safetensors_conversion_is_the_same_space(
     from shared.yolov7.safe_format import convert
 
     dst = convert(yolov7_fixtures / "yolov7-tiny-random.pt", tmp_path / "tiny.safetensors")
-    safe = Detector.load(dst, device="cpu")
+    safe = Detector.load(DetectorConfig(weights=dst, device="cpu"))
     assert safe.space == detector.space and safe.space.key == detector.space.key
     (a,) = detector.embed(images[:1])
     (b,) = safe.embed(images[:1])
