@@ -133,18 +133,6 @@ def _l2(x: Tensor) -> Tensor:
     return x / x.norm(dim=-1, keepdim=True).clamp(min=1e-12)
 
 
-def _with_file_defaults(config: DetectorConfig, doc: dict[str, Any]) -> DetectorConfig:
-    """``config`` with its unset fields taken from a .safetensors file's serving defaults."""
-    img_size = config.img_size or doc.get("img_size")
-    layers = config.feature_layers
-    if not layers and config.pooling == "roi_align" and doc.get("feature_layers"):
-        layers = tuple(int(i) for i in doc["feature_layers"])
-    fraction = config.roi_fraction
-    if fraction is None and doc.get("roi_fraction") is not None:
-        fraction = float(doc["roi_fraction"])
-    return replace(config, img_size=img_size, feature_layers=layers, roi_fraction=fraction)
-
-
 def _resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -235,7 +223,7 @@ class Detector:
             from shared.yolov7.safe_format import load_safe
 
             loaded, doc = load_safe(weights)
-            config = _with_file_defaults(config, doc)
+            config = config.with_file_defaults(doc)
             sha = doc.get("weights_sha256") or state_dict_sha256(loaded.model.state_dict())
         else:
             loaded = load_pt(weights)

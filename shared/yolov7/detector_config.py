@@ -8,9 +8,9 @@ records them (our ``.safetensors``), else the family's (see :meth:`Detector.load
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from shared.yolov7.errors import ConfigError
 
@@ -53,3 +53,19 @@ class DetectorConfig:
             raise ConfigError(f"pooling must be roi_align or multiscale, got {self.pooling!r}")
         if self.roi_fraction is not None and not 0.0 < self.roi_fraction <= 1.0:
             raise ConfigError(f"roi_fraction must be in (0, 1], got {self.roi_fraction}")
+
+    def with_file_defaults(self, doc: dict[str, Any]) -> DetectorConfig:
+        """This config with its unset fields taken from a weights file's recorded serving
+        defaults (``doc``: the JSON beside our .safetensors; layers only for roi_align)."""
+        layers = self.feature_layers
+        if not layers and self.pooling == "roi_align" and doc.get("feature_layers"):
+            layers = tuple(int(i) for i in doc["feature_layers"])
+        fraction = self.roi_fraction
+        if fraction is None and doc.get("roi_fraction") is not None:
+            fraction = float(doc["roi_fraction"])
+        return replace(
+            self,
+            img_size=self.img_size or doc.get("img_size"),
+            feature_layers=layers,
+            roi_fraction=fraction,
+        )

@@ -161,11 +161,6 @@ def test_roi_fraction_pools_the_central_part_and_names_its_space(
         )
 
 
-def test_a_bad_pooling_is_refused_before_any_loading() -> None:
-    with pytest.raises(ConfigError, match="pooling must be roi_align or multiscale"):
-        DetectorConfig(weights=Path("/absent.pt"), pooling="max")  # type: ignore[arg-type]
-
-
 def test_space_spec(detector: Detector) -> None:
     space = detector.space
     assert isinstance(space, EmbeddingSpaceSpec)
