@@ -7,7 +7,7 @@ that the numbers mean something on a noisy shared machine.
 - ingestion: end-to-end images/s of an embedded ingestion (read, hash, decode and letterbox
   in threads, detect+embed, write, store originals) of the demo archive's scenes at img_size
   640 (issue 6's size) against the bare forward of the same images (``bench.ingest``), as
-  one stream of every thread (the judged ratio, as in the README) and as the faster split;
+  one stream of every thread (the judged ratio, as in docs/results.md) and as the faster split;
 - index: the automatic index's single-query latency and recall@10 against exact search
   (FAISS ``IndexFlatIP``) on the load section's collection;
 - API: search-by-id latency through HTTP at one client against the index search alone.
