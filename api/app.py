@@ -31,20 +31,17 @@ from api.middleware import (
     SearchSheddingMiddleware,
 )
 from api.resources import build_resources
-from api.routes import export, images, ingestions, model, objects, ops, reports, search
+from api.routes import docs, export, images, ingestions, model, objects, ops, reports, search
 from api.schemas import ErrorResponse
 from api.web import routes as web_routes
 from shared.settings import Settings
 
-# Reachable without the API key: probes, the API's own documentation (it holds no data, and
-# Swagger UI's "Authorize" button can only send the key once the page has loaded) and the web
-# page's static files.
+# Reachable without the API key: probes, the API's own documentation and its assets (they hold
+# no data, and Swagger UI's "Authorize" button can only send the key once the page has loaded)
+# and the web page's static files.
 PUBLIC_PATHS = PublicPaths(
-    exact=frozenset(
-        {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
-    )
-    | web_routes.PUBLIC_EXACT,
-    prefixes=web_routes.PUBLIC_PREFIXES,
+    exact=frozenset({"/healthz", "/readyz"}) | docs.PUBLIC_EXACT | web_routes.PUBLIC_EXACT,
+    prefixes=docs.PUBLIC_PREFIXES + web_routes.PUBLIC_PREFIXES,
 )
 INGESTION_UPLOAD_PATH = "/v1/ingestions"
 
@@ -92,11 +89,15 @@ def create_app(settings: Settings, *, warm_model: bool = True) -> FastAPI:
         ),
         lifespan=lifespan,
         responses=error_responses,
+        # Served by api.routes.docs from the package's own copy of the assets (no CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     secured = [Security(api_key_scheme)]
     app.include_router(ops.public_router)
     app.include_router(web_routes.router)
+    app.include_router(docs.router)
     for module in (search, objects, images, ingestions, model, ops, reports, export):
         app.include_router(module.router, dependencies=secured)
     app.add_middleware(
