@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any
 
 import anyio
-from fastapi import FastAPI, Security
+from fastapi import Depends, FastAPI, Request, Security
 from starlette.middleware.cors import CORSMiddleware
 
 from api.dependencies import api_key_scheme
@@ -58,6 +58,11 @@ def _is_search(method: str, path: str) -> bool:
     return method == "GET" and path.startswith("/v1/objects/") and path.endswith("/similar")
 
 
+def _schema_at_head(request: Request) -> None:
+    """Data routes need the schema at head (503 ``schema_not_ready``; see api.schema_gate)."""
+    request.app.state.resources.schema.require()
+
+
 def create_app(settings: Settings, *, warm_model: bool = True) -> FastAPI:
     """Build the app. ``warm_model`` loads the model in the background at start-up."""
     metrics = ApiMetrics()
@@ -94,12 +99,13 @@ def create_app(settings: Settings, *, warm_model: bool = True) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    secured = [Security(api_key_scheme)]
+    # The key (documented for the OpenAPI page; the middleware enforces it) and the schema.
+    data_route = [Security(api_key_scheme), Depends(_schema_at_head)]
     app.include_router(ops.public_router)
     app.include_router(web_routes.router)
     app.include_router(docs.router)
     for module in (search, objects, images, ingestions, model, ops, reports, export):
-        app.include_router(module.router, dependencies=secured)
+        app.include_router(module.router, dependencies=data_route)
     app.add_middleware(
         SearchSheddingMiddleware, limit=settings.max_concurrent_searches, is_search=_is_search
     )
