@@ -9,9 +9,9 @@ off and ReDoc does not load web fonts.
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
+import fastapi_offline
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import (
     get_redoc_html,
@@ -66,7 +66,7 @@ def _secured(page: HTMLResponse) -> HTMLResponse:
 
 def assets_dir() -> Path:
     """Where the installed ``fastapi-offline`` package keeps Swagger UI's and ReDoc's files."""
-    return Path(str(resources.files("fastapi_offline"))) / "static"
+    return Path(fastapi_offline.__file__).parent / "static"
 
 
 def _asset_url(request: Request, name: str) -> str:
