@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test lint typecheck imports check proof bench clean browser
+.PHONY: venv demo test lint typecheck imports deps check proof bench clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,7 +32,14 @@ typecheck: $(STAMP)
 imports: $(STAMP)
 	$(VENV)/bin/lint-imports
 
-check: lint typecheck imports
+# Every import is a declared dependency: the installed packages need no dev extra (a dev-only
+# httpx once broke `roisearch search` after `pip install .`), tests/ and bench/ no transitive one.
+FIRST_PARTY := $(foreach p,shared api worker roisearch demo migrations tests bench,--known-first-party $(p))
+deps: $(STAMP)
+	$(VENV)/bin/deptry shared api worker roisearch demo migrations
+	$(VENV)/bin/deptry tests bench --exclude tests/fixtures $(FIRST_PARTY) --ignore DEP002,DEP004
+
+check: lint typecheck imports deps
 
 test: $(STAMP) check
 	$(PY) -m pytest

@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any
 
 import anyio
-from fastapi import FastAPI, Security
+from fastapi import Depends, FastAPI, Request, Security
 from starlette.middleware.cors import CORSMiddleware
 
 from api.dependencies import api_key_scheme
@@ -31,20 +31,17 @@ from api.middleware import (
     SearchSheddingMiddleware,
 )
 from api.resources import build_resources
-from api.routes import export, images, ingestions, model, objects, ops, reports, search
+from api.routes import docs, export, images, ingestions, model, objects, ops, reports, search
 from api.schemas import ErrorResponse
 from api.web import routes as web_routes
 from shared.settings import Settings
 
-# Reachable without the API key: probes, the API's own documentation (it holds no data, and
-# Swagger UI's "Authorize" button can only send the key once the page has loaded) and the web
-# page's static files.
+# Reachable without the API key: probes, the API's own documentation and its assets (they hold
+# no data, and Swagger UI's "Authorize" button can only send the key once the page has loaded)
+# and the web page's static files.
 PUBLIC_PATHS = PublicPaths(
-    exact=frozenset(
-        {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
-    )
-    | web_routes.PUBLIC_EXACT,
-    prefixes=web_routes.PUBLIC_PREFIXES,
+    exact=frozenset({"/healthz", "/readyz"}) | docs.PUBLIC_EXACT | web_routes.PUBLIC_EXACT,
+    prefixes=docs.PUBLIC_PREFIXES + web_routes.PUBLIC_PREFIXES,
 )
 INGESTION_UPLOAD_PATH = "/v1/ingestions"
 
@@ -59,6 +56,11 @@ def _is_search(method: str, path: str) -> bool:
     if method == "POST":
         return path in {"/v1/search", "/v1/search/examples"}
     return method == "GET" and path.startswith("/v1/objects/") and path.endswith("/similar")
+
+
+def _schema_at_head(request: Request) -> None:
+    """Data routes need the schema at head (503 ``schema_not_ready``; see api.schema_gate)."""
+    request.app.state.resources.schema.require()
 
 
 def create_app(settings: Settings, *, warm_model: bool = True) -> FastAPI:
@@ -92,13 +94,18 @@ def create_app(settings: Settings, *, warm_model: bool = True) -> FastAPI:
         ),
         lifespan=lifespan,
         responses=error_responses,
+        # Served by api.routes.docs from the package's own copy of the assets (no CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
-    secured = [Security(api_key_scheme)]
+    # The key (documented for the OpenAPI page; the middleware enforces it) and the schema.
+    data_route = [Security(api_key_scheme), Depends(_schema_at_head)]
     app.include_router(ops.public_router)
     app.include_router(web_routes.router)
+    app.include_router(docs.router)
     for module in (search, objects, images, ingestions, model, ops, reports, export):
-        app.include_router(module.router, dependencies=secured)
+        app.include_router(module.router, dependencies=data_route)
     app.add_middleware(
         SearchSheddingMiddleware, limit=settings.max_concurrent_searches, is_search=_is_search
     )

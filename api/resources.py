@@ -30,6 +30,7 @@ from sqlalchemy import select
 
 from api.errors import ApiError
 from api.metrics import ApiMetrics, StateCollector
+from api.schema_gate import SchemaGate
 from api.schemas import RebuildResponse
 from shared.db.database import Database
 from shared.db.models import EmbeddingSpace
@@ -94,6 +95,7 @@ class Resources:
     model_state: ModelState
     model_limiter: anyio.CapacityLimiter
     index_limiter: anyio.CapacityLimiter
+    schema: SchemaGate
     redis: Redis | None = None  # for readiness probes only (the queue has its own connection)
 
     # Per-process memo of derived, immutable answers (e.g. the model's layer table).
@@ -180,8 +182,17 @@ class Resources:
             if self.stopping.wait(REPLAN_INTERVAL_S):
                 return
 
+    def start_background(self) -> None:
+        """What needs the tables: the index catch-up and, without Redis, the re-planner."""
+        if self.stopping.is_set():
+            return
+        self.index.start()  # catch-up from the database runs in the index's background thread
+        if self.settings.redis_url is None:
+            self.start_replanner()
+
     def close(self) -> None:
         self.stopping.set()
+        self.schema.join(timeout=REPLAN_JOIN_S)
         if self.replanner is not None:
             self.replanner.join(timeout=REPLAN_JOIN_S)
         try:
@@ -210,6 +221,7 @@ def build_resources(settings: Settings, *, metrics: ApiMetrics, warm_model: bool
     for directory in (settings.data_dir, settings.cache_dir, settings.uploads_dir):
         directory.mkdir(parents=True, exist_ok=True)
     db = Database.from_url(settings.resolved_database_url)
+    schema = SchemaGate(db, settings.resolved_database_url)
     models = ModelProvider(settings)
     index = IndexManager(settings, db)
     queue = make_queue(settings, db, models)  # embedded mode shares this process's model
@@ -223,6 +235,7 @@ def build_resources(settings: Settings, *, metrics: ApiMetrics, warm_model: bool
         model_state=ModelState(),
         model_limiter=anyio.CapacityLimiter(MODEL_THREADS),
         index_limiter=anyio.CapacityLimiter(INDEX_SEARCH_THREADS),
+        schema=schema,
         redis=(
             Redis.from_url(
                 settings.redis_url,
@@ -236,9 +249,9 @@ def build_resources(settings: Settings, *, metrics: ApiMetrics, warm_model: bool
     metrics.register_state(
         StateCollector(db, index_sizes=partial(_index_sizes, index), queue_depth=queue.depth)
     )
-    index.start()  # catch-up from the database runs in the index's background thread
-    if settings.redis_url is None:
-        resources.start_replanner()
+    # SQLite: brought to head now. PostgreSQL behind head: data routes answer 503 and the
+    # background work starts once someone has run `roisearch db upgrade`.
+    schema.start(on_ready=resources.start_background, stopping=resources.stopping)
     if warm_model:
         resources.model_state.warm_up(models)
     return resources

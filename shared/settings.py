@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
+from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -23,6 +24,13 @@ ENV_PREFIX = "ROISEARCH_"
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory (``~/.local/share/roisearch`` on Linux): one collection per
+    user wherever a command runs, where a path relative to the working directory gave a new,
+    empty collection in every folder."""
+    return Path(user_data_dir("roisearch", appauthor=False))
 
 
 class SettingsError(ValueError):
@@ -48,8 +56,9 @@ class Settings(BaseSettings):
 
     # --- storage -------------------------------------------------------------------------
     data_dir: Path = Field(
-        default=Path("./roisearch-data"),
-        description="Where the SQLite database, index snapshots, image store and reports live.",
+        default_factory=default_data_dir,
+        description="Where the SQLite database, index snapshots, image store and reports live. "
+        "Unset: the per-user data directory (~/.local/share/roisearch on Linux).",
     )
     database_url: str | None = Field(
         default=None,

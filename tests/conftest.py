@@ -1,8 +1,11 @@
 """Test fixtures shared by the whole suite.
 
-Database tests run against both SQLite and the real PostgreSQL on 127.0.0.1:5432 (a fresh
-database per test run, truncated between tests). Redis tests use the real server on
-127.0.0.1:6379 with a unique key prefix/queue name per test. Nothing is mocked.
+Database tests run against both SQLite and a real PostgreSQL (a fresh database per test run,
+truncated between tests). Redis tests use a real server with a unique key prefix/queue name
+per test. Nothing is mocked. The servers are the ones on 127.0.0.1:5432 / 6379 (or
+``ROISEARCH_TEST_PG_ADMIN_URL`` / ``ROISEARCH_TEST_REDIS_URL``); where one does not answer,
+the session starts a private one, or skips the tests that need it saying what to install
+(see tests/services.py).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,16 +23,34 @@ from shared.db import migrations
 from shared.db.database import Database
 from shared.db.models import Base
 from shared.settings import Settings, load_settings
+from tests.services import Services, mark_and_skip
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # YOLOv7 parity fixtures (random-weight checkpoint + the official implementation's outputs),
 # part of the repository: see tests/fixtures/yolov7/README.md for where they come from.
 YOLOV7_FIXTURES = REPO_ROOT / "tests" / "fixtures" / "yolov7"
 
-PG_ADMIN_URL = os.environ.get(
-    "ROISEARCH_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-REDIS_TEST_URL = os.environ.get("ROISEARCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+SERVICES = Services.from_environment()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    SERVICES.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    SERVICES.stop()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Shown with -q too (a report header is not): which servers are private, what is missing.
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    for line in SERVICES.header():
+        if reporter is not None:
+            reporter.write_line(line)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    mark_and_skip(items, SERVICES)
 
 
 @pytest.fixture(scope="session")
@@ -40,21 +62,34 @@ def yolov7_fixtures() -> Path:
     return YOLOV7_FIXTURES
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test run, migrated to head, dropped afterwards."""
+@contextmanager
+def new_pg_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database (no schema); dropped afterwards. Yields its URL."""
     name = f"roisearch_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(SERVICES.pg_admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    migrations.upgrade(url)
     try:
-        yield url
+        yield SERVICES.pg_admin_url.rsplit("/", 1)[0] + f"/{name}"
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run, migrated to head, dropped afterwards."""
+    with new_pg_database() as url:
+        migrations.upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def empty_pg_url() -> Iterator[str]:
+    """A PostgreSQL database of its own for one test, with no schema at all."""
+    with new_pg_database() as url:
+        yield url
 
 
 def _truncate_pg(url: str) -> None:
@@ -93,7 +128,7 @@ def database(db_url: str) -> Iterator[Database]:
 
 @pytest.fixture
 def redis_url() -> str:
-    return REDIS_TEST_URL
+    return SERVICES.redis_url
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from rq.job import Job
 from rq.registry import StartedJobRegistry
 
 from shared.db.database import Database
+from shared.db.schema import SchemaNotReadyError, open_database
 from shared.ingestion.reconciler import reconcile, resume_planning
 from shared.model_provider import ModelProvider
 from shared.queueing import RQJobQueue
@@ -117,7 +118,10 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
             "roisearch worker needs ROISEARCH_REDIS_URL; without Redis, `roisearch ingest` "
             "runs the jobs in-process (embedded mode)"
         )
-    db = Database.from_url(settings.resolved_database_url)
+    try:  # SQLite: brought to head here; PostgreSQL: must have been upgraded on purpose
+        db = open_database(settings.resolved_database_url)
+    except SchemaNotReadyError as exc:
+        raise SystemExit(f"roisearch worker: {exc}") from None
     models = ModelProvider(settings, throughput=True)
     models.get()  # load before taking work: a broken model must fail here, not per job
     install(WorkerContext(settings=settings, db=db, models=models))

@@ -40,6 +40,8 @@ def _check_db(resources: Resources) -> CheckState:
             session.execute(text("SELECT 1"))
     except Exception as exc:
         return CheckState(ok=False, detail=f"database unreachable ({type(exc).__name__})")
+    if not resources.schema.ready:  # names the command to run (roisearch db upgrade)
+        return CheckState(ok=False, detail=f"{resources.db.dialect}: {resources.schema.message()}")
     return CheckState(ok=True, detail=resources.db.dialect)
 
 

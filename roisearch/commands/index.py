@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from roisearch.context import console, err_console, settings_or_exit
+from roisearch.context import console, err_console, open_database, settings_or_exit
 from shared.db.database import Database
 from shared.settings import Settings
 
@@ -25,7 +25,7 @@ SpaceOption = typer.Option(None, "--space", help="One embedding space id (defaul
 
 
 def _database(settings: Settings) -> Database:
-    return Database.from_url(settings.resolved_database_url)
+    return open_database(settings)  # the schema at head (SQLite: upgraded if needed)
 
 
 def _space_ids(db: Database, space: int | None) -> list[int]:

@@ -10,8 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeR
 from rich.table import Table
 from sqlalchemy import select
 
+from roisearch import context
 from roisearch.context import console, err_console, settings_or_exit
-from shared.db import migrations
 from shared.db.database import Database
 from shared.db.models import Ingestion
 from shared.ingestion.pipeline import ChunkSummary
@@ -33,9 +33,9 @@ ingestions_app = typer.Typer(help="Ingestions and their progress.", no_args_is_h
 
 
 def open_database(settings: Settings) -> Database:
-    """Migrate (idempotent) and connect: a fresh data directory just works."""
-    migrations.upgrade(settings.resolved_database_url)
-    return Database.from_url(settings.resolved_database_url)
+    """Connect with the schema at head: a fresh data directory just works (see
+    :func:`roisearch.context.open_database`)."""
+    return context.open_database(settings)
 
 
 def summary_table(progress: IngestionProgress) -> Table:

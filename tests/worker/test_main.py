@@ -5,11 +5,15 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from pathlib import Path
 
+import pytest
 from redis import Redis
 from rq import Queue
 
-from worker.main import ModelWorker
+from shared.db import migrations
+from shared.settings import load_settings
+from worker.main import ModelWorker, run_worker
 
 
 def test_the_command_channel_stops_promptly(redis_url: str) -> None:
@@ -36,3 +40,13 @@ def test_the_command_channel_stops_promptly(redis_url: str) -> None:
         assert time.monotonic() - began < 5
     finally:
         connection.close()
+
+
+def test_a_worker_refuses_a_postgresql_schema_behind_head(
+    tmp_path: Path, empty_pg_url: str, redis_url: str
+) -> None:
+    """Never migrated implicitly: the worker stops at once, naming the command to run."""
+    migrations.upgrade(empty_pg_url, "0002")
+    settings = load_settings(data_dir=tmp_path, database_url=empty_pg_url, redis_url=redis_url)
+    with pytest.raises(SystemExit, match=r"at revision 0002.*run `roisearch db upgrade`"):
+        run_worker(settings, burst=True)
