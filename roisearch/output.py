@@ -134,5 +134,6 @@ def print_json(document: Mapping[str, Any]) -> None:
 
 
 def message(text: str) -> None:
-    """A line for people (rich markup allowed): stdout normally."""
-    console.print(text, soft_wrap=not console.is_terminal)
+    """A line for people on stdout, printed as is (paths may hold ``[``): wrapped on a
+    terminal, never in a pipe."""
+    console.print(text, markup=False, highlight=False, soft_wrap=not console.is_terminal)

@@ -8,19 +8,19 @@ index, compute a clustering report, and say how to serve the API and the web pag
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import typer
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from roisearch.commands.ingest import failures_table, ingest_embedded, open_database, summary_table
+from roisearch.commands.ingest import ingest_embedded, open_database
 from roisearch.context import console, err_console, settings_or_exit
+from roisearch.ingestion_report import load_report, print_report
 from shared.db.database import Database
 from shared.db.models import DetectedObject, Image, Report, ReportStatus
-from shared.ingestion.progress import ingestion_progress
+from shared.ingestion.outcome import last_object_id
 from shared.reports.errors import ReportError
 from shared.reports.job import create_cluster_report, run_cluster_report
 from shared.reports.params import ClusterParams
@@ -168,22 +168,13 @@ def demo(
     console.rule("2. ingestion (embedded: SQLite, in-process queue, bundled detector)")
     db = open_database(settings)
     try:
+        with db.read() as session:
+            before = last_object_id(session)
         ingestion_id = ingest_embedded(settings, db, archive)
         with db.read() as session:
-            progress = ingestion_progress(session, ingestion_id)
-            objects = session.scalar(select(func.count()).select_from(DetectedObject)) or 0
-        assert progress is not None
-        console.print(summary_table(progress))
-        if progress.failed:
-            console.print(failures_table(progress))
-        skipped = progress.counts.get("skipped", 0)
-        if skipped:
-            # the archive is a whole dataset: its labels and annotation files are not images
-            console.print(
-                f"{skipped} members skipped as not images (YOLO labels, COCO JSON, class list): "
-                "recorded per item with code not_an_image"
-            )
-        console.print(f"{objects} objects in the collection ({settings.resolved_database_url})")
+            report = load_report(session, ingestion_id, after_object_id=before)
+        assert report is not None
+        print_report(report)
 
         console.rule("3. find objects like this one")
         _example_query(settings, db)
@@ -201,9 +192,7 @@ def demo(
         "search from the shell:           .venv/bin/roisearch similar OBJECT_ID\n"
         f"settings in effect:              {json.dumps({'data_dir': str(settings.data_dir)})}"
     )
-    counts = Counter(progress.counts)
-    if counts.get("failed"):
-        raise typer.Exit(1)
+    raise typer.Exit(report.exit_code)
 
 
 def register(app: typer.Typer) -> None:
