@@ -117,7 +117,6 @@ def _objects_line(report: IngestionReport) -> str:
 def print_report(report: IngestionReport) -> None:
     """The summary lines, then the first failed items and how to list the rest."""
     p = report.progress
-    c = p.counts
     message(f"ingestion {p.id} of {p.source} ({p.source_kind}): {p.status}")
     if p.total or p.status != IngestionStatus.FAILED:  # a source that failed has nothing more
         _counts_lines(report)
