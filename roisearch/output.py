@@ -12,6 +12,7 @@ Three renderings of the same :class:`Listing`:
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -128,9 +129,21 @@ def listing_json(listing: Listing) -> list[dict[str, Any]]:
     return [{col.key: row.get(col.key) for col in listing.columns} for row in listing.rows]
 
 
+def _strict(value: Any) -> Any:
+    """NaN and infinities (figures that cannot be computed) → null: strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {key: _strict(v) for key, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    return value
+
+
 def print_json(document: Mapping[str, Any]) -> None:
-    """One JSON document on stdout (datetimes and paths as strings)."""
-    write_lines([json.dumps(document, indent=2, default=str, ensure_ascii=False)])
+    """One strict JSON document on stdout (datetimes and paths as strings)."""
+    text = json.dumps(_strict(document), indent=2, default=str, ensure_ascii=False)
+    write_lines([text])
 
 
 def message(text: str) -> None:
