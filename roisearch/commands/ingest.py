@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import typer
+from rich.progress import TaskID
 
 from roisearch.context import err_console, settings_or_exit
 from roisearch.exit_codes import FAILURE, USAGE
@@ -82,7 +83,7 @@ def ingest_embedded(
         with start_or_resume(db, settings, source.resolve()) as plan:
             track(plan, f"ingesting {source.name}")
 
-        tasks = {}
+        tasks: dict[int, TaskID] = {}
 
         def resuming(other: PlanSummary) -> None:
             completed, total = items_done(db, other.ingestion_id)
@@ -142,7 +143,10 @@ def ingest(
             queue = RQJobQueue.from_settings(settings)
             n = enqueue_plan(queue, plan)
             enqueued = f"ingestion {plan.ingestion_id}: {n} chunk job(s) enqueued"
-            err_console.print(enqueued) if as_json else message(enqueued)
+            if as_json:  # stdout holds only the document
+                err_console.print(enqueued)
+            else:
+                message(enqueued)
             ingestion_id = plan.ingestion_id
             if wait:
                 wait_for_workers(db, ingestion_id, source.name)

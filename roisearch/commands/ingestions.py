@@ -106,8 +106,10 @@ def show(
     if not exists:
         err_console.print(f"[red]ingestion {ingestion_id} does not exist[/red]")
         raise typer.Exit(USAGE)
-    if report is not None:
-        print_json(report_document(report)) if as_json else print_report(report)
+    if report is not None and as_json:
+        print_json(report_document(report))
+    elif report is not None:
+        print_report(report)
     elif as_json:
         print_json({"ingestion_id": ingestion_id, "items": listing_json(listing)})
     else:
