@@ -19,16 +19,23 @@ from roisearch.context import err_console
 
 
 class RateColumn(ProgressColumn):
-    """``12.3 items/s`` (rich's estimate over the last samples); ``–`` before the first."""
+    """``12.3 items/s``: what this bar counted since it started over the time it took.
+
+    A task may start part-done (a resumed ingestion: ``add_task(..., start_at=done)``); only
+    what this run did counts. Over the whole run, not rich's few-sample estimate, so that a
+    short run still shows its rate at the end.
+    """
 
     def __init__(self, unit: str) -> None:
         super().__init__()
         self.unit = unit
 
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        text = f"{speed:.1f} {self.unit}/s" if speed else f"– {self.unit}/s"
-        return Text(text, style="progress.data.speed")
+        elapsed = task.finished_time if task.finished_time is not None else task.elapsed
+        counted = task.completed - float(task.fields.get("start_at", 0))
+        if elapsed and counted > 0:
+            return Text(f"{counted / elapsed:.1f} {self.unit}/s", style="progress.data.speed")
+        return Text(f"– {self.unit}/s", style="progress.data.speed")
 
 
 def counting_bar(unit: str) -> Progress:

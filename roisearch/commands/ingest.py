@@ -72,7 +72,7 @@ def ingest_embedded(
 
         def track(plan: PlanSummary, description: str) -> None:
             completed, total = items_done(db, plan.ingestion_id)
-            task = bar.add_task(description, total=total, completed=completed)
+            task = bar.add_task(description, total=total, completed=completed, start_at=completed)
 
             def advance(_: PlanSummary, __: ChunkSummary) -> None:
                 completed, _total = items_done(db, plan.ingestion_id)
@@ -91,6 +91,7 @@ def ingest_embedded(
                 f"finishing interrupted ingestion {other.ingestion_id}",
                 total=total,
                 completed=completed,
+                start_at=completed,
             )
 
         def advance_other(other: PlanSummary, __: ChunkSummary) -> None:
@@ -104,7 +105,9 @@ def wait_for_workers(db: Database, ingestion_id: int, name: str) -> None:
     """Follow an ingestion run by RQ workers until it is no longer planning or running."""
     with counting_bar("items") as bar:
         completed, total = items_done(db, ingestion_id)
-        task = bar.add_task(f"ingesting {name} (workers)", total=total, completed=completed)
+        task = bar.add_task(
+            f"ingesting {name} (workers)", total=total, completed=completed, start_at=completed
+        )
         while True:
             with db.read() as session:
                 progress = ingestion_progress(
