@@ -79,8 +79,10 @@ class Listing:
 def rich_table(listing: Listing) -> Table:
     table = Table(title=escape(listing.title), caption=listing.caption and escape(listing.caption))
     for col in listing.columns:
-        if col.wrap:
-            table.add_column(col.title, justify=col.justify, overflow="fold", ratio=1)
+        if col.wrap:  # takes what the others leave, never less than a readable width
+            table.add_column(
+                col.title, justify=col.justify, overflow="fold", min_width=WRAP_MIN_WIDTH
+            )
         else:
             table.add_column(col.title, justify=col.justify, no_wrap=True)
     for cells in listing.cells():
@@ -108,9 +110,23 @@ def plain_lines(listing: Listing) -> list[str]:
     return lines
 
 
+WRAP_MIN_WIDTH = 16
+
+
+def fits(listing: Listing, width: int) -> bool:
+    """Whether a table fits ``width`` with every fixed column whole and every wrapping column
+    at least WRAP_MIN_WIDTH wide (rich squeezes columns to nothing when it does not)."""
+    rows = [[col.title for col in listing.columns], *listing.cells()]
+    needed = 1  # the left border; each column adds its padding and right border
+    for i, col in enumerate(listing.columns):
+        natural = max(len(line) for row in rows for line in row[i].splitlines() or [""])
+        needed += 3 + (min(natural, WRAP_MIN_WIDTH) if col.wrap else natural)
+    return needed <= width
+
+
 def print_listing(listing: Listing) -> None:
-    """A rich table on a terminal, plain unwrapped lines otherwise."""
-    if console.is_terminal:
+    """A rich table on a terminal wide enough for it; plain unwrapped lines otherwise."""
+    if console.is_terminal and fits(listing, console.width):
         console.print(rich_table(listing))
     else:
         write_lines(plain_lines(listing))

@@ -14,8 +14,8 @@ from shared.yolov7.errors import EngineError
 LAYER_COLUMNS = (
     Column("index", "#", "right"),
     Column("type"),
-    Column("source", "from"),
-    Column("shape", "output shape"),
+    Column("source", "from", wrap=True),
+    Column("shape", "output shape", wrap=True),
     Column("channels", "C", "right"),
     Column("stride", text=lambda v: f"{v:g}" if v else "-", justify="right"),
     Column("parameters", "params", "right", text=lambda v: f"{v:,}"),

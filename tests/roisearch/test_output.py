@@ -8,7 +8,15 @@ import json
 import pytest
 from rich.console import Console
 
-from roisearch.output import Column, Listing, listing_json, plain_lines, print_json, rich_table
+from roisearch.output import (
+    Column,
+    Listing,
+    fits,
+    listing_json,
+    plain_lines,
+    print_json,
+    rich_table,
+)
 
 
 def sample() -> Listing:
@@ -41,3 +49,12 @@ def test_json_rows_and_strict_numbers(capsys: pytest.CaptureFixture[str]) -> Non
         "score": None,
         "rows": [{"x": None}, {"x": 1.5}],
     }
+
+
+def test_a_table_that_cannot_fit_is_not_squeezed() -> None:
+    """rich squeezed columns it could not fit to nothing (the crop URL got 2 characters)."""
+    wide = Listing("wide", (Column("id"), Column("path"), Column("note", wrap=True)))
+    wide.add(id=1, path="p" * 60, note="n" * 40)
+    assert not fits(wide, 80)  # the fixed columns alone need 70 + the note's 16
+    assert fits(wide, 100)
+    assert fits(sample(), 40)  # the long name wraps
