@@ -56,6 +56,16 @@ def announce_model(identity: ModelIdentity) -> None:
         err_console.print(f"[yellow]{identity.notice}[/yellow]")
 
 
+def model_document(identity: ModelIdentity) -> dict[str, object]:
+    """The ``model`` field of ``ingest --json``: the names of ``GET /v1/model``."""
+    return {
+        "name": identity.name,
+        "demo": identity.demo,
+        "notice": identity.notice,
+        "class_names": None if identity.class_names is None else list(identity.class_names),
+    }
+
+
 def ingest_embedded(
     settings: Settings, db: Database, source: Path, models: ModelProvider | None = None
 ) -> int:
@@ -139,9 +149,12 @@ def ingest(
         with db.read() as session:
             before = last_object_id(session)
         if settings.embedded:
-            ingestion_id = ingest_embedded(settings, db, source)
+            models = ModelProvider(settings, throughput=True)
+            identity = model_identity(settings.weights, models.get().class_names)
+            ingestion_id = ingest_embedded(settings, db, source, models)
         else:
-            announce_model(model_identity(settings.weights))
+            identity = model_identity(settings.weights)  # the workers load it
+            announce_model(identity)
             plan = start_ingestion(db, settings, source.resolve())
             queue = RQJobQueue.from_settings(settings)
             n = enqueue_plan(queue, plan)
@@ -162,7 +175,7 @@ def ingest(
         db.dispose()
     assert report is not None
     if as_json:
-        print_json(report_document(report))
+        print_json({**report_document(report), "model": model_document(identity)})
     else:
         print_report(report)
         message(f"details: roisearch ingestions show {ingestion_id}")

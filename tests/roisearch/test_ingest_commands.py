@@ -103,6 +103,7 @@ def test_a_failed_source_prints_its_reason_and_exits_1(
     assert "ingestion 1 failed: bad_archive: t.zip is not a readable zip" in result.stderr
     document = json.loads(run(env, "ingest", str(broken), "--json").stdout)
     assert document["status"] == "failed" and document["error_code"] == "bad_archive"
+    assert document["model"]["demo"] is True and len(document["model"]["class_names"]) == 9
 
 
 def test_failed_items_first_ten_then_the_command_for_all(
