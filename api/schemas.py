@@ -348,6 +348,13 @@ class ModelOut(BaseModel):
     space_key: str
     space_id: int | None = Field(description="Database id of this embedding space, if stored")
     device: str
+    demo: bool = Field(
+        description="True for the bundled demo detector, which only knows generated shapes"
+    )
+    notice: str | None = Field(
+        description="One line to show beside results: for the demo detector, what it knows and "
+        "how to use official YOLOv7 weights (ROISEARCH_WEIGHTS); null for other weights"
+    )
 
 
 class IndexSpaceStatus(BaseModel):

@@ -28,6 +28,7 @@ from api.presenters import (
 )
 from api.resources import Resources
 from api.schemas import GroupBy, Hit, ImageGroup
+from shared.class_names import resolve_class_ids, unknown_classes_message
 from shared.db.models import DetectedObject
 from shared.index import SearchFilter
 
@@ -48,21 +49,12 @@ class Ranked:
 
 def resolve_classes(names: Sequence[str], classes: Sequence[str]) -> list[int]:
     """Class names or ids → class ids of a space; unknown names are a 422 naming them."""
-    ids: list[int] = []
-    unknown: list[str] = []
-    for value in classes:
-        if value.isdigit() and int(value) < len(names):
-            ids.append(int(value))
-        elif value in names:
-            ids.append(names.index(value))
-        else:
-            unknown.append(value)
+    ids, unknown = resolve_class_ids(names, classes)
     if unknown:
         raise ApiError(
             422,
             "unknown_class",
-            f"unknown class(es) {', '.join(repr(u[:64]) for u in unknown[:10])}; "
-            f"this model has {len(names)} classes",
+            unknown_classes_message(unknown, names, "this model"),
             {"unknown": [u[:64] for u in unknown[:50]], "classes": list(names[:1000])},
         )
     return ids

@@ -16,21 +16,25 @@ from roisearch.commands import (
     export,
     index,
     ingest,
+    ingestions,
     reports,
     serve,
 )
 from roisearch.context import err_console
+from roisearch.exit_codes import EPILOG, FAILURE
 from roisearch.storage_errors import storage_failure
 
 app = typer.Typer(
     name="roisearch",
     help="Object-level similarity search for image archives.",
+    epilog=EPILOG,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
 app.add_typer(db.app, name="db")
 engine.register(app)  # top-level `layers` and `convert`
-ingest.register(app)  # `ingest`, `worker`, `ingestions list`
+ingest.register(app)  # `ingest`, `worker`
+ingestions.register(app)  # `ingestions list|show`
 app.add_typer(serve.app)  # top-level `serve`
 app.add_typer(client.app)  # top-level `search`, `similar`
 reports.register(app)  # `report clusters`
@@ -49,4 +53,4 @@ def main() -> None:
         if message is None:
             raise
         err_console.print(f"[red]error: {message}[/red]")
-        sys.exit(1)
+        sys.exit(FAILURE)

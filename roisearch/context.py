@@ -14,8 +14,10 @@ from shared.settings import Settings, SettingsError, load_settings
 if TYPE_CHECKING:
     from shared.db.database import Database
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped or redirected output is never wrapped at a width (a line stays one line for grep);
+# on a terminal rich wraps text to the window.
+console = Console(soft_wrap=not sys.stdout.isatty())
+err_console = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 
 
 def storage_line(settings: Settings) -> str:

@@ -26,7 +26,7 @@ from api.schemas import (
     Page,
 )
 from shared.db.models import DetectedObject, Ingestion, IngestionItem, IngestionStatus, ItemStatus
-from shared.ingestion.progress import ingestion_progress, items_in_status
+from shared.ingestion.progress import ingestion_progress, items_in_status, throughput
 
 router = APIRouter(tags=["ingestions"])
 ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}}
@@ -94,12 +94,11 @@ def ingestion_out(
     rate: float | None = None
     eta: float | None = None
     if finished_at is not None and started is not None:
-        elapsed = max((finished_at - started).total_seconds(), 1e-3)
-        rate = processed / elapsed
+        rate = throughput(processed, counts.done, (finished_at - started).total_seconds())
     elif ingestion.status == IngestionStatus.RUNNING:
-        rate = _recent_rate(session, ingestion.id, now)
-        if rate == 0.0 and started is not None and processed:
-            rate = processed / max((now - started).total_seconds(), 1e-3)
+        rate = _recent_rate(session, ingestion.id, now) if counts.done else None
+        if rate == 0.0 and started is not None:
+            rate = throughput(processed, counts.done, (now - started).total_seconds())
         eta = counts.pending / rate if rate else None
     return IngestionOut(
         id=ingestion.id,

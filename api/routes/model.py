@@ -15,6 +15,7 @@ from api.dependencies import ResourcesDep
 from api.resources import Resources
 from api.schemas import ErrorResponse, ModelOut
 from shared.db.models import EmbeddingSpace
+from shared.model_identity import model_identity
 
 router = APIRouter(tags=["model"])
 ERRORS: dict[int | str, dict[str, Any]] = {503: {"model": ErrorResponse}}
@@ -45,6 +46,7 @@ def _model_info(resources: Resources) -> ModelOut:
     with resources.db.read() as session:
         space_id = session.scalar(select(EmbeddingSpace.id).where(EmbeddingSpace.key == spec.key))
     weights = resources.settings.weights
+    identity = model_identity(weights, spec.class_names)
     return ModelOut(
         weights=weights.name if weights is not None else "bundled demo detector",
         weights_sha256=spec.weights_sha256,
@@ -57,6 +59,8 @@ def _model_info(resources: Resources) -> ModelOut:
         space_key=spec.key,
         space_id=space_id,
         device=str(detector.device),
+        demo=identity.demo,
+        notice=identity.notice,
     )
 
 

@@ -23,6 +23,7 @@ from api.schemas import (
     RebuildResponse,
 )
 from shared.db.models import EmbeddingSpace
+from shared.model_identity import model_name
 
 public_router = APIRouter(tags=["operations"])
 router = APIRouter(tags=["operations"])
@@ -57,13 +58,14 @@ def _check_redis(resources: Resources) -> CheckState:
 
 def _check_model(resources: Resources) -> CheckState:
     state = resources.model_state
+    name = model_name(resources.settings.weights)
     if resources.models.loaded:
-        return CheckState(ok=True, detail="loaded")
+        return CheckState(ok=True, detail=f"loaded: {name}")
     if state.state == "failed":
-        return CheckState(ok=False, detail=f"failed to load: {state.error}")
+        return CheckState(ok=False, detail=f"failed to load {name}: {state.error}")
     if state.state == "loading":
-        return CheckState(ok=False, detail="loading")
-    return CheckState(ok=True, detail="lazy: loads on the first query-by-image")
+        return CheckState(ok=False, detail=f"loading: {name}")
+    return CheckState(ok=True, detail=f"lazy: {name} loads on the first query-by-image")
 
 
 def _check_index(resources: Resources) -> CheckState:

@@ -8,19 +8,20 @@ index, compute a clustering report, and say how to serve the API and the web pag
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import typer
-from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from roisearch.commands.ingest import failures_table, ingest_embedded, open_database, summary_table
+from roisearch.commands.ingest import ingest_embedded, open_database
 from roisearch.context import console, err_console, settings_or_exit
+from roisearch.exit_codes import USAGE
+from roisearch.ingestion_report import load_report, print_report
+from roisearch.output import Column, Listing, print_listing
 from shared.db.database import Database
 from shared.db.models import DetectedObject, Image, Report, ReportStatus
-from shared.ingestion.progress import ingestion_progress
+from shared.ingestion.outcome import last_object_id
 from shared.reports.errors import ReportError
 from shared.reports.job import create_cluster_report, run_cluster_report
 from shared.reports.params import ClusterParams
@@ -30,6 +31,14 @@ from shared.settings import Settings
 DEMO_FOLDER = "demo"
 ARCHIVE_NAME = "demo-scenes-seed{seed}-n{n}.zip"
 NEIGHBOURS = 10
+NEIGHBOUR_COLUMNS = (
+    Column("rank", justify="right"),
+    Column("object_id", "object", "right"),
+    Column("class_name", "class"),
+    Column("detector_score", "detector score", "right"),
+    Column("similarity", justify="right"),
+    Column("image", wrap=True),
+)
 
 
 def _archive(settings: Settings, n: int, seed: int) -> Path:
@@ -89,25 +98,24 @@ def _example_query(settings: Settings, db: Database) -> None:
                 .where(DetectedObject.id.in_([hit.object_id for hit in hits]))
             )
         }
-    table = Table(
-        title=f"objects like object {example_id} ({example_class}, in {member})",
+    listing = Listing(
+        f"objects like object {example_id} ({example_class}, in {member})",
+        NEIGHBOUR_COLUMNS,
         caption="GET /v1/objects/{id}/similar answers the same question over HTTP",
     )
-    for column in ("rank", "object", "class", "detector score", "similarity", "image"):
-        table.add_column(column)
     for rank, hit in enumerate(hits, start=1):
         row = rows.get(hit.object_id)
         if row is None:
             continue
-        table.add_row(
-            str(rank),
-            str(hit.object_id),
-            row.class_name,
-            f"{row.score:.2f}",
-            f"{hit.score:.3f}",
-            row.source.rsplit("::", 1)[-1],  # the member inside the archive
+        listing.add(
+            rank=rank,
+            object_id=hit.object_id,
+            class_name=row.class_name,
+            detector_score=f"{row.score:.2f}",
+            similarity=f"{hit.score:.3f}",
+            image=row.source.rsplit("::", 1)[-1],  # the member inside the archive
         )
-    console.print(table)
+    print_listing(listing)
     same = sum(
         1 for hit in hits if (row := rows.get(hit.object_id)) and row.class_name == example_class
     )
@@ -158,7 +166,7 @@ def demo(
             f"with `roisearch train-demo --workers 1 --out {DEMO_WEIGHTS}` (about an hour on 2 "
             "cores), or set ROISEARCH_WEIGHTS to a YOLOv7 checkpoint[/red]"
         )
-        raise typer.Exit(2)
+        raise typer.Exit(USAGE)
     if not settings.embedded:
         # The demo shows the embedded default; a configured Redis would need running workers.
         settings = settings.model_copy(update={"redis_url": None})
@@ -168,22 +176,13 @@ def demo(
     console.rule("2. ingestion (embedded: SQLite, in-process queue, bundled detector)")
     db = open_database(settings)
     try:
+        with db.read() as session:
+            before = last_object_id(session)
         ingestion_id = ingest_embedded(settings, db, archive)
         with db.read() as session:
-            progress = ingestion_progress(session, ingestion_id)
-            objects = session.scalar(select(func.count()).select_from(DetectedObject)) or 0
-        assert progress is not None
-        console.print(summary_table(progress))
-        if progress.failed:
-            console.print(failures_table(progress))
-        skipped = progress.counts.get("skipped", 0)
-        if skipped:
-            # the archive is a whole dataset: its labels and annotation files are not images
-            console.print(
-                f"{skipped} members skipped as not images (YOLO labels, COCO JSON, class list): "
-                "recorded per item with code not_an_image"
-            )
-        console.print(f"{objects} objects in the collection ({settings.resolved_database_url})")
+            report = load_report(session, ingestion_id, after_object_id=before)
+        assert report is not None
+        print_report(report)
 
         console.rule("3. find objects like this one")
         _example_query(settings, db)
@@ -201,9 +200,7 @@ def demo(
         "search from the shell:           .venv/bin/roisearch similar OBJECT_ID\n"
         f"settings in effect:              {json.dumps({'data_dir': str(settings.data_dir)})}"
     )
-    counts = Counter(progress.counts)
-    if counts.get("failed"):
-        raise typer.Exit(1)
+    raise typer.Exit(report.exit_code)
 
 
 def register(app: typer.Typer) -> None:

@@ -5,10 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-from rich.table import Table
 
-from roisearch.context import console, err_console
+from roisearch.context import err_console
+from roisearch.exit_codes import USAGE
+from roisearch.output import (
+    Column,
+    Listing,
+    json_option,
+    listing_json,
+    message,
+    print_json,
+    print_listing,
+)
+from roisearch.progress_bars import counting_bar
+
+CLASS_COLUMNS = (Column("class_name", "class"), Column("objects", justify="right"))
 
 
 def demo_data(
@@ -16,6 +27,7 @@ def demo_data(
     n: int = typer.Option(500, "--n", min=0, help="number of images"),
     seed: int = typer.Option(0, "--seed", help="scene stream; same seed, same images"),
     as_zip: bool = typer.Option(False, "--zip", help="write one zip archive instead of a folder"),
+    as_json: bool = json_option(),
 ) -> None:
     """Generate labelled scenes of the demo classes: JPEGs, COCO JSON, YOLO txt, and the
     planted near-duplicate pairs (near_duplicates.json)."""
@@ -25,25 +37,31 @@ def demo_data(
         out = out.with_name(out.name + ".zip")
     if out.exists() and (as_zip or any(out.iterdir())):
         err_console.print(f"[red]{out} already exists and is not empty; choose another --out[/red]")
-        raise typer.Exit(2)
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-    ) as bar:
+        raise typer.Exit(USAGE)
+    with counting_bar("scenes") as bar:
         task = bar.add_task("scenes", total=n)
         summary = write_dataset(
             out, n, seed, as_zip=as_zip, progress=lambda k: bar.update(task, completed=k)
         )
-    table = Table(title=f"{out}: {summary.images} images, {summary.objects} objects (seed {seed})")
-    table.add_column("class")
-    table.add_column("objects", justify="right")
+    listing = Listing(
+        f"{out}: {summary.images} images, {summary.objects} objects (seed {seed})", CLASS_COLUMNS
+    )
     for name, count in summary.per_class.items():
-        table.add_row(name, str(count))
-    console.print(table)
-    console.print(f"near-duplicate pairs planted: {len(summary.near_duplicates)}")
+        listing.add(class_name=name, objects=count)
+    if as_json:
+        print_json(
+            {
+                "out": str(out),
+                "seed": seed,
+                "images": summary.images,
+                "objects": summary.objects,
+                "classes": listing_json(listing),
+                "near_duplicate_pairs": len(summary.near_duplicates),
+            }
+        )
+        return
+    print_listing(listing)
+    message(f"near-duplicate pairs planted: {len(summary.near_duplicates)}")
 
 
 def register(app: typer.Typer) -> None:

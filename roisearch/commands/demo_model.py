@@ -7,10 +7,11 @@ import math
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-from rich.table import Table
 
 from roisearch.context import console, err_console
+from roisearch.exit_codes import FAILURE, USAGE
+from roisearch.output import Column, Listing, json_option, print_json, print_listing
+from roisearch.progress_bars import counting_bar
 
 
 def _default_cache(seed: int, images: int) -> Path:
@@ -55,11 +56,11 @@ def train_demo(
 
     if out.suffix != ".safetensors":
         err_console.print("[red]--out must end in .safetensors[/red]")
-        raise typer.Exit(2)
+        raise typer.Exit(USAGE)
     for flag, size in (("--img-size", img_size), ("--serve-size", serve_size)):
         if size is not None and size % 32:
             err_console.print(f"[red]{flag} {size} must be a multiple of 32[/red]")
-            raise typer.Exit(2)
+            raise typer.Exit(USAGE)
     config = TrainConfig(
         out=out,
         data_dir=data_dir or _default_cache(seed, images),
@@ -95,7 +96,10 @@ def eval_demo(
     ),
     n: int = typer.Option(200, "--n", min=1, help="held-out scenes"),
     seed: int | None = typer.Option(None, "--seed", help="held-out scene stream"),
-    json_out: Path | None = typer.Option(None, "--json", help="also write the figures here"),
+    json_out: Path | None = typer.Option(
+        None, "--out", help="also write the figures (the --json document) to this file"
+    ),
+    as_json: bool = json_option(),
     threads: int = typer.Option(2, "--threads", min=1),
     layer: int | None = typer.Option(
         None, "--layer", help="layer of the one-layer vector kinds (default: the family's)"
@@ -113,13 +117,7 @@ def eval_demo(
 
     torch.set_num_threads(threads)
     items = held_out_items(n, HELD_OUT_SEED if seed is None else seed)
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-    ) as bar:
+    with counting_bar("scenes") as bar:
         task = bar.add_task("study", total=n)
         try:
             report = roi_study(
@@ -131,55 +129,68 @@ def eval_demo(
             )
         except EngineError as exc:
             err_console.print(f"[red]{exc}[/red]")
-            raise typer.Exit(1) from None
+            raise typer.Exit(FAILURE) from None
     det = report.detection
-    console.print(
+    per_class = Listing(
         f"detection on {det.images} held-out scenes, {det.objects} objects: "
-        f"mAP@0.5 {_fmt(det.map50)}, mAP@0.5:0.95 {_fmt(det.map50_95)}"
+        f"mAP@0.5 {_fmt(det.map50)}, mAP@0.5:0.95 {_fmt(det.map50_95)}",
+        (
+            Column("class_name", "class"),
+            Column("objects", justify="right"),
+            Column("ap50", "AP@0.5", "right", text=_fmt),
+            Column("ap50_95", "AP@0.5:0.95", "right", text=_fmt),
+        ),
     )
-    table = Table()
-    for col in ("class", "objects", "AP@0.5", "AP@0.5:0.95"):
-        table.add_column(col, justify="right" if col != "class" else "left")
     for c, name in enumerate(CLASS_NAMES):
         ap = det.scores.ap[c]
-        table.add_row(
-            name, str(det.scores.gt_per_class[c]), _fmt(float(ap[0])), _fmt(float(ap.mean()))
+        per_class.add(
+            class_name=name,
+            objects=int(det.scores.gt_per_class[c]),
+            ap50=float(ap[0]),
+            ap50_95=float(ap.mean()),
         )
-    console.print(table)
-    console.print(
+    study = Listing(
         f"object retrieval by class (precision@10, mAP of every object's neighbours); "
         f"single layer {report.single_layer}, head inputs {list(report.head_layers)}; "
-        f"{report.matched_fraction:.1%} of the objects detected (IoU ≥ 0.5)"
+        f"{report.matched_fraction:.1%} of the objects detected (IoU ≥ 0.5)",
+        (
+            Column("kind", "vector", text=lambda k: KIND_TITLES[k]),
+            Column("boxes"),
+            Column("dim", justify="right"),
+            Column("precision_at_10", "P@10", "right", text=_fmt),
+            Column("mean_ap", "mAP", "right", text=_fmt),
+            Column("queries", justify="right"),
+            Column("note", wrap=True),
+        ),
     )
-    study = Table()
-    for col in ("vector", "boxes", "dim", "P@10", "mAP", "queries", "note"):
-        study.add_column(col)
     for row in report.rows:
-        study.add_row(
-            KIND_TITLES[row.kind],
-            row.boxes,
-            str(row.dim),
-            _fmt(row.precision_at_10),
-            _fmt(row.mean_ap),
-            str(row.queries),
-            row.note,
-        )
-    console.print(study)
+        study.add(**row.__dict__)
+    doc = {
+        "images": det.images,
+        "objects": det.objects,
+        "map50": det.map50,
+        "map50_95": det.map50_95,
+        "class_ap50": dict(zip(CLASS_NAMES, det.scores.class_ap50(), strict=True)),
+        "class_ap50_95": {
+            name: float(det.scores.ap[c].mean()) for c, name in enumerate(CLASS_NAMES)
+        },
+        "class_objects": dict(zip(CLASS_NAMES, det.scores.gt_per_class, strict=True)),
+        "matched_fraction": report.matched_fraction,
+        "retrieval": [row.__dict__ for row in report.rows],
+    }
     if json_out is not None:
-        doc = {
-            "images": det.images,
-            "objects": det.objects,
-            "map50": det.map50,
-            "map50_95": det.map50_95,
-            "class_ap50": dict(zip(CLASS_NAMES, det.scores.class_ap50(), strict=True)),
-            "class_ap50_95": {
-                name: float(det.scores.ap[c].mean()) for c, name in enumerate(CLASS_NAMES)
-            },
-            "class_objects": dict(zip(CLASS_NAMES, det.scores.gt_per_class, strict=True)),
-            "matched_fraction": report.matched_fraction,
-            "retrieval": [row.__dict__ for row in report.rows],
-        }
-        json_out.write_text(json.dumps(doc, indent=1))
+        json_out.write_text(json.dumps(doc, indent=1, default=_plain))
+    if as_json:
+        print_json(json.loads(json.dumps(doc, default=_plain)))  # numpy → Python numbers
+        return
+    print_listing(per_class)
+    print_listing(study)
+
+
+def _plain(value: object) -> object:
+    """numpy scalars in the figures → Python numbers."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else str(value)
 
 
 def register(app: typer.Typer) -> None:

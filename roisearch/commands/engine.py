@@ -5,15 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from roisearch.context import console, err_console
+from roisearch.exit_codes import FAILURE, USAGE
+from roisearch.output import Column, Listing, json_option, listing_json, print_json, print_listing
 from shared.yolov7.errors import EngineError
+
+LAYER_COLUMNS = (
+    Column("index", "#", "right"),
+    Column("type"),
+    Column("source", "from", wrap=True),
+    Column("shape", "output shape", wrap=True),
+    Column("channels", "C", "right"),
+    Column("stride", text=lambda v: f"{v:g}" if v else "-", justify="right"),
+    Column("parameters", "params", "right", text=lambda v: f"{v:,}"),
+    Column("roi_suitable", "ROI"),
+    Column("note", wrap=True),
+)
 
 
 def layers(
     weights: Path = typer.Option(..., "--weights", help="YOLOv7 .pt or .safetensors"),
     imgsz: int = typer.Option(640, "--imgsz", help="square input side for the shapes"),
+    as_json: bool = json_option(),
 ) -> None:
     """List every layer: index, type, from, output shape, channels, stride, ROI suitability."""
     from shared.yolov7.checkpoint import load_pt
@@ -26,26 +40,34 @@ def layers(
         ).model
     except EngineError as exc:
         err_console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
-    table = Table(
-        title=f"{weights.name} at {imgsz}x{imgsz} (default ROI layer "
-        f"{model.default_feature_layers()[0]})"
+        raise typer.Exit(FAILURE) from None
+    default_layer = model.default_feature_layers()[0]
+    listing = Listing(
+        f"{weights.name} at {imgsz}x{imgsz} (default ROI layer {default_layer})", LAYER_COLUMNS
     )
-    for col in ("#", "type", "from", "output shape", "C", "stride", "params", "ROI", "note"):
-        table.add_column(col)
     for row in inspect_layers(model, imgsz):
-        table.add_row(
-            str(row.index),
-            row.type,
-            row.source,
-            row.shape_text,
-            str(row.channels),
-            f"{row.stride:g}" if row.stride else "-",
-            f"{row.parameters:,}",
-            "yes" if row.roi_suitable else "no",
-            row.note,
+        listing.add(
+            index=row.index,
+            type=row.type,
+            source=row.source,
+            shape=row.shape_text,
+            channels=row.channels,
+            stride=row.stride or None,
+            parameters=row.parameters,
+            roi_suitable=row.roi_suitable,
+            note=row.note,
         )
-    console.print(table)
+    if as_json:
+        print_json(
+            {
+                "weights": weights.name,
+                "input_size": imgsz,
+                "default_layer": default_layer,
+                "layers": listing_json(listing),
+            }
+        )
+    else:
+        print_listing(listing)
 
 
 def convert(
@@ -57,12 +79,12 @@ def convert(
 
     if dst.suffix != ".safetensors":
         err_console.print("[red]DST must end in .safetensors[/red]")
-        raise typer.Exit(2)
+        raise typer.Exit(USAGE)
     try:
         convert_file(src, dst)
     except EngineError as exc:
         err_console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+        raise typer.Exit(FAILURE) from None
     console.print(f"wrote {dst} and {dst.with_suffix('.json')}")
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from roisearch.commands.ingest import open_database
-from roisearch.context import console, err_console, settings_or_exit
+from roisearch.context import err_console, settings_or_exit
+from roisearch.exit_codes import FAILURE, USAGE
+from roisearch.output import json_option, message, print_json
+from roisearch.progress_bars import counting_bar
 from shared.export.files import FILE_FORMATS, export_directory
 from shared.export.rows import ExportSpec
 from shared.export.splits import SplitSpec, split_index
@@ -37,13 +39,14 @@ def export(
     formats: list[str] | None = typer.Option(
         None, "--format", "-f", help=f"one of {', '.join(FILE_FORMATS)} (repeat); default: all"
     ),
+    as_json: bool = json_option(),
 ) -> None:
     """Write OUT/vectors.npy, objects.csv, objects.parquet, manifest.json (per split part)."""
     chosen = tuple(formats or FILE_FORMATS)
     unknown = sorted(set(chosen) - set(FILE_FORMATS))
     if unknown:
         err_console.print(f"[red]unknown format(s) {unknown}; use {', '.join(FILE_FORMATS)}[/red]")
-        raise typer.Exit(2)
+        raise typer.Exit(USAGE)
     settings = settings_or_exit()
     db = open_database(settings)
     try:
@@ -69,21 +72,20 @@ def export(
     except ReportError as exc:
         err_console.print(f"[red]{exc.code}: {exc.message}[/red]")
         db.dispose()
-        raise typer.Exit(1) from None
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as bar:
+        raise typer.Exit(FAILURE) from None
+    with counting_bar("objects") as bar:
         task = bar.add_task(f"exporting to {out}", total=total)
         manifest = export_directory(
             db, spec, out, formats=chosen, on_batch=lambda n: bar.advance(task, n)
         )
     db.dispose()
+    if as_json:
+        print_json(
+            {"out": str(out), "dim": manifest["dim"], "rows": manifest["rows"], "formats": chosen}
+        )
+        return
     rows = ", ".join(f"{name}: {n}" for name, n in manifest["rows"].items())
-    console.print(f"exported {rows} objects (dim {manifest['dim']}) to {out}")
+    message(f"exported {rows} objects (dim {manifest['dim']}) to {out}")
 
 
 def register(app: typer.Typer) -> None:

@@ -7,15 +7,17 @@ server keeps its own index in memory (and writes its own snapshots): to rebuild 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from datetime import UTC, datetime
 
 import typer
-from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from roisearch.context import console, err_console, open_database, settings_or_exit
+from roisearch.exit_codes import FAILURE, USAGE
+from roisearch.output import Column, Listing, json_option, listing_json, print_json, print_listing
 from shared.db.database import Database
 from shared.settings import Settings
 
@@ -39,11 +41,11 @@ def _space_ids(db: Database, space: int | None) -> list[int]:
             f"[red]cannot read the embedding spaces ({type(exc).__name__}); is the database "
             "migrated? (roisearch db upgrade)[/red]"
         )
-        raise typer.Exit(1) from None
+        raise typer.Exit(FAILURE) from None
     if space is not None:
         if space not in ids:
             err_console.print(f"[red]embedding space {space} does not exist[/red]")
-            raise typer.Exit(2)
+            raise typer.Exit(USAGE)
         return [space]
     return ids
 
@@ -69,45 +71,57 @@ def rebuild(space: int | None = SpaceOption) -> None:
         db.dispose()
 
 
+STATUS_COLUMNS = (
+    Column("space_id", "space", "right"),
+    Column("type"),
+    Column("params", text=lambda v: "-" if v is None else json.dumps(v)),
+    Column("in_snapshot", "in snapshot", "right"),
+    Column("in_database", "in database", "right"),
+    Column("covers_id", "covers id ≤", "right"),
+    Column("written_at", "written", text=lambda v: v or "-"),
+    Column("problem", wrap=True),
+)
+
+
 @app.command()
-def status(space: int | None = SpaceOption) -> None:
+def status(space: int | None = SpaceOption, as_json: bool = json_option()) -> None:
     """Snapshots against the database: type, size, covered point, age (loads no index)."""
     from shared.index.catchup import count_objects
     from shared.index.snapshots import SnapshotError, read_footer, snapshot_path
 
     settings = settings_or_exit()
     db = _database(settings)
+    listing = Listing(f"index snapshots in {settings.index_dir}", STATUS_COLUMNS)
     try:
-        table = Table(title=f"index snapshots in {settings.index_dir}")
-        for column in ("space", "type", "params", "in snapshot", "in database", "covers id ≤"):
-            table.add_column(column)
-        table.add_column("written")
         for space_id in _space_ids(db, space):
             with db.read_connection() as conn:
                 in_db = count_objects(conn, space_id)
             try:
                 footer = read_footer(snapshot_path(settings.index_dir, space_id))
             except SnapshotError as exc:
-                table.add_row(str(space_id), "-", "-", "-", str(in_db), "-", f"none ({exc})")
+                listing.add(space_id=space_id, in_database=in_db, problem=f"no snapshot ({exc})")
                 continue
             params = {k: v for k, v in footer["plan"]["params"].items() if k != "efConstruction"}
             written = datetime.fromtimestamp(footer["written_at"], UTC)
-            table.add_row(
-                str(space_id),
-                footer["plan"]["factory"],
-                json.dumps(params),
-                str(footer["count"]),
-                str(in_db),
-                str(footer["cursor"]["low"]),
-                written.isoformat(timespec="seconds"),
+            listing.add(
+                space_id=space_id,
+                type=footer["plan"]["factory"],
+                params=params,
+                in_snapshot=footer["count"],
+                in_database=in_db,
+                covers_id=footer["cursor"]["low"],
+                written_at=written.isoformat(timespec="seconds"),
             )
-        console.print(table)
     finally:
         db.dispose()
+    if as_json:
+        print_json({"index_dir": str(settings.index_dir), "spaces": listing_json(listing)})
+    else:
+        print_listing(listing)
 
 
 @app.command()
-def check(space: int | None = SpaceOption) -> None:
+def check(space: int | None = SpaceOption, as_json: bool = json_option()) -> None:
     """Load the index (snapshot + catch-up), compare its ids with the database's.
 
     Exit status 1 when any space has missing, extra or duplicate ids.
@@ -117,11 +131,15 @@ def check(space: int | None = SpaceOption) -> None:
     settings = settings_or_exit()
     db = _database(settings)
     failed = False
+    spaces: list[dict[str, object]] = []
     try:
         manager = IndexManager(settings, db)
         for space_id in _space_ids(db, space):
             result = manager.check(space_id)
             failed |= not result.ok
+            if as_json:
+                spaces.append(dataclasses.asdict(result))  # IndexCheck: the API's fields
+                continue
             verdict = "[green]ok[/green]" if result.ok else "[red]MISMATCH[/red]"
             console.print(
                 f"space {space_id}: {verdict} — index {result.count_index}, database "
@@ -138,8 +156,10 @@ def check(space: int | None = SpaceOption) -> None:
                 console.print(f"  object {object_id} cannot be indexed: {reason}")
     finally:
         db.dispose()
+    if as_json:
+        print_json({"spaces": spaces})
     if failed:
-        raise typer.Exit(1)
+        raise typer.Exit(FAILURE)
 
 
 def register(root: typer.Typer) -> None:

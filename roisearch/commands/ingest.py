@@ -1,4 +1,4 @@
-"""``roisearch ingest``, ``roisearch ingestions list`` and ``roisearch worker``."""
+"""``roisearch ingest`` and ``roisearch worker``."""
 
 from __future__ import annotations
 
@@ -6,17 +6,19 @@ import time
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeRemainingColumn
-from rich.table import Table
-from sqlalchemy import select
+from rich.progress import TaskID
 
 from roisearch import context
-from roisearch.context import console, err_console, settings_or_exit
+from roisearch.context import err_console, settings_or_exit
+from roisearch.exit_codes import FAILURE, USAGE
+from roisearch.ingestion_report import load_report, print_report, report_document
+from roisearch.output import json_option, message, print_json
+from roisearch.progress_bars import counting_bar
 from shared.db.database import Database
-from shared.db.models import Ingestion
+from shared.ingestion.outcome import last_object_id
 from shared.ingestion.pipeline import ChunkSummary
 from shared.ingestion.planning import PlanSummary
-from shared.ingestion.progress import IngestionProgress, ingestion_progress
+from shared.ingestion.progress import ingestion_progress, item_counts
 from shared.ingestion.runner import (
     enqueue_plan,
     resume_interrupted,
@@ -25,11 +27,12 @@ from shared.ingestion.runner import (
     start_or_resume,
 )
 from shared.ingestion.sources import SourceError
+from shared.model_identity import ModelIdentity, model_identity
 from shared.model_provider import ModelProvider
 from shared.queueing import RQJobQueue
 from shared.settings import Settings
 
-ingestions_app = typer.Typer(help="Ingestions and their progress.", no_args_is_help=True)
+POLL_S = 2.0
 
 
 def open_database(settings: Settings) -> Database:
@@ -38,32 +41,29 @@ def open_database(settings: Settings) -> Database:
     return context.open_database(settings)
 
 
-def summary_table(progress: IngestionProgress) -> Table:
-    table = Table(title=f"ingestion {progress.id}: {progress.source}")
-    table.add_column("status")
-    for key in ("done", "failed", "pending", "skipped"):
-        table.add_column(key, justify="right")
-    table.add_column("objects", justify="right")
-    table.add_column("images/s", justify="right")
-    table.add_row(
-        progress.status,
-        *(str(progress.counts.get(k, 0)) for k in ("done", "failed", "pending", "skipped")),
-        str(progress.objects),
-        f"{progress.images_per_s:.2f}" if progress.images_per_s else "-",
-    )
-    return table
+def items_done(db: Database, ingestion_id: int) -> tuple[int, int]:
+    """(items no longer pending, all items) of the ingestion."""
+    with db.read() as session:
+        counts = item_counts(session, ingestion_id)
+    total = sum(counts.values())
+    return total - counts["pending"], total
 
 
-def failures_table(progress: IngestionProgress) -> Table:
-    table = Table(title="failed and skipped items (first 20 of each)")
-    table.add_column("member")
-    table.add_column("status")
-    table.add_column("code")
-    table.add_column("reason")
-    for status, items in (("failed", progress.failed), ("skipped", progress.skipped)):
-        for item in items:
-            table.add_row(item.member, status, item.error_code or "", item.error_message or "")
-    return table
+def announce_model(identity: ModelIdentity) -> None:
+    """The model in use, on stderr (stdout stays for the results): name, classes, demo."""
+    err_console.print(identity.line(), markup=False, highlight=False)
+    if identity.notice:
+        err_console.print(f"[yellow]{identity.notice}[/yellow]")
+
+
+def model_document(identity: ModelIdentity) -> dict[str, object]:
+    """The ``model`` field of ``ingest --json``: the names of ``GET /v1/model``."""
+    return {
+        "name": identity.name,
+        "demo": identity.demo,
+        "notice": identity.notice,
+        "class_names": None if identity.class_names is None else list(identity.class_names),
+    }
 
 
 def ingest_embedded(
@@ -71,102 +71,115 @@ def ingest_embedded(
 ) -> int:
     """Plan and process ``source`` in this process with a progress bar; return its id.
 
-    An earlier embedded run of the same source that was interrupted (killed, full disk) is
-    resumed rather than started again; other interrupted embedded ingestions are finished
-    afterwards, so that none is left pending.
+    The bar counts items (images and the other members), not chunks. An earlier embedded run
+    of the same source that was interrupted (killed, full disk) is resumed rather than
+    started again; other interrupted embedded ingestions are finished afterwards, so that
+    none is left pending.
     """
     models = models or ModelProvider(settings, throughput=True)
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as bar:
-        with start_or_resume(db, settings, source.resolve()) as plan:
-            task = bar.add_task(f"ingesting {source.name}", total=len(plan.pending_chunks))
+    announce_model(model_identity(settings.weights, models.get().class_names))
+    with counting_bar("items") as bar:
+
+        def track(plan: PlanSummary, description: str) -> None:
+            completed, total = items_done(db, plan.ingestion_id)
+            task = bar.add_task(description, total=total, completed=completed, start_at=completed)
 
             def advance(_: PlanSummary, __: ChunkSummary) -> None:
-                bar.advance(task)
+                completed, _total = items_done(db, plan.ingestion_id)
+                bar.update(task, completed=completed)
 
             run_plan(db, settings, models, plan, on_chunk=advance)
+
+        with start_or_resume(db, settings, source.resolve()) as plan:
+            track(plan, f"ingesting {source.name}")
+
         tasks: dict[int, TaskID] = {}
 
         def resuming(other: PlanSummary) -> None:
+            completed, total = items_done(db, other.ingestion_id)
             tasks[other.ingestion_id] = bar.add_task(
                 f"finishing interrupted ingestion {other.ingestion_id}",
-                total=len(other.pending_chunks),
+                total=total,
+                completed=completed,
+                start_at=completed,
             )
 
         def advance_other(other: PlanSummary, __: ChunkSummary) -> None:
-            bar.advance(tasks[other.ingestion_id])
+            bar.update(tasks[other.ingestion_id], completed=items_done(db, other.ingestion_id)[0])
 
         resume_interrupted(db, settings, models, on_plan=resuming, on_chunk=advance_other)
     return plan.ingestion_id
 
 
+def wait_for_workers(db: Database, ingestion_id: int, name: str) -> None:
+    """Follow an ingestion run by RQ workers until it is no longer planning or running."""
+    with counting_bar("items") as bar:
+        completed, total = items_done(db, ingestion_id)
+        task = bar.add_task(
+            f"ingesting {name} (workers)", total=total, completed=completed, start_at=completed
+        )
+        while True:
+            with db.read() as session:
+                progress = ingestion_progress(
+                    session, ingestion_id, failed_limit=0, skipped_limit=0
+                )
+            assert progress is not None
+            bar.update(task, total=progress.total, completed=progress.processed)
+            if progress.status not in ("planning", "running"):
+                return
+            time.sleep(POLL_S)
+
+
 def ingest(
     source: Path = typer.Argument(..., help="folder, .zip, .tar(.gz) or image file"),
     wait: bool = typer.Option(True, help="with Redis: wait until the workers are done"),
+    as_json: bool = json_option(),
 ) -> None:
-    """Ingest SOURCE: in-process without Redis (embedded mode), else through RQ workers."""
+    """Ingest SOURCE: in-process without Redis (embedded mode), else through RQ workers.
+
+    Exit status 1 when the source or any item failed (the reasons are printed, the first
+    failed items listed), 0 otherwise; members that are not images are skipped, not failed.
+    """
     settings = settings_or_exit()
     if not source.exists():
         err_console.print(f"[red]{source} does not exist[/red]")
-        raise typer.Exit(2)
+        raise typer.Exit(USAGE)
     db = open_database(settings)
     try:
+        with db.read() as session:
+            before = last_object_id(session)
         if settings.embedded:
-            ingestion_id = ingest_embedded(settings, db, source)
+            models = ModelProvider(settings, throughput=True)
+            identity = model_identity(settings.weights, models.get().class_names)
+            ingestion_id = ingest_embedded(settings, db, source, models)
         else:
+            identity = model_identity(settings.weights)  # the workers load it
+            announce_model(identity)
             plan = start_ingestion(db, settings, source.resolve())
             queue = RQJobQueue.from_settings(settings)
             n = enqueue_plan(queue, plan)
-            console.print(f"ingestion {plan.ingestion_id}: {n} chunk job(s) enqueued")
+            enqueued = f"ingestion {plan.ingestion_id}: {n} chunk job(s) enqueued"
+            if as_json:  # stdout holds only the document
+                err_console.print(enqueued)
+            else:
+                message(enqueued)
             ingestion_id = plan.ingestion_id
-            while wait:
-                with db.read() as session:
-                    progress = ingestion_progress(session, ingestion_id)
-                assert progress is not None
-                if progress.status not in ("planning", "running"):
-                    break
-                time.sleep(2)
+            if wait:
+                wait_for_workers(db, ingestion_id, source.name)
+        with db.read() as session:
+            report = load_report(session, ingestion_id, after_object_id=before)
     except SourceError as exc:
         err_console.print(f"[red]{exc.message}[/red]")
-        raise typer.Exit(1) from None
-    with db.read() as session:
-        progress = ingestion_progress(session, ingestion_id)
-    assert progress is not None
-    console.print(summary_table(progress))
-    if progress.failed or progress.skipped:
-        console.print(failures_table(progress))
-    db.dispose()
-
-
-@ingestions_app.command("list")
-def list_ingestions(limit: int = typer.Option(20, min=1, max=1000)) -> None:
-    """The most recent ingestions with their counts."""
-    settings = settings_or_exit()
-    db = open_database(settings)
-    with db.read() as session:
-        ids = session.scalars(select(Ingestion.id).order_by(Ingestion.id.desc()).limit(limit))
-        table = Table(title="ingestions")
-        for col in ("id", "source", "status", "items", "done", "failed", "objects"):
-            table.add_column(col)
-        for ingestion_id in ids:
-            p = ingestion_progress(session, ingestion_id, failed_limit=0, skipped_limit=0)
-            assert p is not None
-            table.add_row(
-                str(p.id),
-                p.source,
-                p.status,
-                str(p.total),
-                str(p.counts.get("done", 0)),
-                str(p.counts.get("failed", 0)),
-                str(p.objects),
-            )
-    console.print(table)
-    db.dispose()
+        raise typer.Exit(FAILURE) from None
+    finally:
+        db.dispose()
+    assert report is not None
+    if as_json:
+        print_json({**report_document(report), "model": model_document(identity)})
+    else:
+        print_report(report)
+        message(f"details: roisearch ingestions show {ingestion_id}")
+    raise typer.Exit(report.exit_code)
 
 
 def worker(burst: bool = typer.Option(False, help="exit when the queue is empty")) -> None:
@@ -179,4 +192,3 @@ def worker(burst: bool = typer.Option(False, help="exit when the queue is empty"
 def register(app: typer.Typer) -> None:
     app.command()(ingest)
     app.command()(worker)
-    app.add_typer(ingestions_app, name="ingestions")

@@ -11,10 +11,19 @@ from pathlib import Path
 
 import typer
 from pydantic import ValidationError
-from rich.table import Table
 
 from roisearch.commands.ingest import open_database
-from roisearch.context import console, err_console, settings_or_exit
+from roisearch.context import err_console, settings_or_exit
+from roisearch.exit_codes import FAILURE, USAGE
+from roisearch.output import (
+    Column,
+    Listing,
+    json_option,
+    listing_json,
+    message,
+    print_json,
+    print_listing,
+)
 from shared.db.models import Report, ReportStatus
 from shared.reports.assignments import ASSIGNMENTS_CSV, ASSIGNMENTS_PARQUET
 from shared.reports.errors import ReportError
@@ -24,6 +33,16 @@ from shared.reports.pipeline import REPORT_HTML, plan_report
 
 report_app = typer.Typer(help="Reports on the collection.", no_args_is_help=True)
 TOP_CLUSTERS = 30
+CLUSTER_COLUMNS = (
+    Column("id", "cluster", "right"),
+    Column("size", justify="right"),
+    Column("cohesion", justify="right"),
+    Column(
+        "classes",
+        wrap=True,
+        text=lambda v: ", ".join(f"{c['class_name']} {c['count']}" for c in v[:3]),
+    ),
+)
 
 
 def _params(**values: object) -> ClusterParams:
@@ -34,7 +53,7 @@ def _params(**values: object) -> ClusterParams:
             f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors()
         )
         err_console.print(f"[red]invalid options: {problems}[/red]")
-        raise typer.Exit(2) from None
+        raise typer.Exit(USAGE) from None
 
 
 @report_app.command("clusters")
@@ -64,8 +83,9 @@ def clusters(
         None, "--duplicate-similarity", help="near-duplicate threshold (default 0.97)"
     ),
     no_duplicates: bool = typer.Option(False, "--no-duplicates", help="skip near-duplicates"),
+    as_json: bool = json_option(),
 ) -> None:
-    """Cluster the selected objects; print a summary and write the HTML page (``--out``)."""
+    """Cluster the selected objects; print a summary and write the HTML page (--out)."""
     params = _params(
         space_id=space,
         classes=[p.strip() for c in classes or [] for p in c.split(",") if p.strip()] or None,
@@ -92,32 +112,54 @@ def clusters(
     except ReportError as exc:
         err_console.print(f"[red]{exc.code}: {exc.message}[/red]")
         db.dispose()
-        raise typer.Exit(1) from None
+        raise typer.Exit(FAILURE) from None
     report_id = create_cluster_report(db, params)
-    with console.status(f"computing report {report_id}…"):
+    with err_console.status(f"computing report {report_id}…"):
         status = run_cluster_report(db, settings, report_id)
     with db.read() as session:
         report = session.get(Report, report_id)
         assert report is not None
-        code, message, result = report.error_code, report.error_message, report.result
+        code, reason, result = report.error_code, report.error_message, report.result
     db.dispose()
     if status != ReportStatus.DONE or result is None:
-        err_console.print(f"[red]report {report_id} failed: {code}: {message}[/red]")
-        raise typer.Exit(1)
+        err_console.print(f"[red]report {report_id} failed: {code}: {reason}[/red]")
+        raise typer.Exit(FAILURE)
     folder = settings.reports_dir / str(report_id)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(folder / REPORT_HTML, out)
     overall = result["overall"]
-    table = Table(title=f"report {report_id}: {overall['objects']} objects")
-    for col in ("cluster", "size", "cohesion", "classes"):
-        table.add_column(col)
+    listing = Listing(f"report {report_id}: {overall['objects']} objects", CLUSTER_COLUMNS)
     for cluster in sorted(result["clusters"], key=lambda c: -c["size"])[:TOP_CLUSTERS]:
-        mix = ", ".join(f"{c['class_name']} {c['count']}" for c in cluster["classes"][:3])
-        table.add_row(str(cluster["id"]), str(cluster["size"]), f"{cluster['cohesion']:.3f}", mix)
-    console.print(table)
+        listing.add(
+            id=cluster["id"],
+            size=cluster["size"],
+            cohesion=cluster["cohesion"],
+            classes=[
+                {"class_name": c["class_name"], "count": c["count"]} for c in cluster["classes"]
+            ],
+        )
+    html = out if out is not None else folder / REPORT_HTML
+    assignments = [folder / ASSIGNMENTS_CSV, folder / ASSIGNMENTS_PARQUET]
+    if as_json:
+        print_json(
+            {
+                "report_id": report_id,
+                "objects": overall["objects"],
+                "clusters": overall["clusters"],
+                "noise": overall["noise"],
+                "purity": overall.get("purity"),
+                "purity_baseline": overall.get("purity_baseline"),
+                "duplicates": result.get("duplicates"),
+                "html": str(html),
+                "assignments": [str(path) for path in assignments],
+                "largest_clusters": listing_json(listing),
+            }
+        )
+        return
+    print_listing(listing)
     purity = overall.get("purity")
-    console.print(
+    message(
         f"clusters: {overall['clusters']}  noise: {overall['noise']}  "
         + (
             f"purity: {purity:.3f} (chance {overall['purity_baseline']:.3f})"
@@ -127,12 +169,12 @@ def clusters(
     )
     duplicates = result.get("duplicates")
     if duplicates:
-        console.print(
+        message(
             f"near-duplicate groups: {duplicates['group_count']} "
             f"({duplicates['objects_in_groups']} objects, similarity ≥ {duplicates['threshold']})"
         )
-    console.print(f"HTML: {out if out is not None else folder / REPORT_HTML}")
-    console.print(f"assignments: {folder / ASSIGNMENTS_CSV}, {folder / ASSIGNMENTS_PARQUET}")
+    message(f"HTML: {html}")
+    message(f"assignments: {', '.join(str(path) for path in assignments)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -53,6 +53,18 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def item_counts(session: Session, ingestion_id: int) -> dict[str, int]:
+    """Items per status (every status present, 0 when none): cheap enough to poll per chunk."""
+    counts = {str(s): 0 for s in ItemStatus}
+    for status, n in session.execute(
+        select(IngestionItem.status, func.count())
+        .where(IngestionItem.ingestion_id == ingestion_id)
+        .group_by(IngestionItem.status)
+    ):
+        counts[str(status)] = int(n)
+    return counts
+
+
 def items_in_status(
     session: Session, ingestion_id: int, status: ItemStatus, offset: int, limit: int
 ) -> Sequence[IngestionItem]:
@@ -68,6 +80,17 @@ def items_in_status(
         .offset(offset)
         .limit(limit)
     ).all()
+
+
+def throughput(processed: int, done: int, elapsed_s: float) -> float | None:
+    """Items per second of a run, or None when no image was processed.
+
+    A source that failed at once, or held only members that are not images, has no speed:
+    dividing its instant end by a clamped millisecond reported 1000 images/s.
+    """
+    if done <= 0 or elapsed_s <= 0:
+        return None
+    return processed / max(elapsed_s, 1e-3)
 
 
 def _items_with_reasons(
@@ -93,13 +116,7 @@ def ingestion_progress(
     ingestion = session.get(Ingestion, ingestion_id)
     if ingestion is None:
         return None
-    counts = {str(s): 0 for s in ItemStatus}
-    for status, n in session.execute(
-        select(IngestionItem.status, func.count())
-        .where(IngestionItem.ingestion_id == ingestion_id)
-        .group_by(IngestionItem.status)
-    ):
-        counts[str(status)] = int(n)
+    counts = item_counts(session, ingestion_id)
     total = sum(counts.values())
     image_ids = (
         select(IngestionItem.image_id)
@@ -116,9 +133,9 @@ def ingestion_progress(
     started = _aware(ingestion.started_at)
     end = _aware(ingestion.finished_at) or datetime.now(UTC)
     rate = eta = None
-    if started is not None and processed:
-        elapsed = max((end - started).total_seconds(), 1e-3)
-        rate = processed / elapsed
+    if started is not None:
+        rate = throughput(processed, counts[ItemStatus.DONE], (end - started).total_seconds())
+    if rate is not None:
         eta = counts[ItemStatus.PENDING] / rate if counts[ItemStatus.PENDING] else 0.0
     failed = _items_with_reasons(
         session, ingestion_id, ItemStatus.FAILED, failed_offset, failed_limit

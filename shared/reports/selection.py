@@ -21,6 +21,7 @@ import numpy as np
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from shared.class_names import resolve_class_ids, unknown_classes_message
 from shared.db.database import Database
 from shared.db.models import DetectedObject, EmbeddingSpace, Ingestion, IngestionItem
 from shared.reports.errors import ReportError
@@ -88,20 +89,11 @@ class ObjectBatch:
 
 def resolve_classes(names: Sequence[str], wanted: Sequence[str]) -> tuple[int, ...]:
     """Class names or ids → class ids of a space; unknown ones are an ``unknown_class`` error."""
-    ids: list[int] = []
-    unknown: list[str] = []
-    for value in wanted:
-        if value.isdigit() and int(value) < len(names):
-            ids.append(int(value))
-        elif value in names:
-            ids.append(list(names).index(value))
-        else:
-            unknown.append(value)
+    ids, unknown = resolve_class_ids(names, wanted)
     if unknown:
         raise ReportError(
             "unknown_class",
-            f"unknown class(es) {', '.join(repr(u[:64]) for u in unknown[:10])}; "
-            f"embedding space has {len(names)} classes",
+            unknown_classes_message(unknown, names, "the embedding space"),
             {"unknown": [u[:64] for u in unknown[:50]], "classes": list(names)[:1000]},
         )
     return tuple(sorted(set(ids)))

@@ -150,3 +150,34 @@ def test_running_ingestion_reports_rate_eta_and_failed_items(client: TestClient)
     assert {i["error_code"] for i in body["failed_items"]} == {"corrupt_image"}
     page2 = client.get(f"/v1/ingestions/{ingestion_id}", params={"page_size": 4, "page": 2}).json()
     assert [i["member"] for i in page2["failed_items"]] == ["m28.jpg", "m29.jpg"]
+
+
+def test_no_image_processed_has_no_rate(client: TestClient) -> None:
+    """Issue 19 item 8: an ingestion that processed no image reported 1000.0 images/s."""
+    resources = resources_of(client)
+    started = datetime.now(UTC)
+    with resources.db.begin() as session:
+        ingestion = Ingestion(
+            source="notes.txt",
+            source_kind="file",
+            status=IngestionStatus.DONE,
+            total_items=1,
+            started_at=started,
+            finished_at=started,  # it ended at once: elapsed 0, clamped to 1 ms before
+        )
+        session.add(ingestion)
+        session.flush()
+        session.add(
+            IngestionItem(
+                ingestion_id=ingestion.id,
+                member="notes.txt",
+                seq=0,
+                chunk=0,
+                status="skipped",
+                error_code="not_an_image",
+            )
+        )
+        ingestion_id = ingestion.id
+    body = client.get(f"/v1/ingestions/{ingestion_id}").json()
+    assert body["counts"]["skipped"] == 1
+    assert body["images_per_s"] is None and body["eta_s"] is None

@@ -30,7 +30,8 @@ def test_model_and_layers(model_client: TestClient) -> None:
     assert sum(r["channels"] for r in pooled) == model["dim"]
     assert not rows[-1]["roi_suitable"]  # the detection head
     ready = model_client.get("/readyz").json()
-    assert ready["checks"]["model"]["detail"] == "loaded"
+    assert ready["checks"]["model"]["detail"] == "loaded: yolov7-tiny-random.pt"
+    assert model["demo"] is False and model["notice"] is None
 
 
 def test_unloadable_weights_give_503_and_readyz_says_why(
@@ -45,7 +46,7 @@ def test_unloadable_weights_give_503_and_readyz_says_why(
         error = response.json()["error"]
         assert error["code"] == "model_unavailable" and str(tmp_path) not in error["message"]
         deadline = time.monotonic() + 30
-        while client.get("/readyz").json()["checks"]["model"]["detail"] == "loading":
+        while client.get("/readyz").json()["checks"]["model"]["detail"].startswith("loading"):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         ready = client.get("/readyz")
@@ -59,3 +60,16 @@ def test_unloadable_weights_give_503_and_readyz_says_why(
         )
         assert query.status_code == 503 and query.json()["error"]["code"] == "model_unavailable"
         assert client.get("/healthz").status_code == 200
+
+
+def test_demo_detector_is_marked_with_a_notice(client: TestClient) -> None:
+    """Issue 17 §4: the bundled detector says it is a demo model and how to use real weights."""
+    model = client.get("/v1/model").json()
+    assert model["demo"] is True
+    notice = model["notice"]
+    assert f"{len(model['class_names'])} generated shapes" in notice
+    for needle in ("ROISEARCH_WEIGHTS", "yolov7.pt", "yolov7-tiny.pt", "docs/official-weights.md"):
+        assert needle in notice
+    assert "\n" not in notice
+    ready = client.get("/readyz").json()
+    assert "bundled demo detector (demo-detector.safetensors)" in ready["checks"]["model"]["detail"]

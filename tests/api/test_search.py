@@ -81,6 +81,12 @@ def test_filters(client: TestClient, seeded: Seeded) -> None:
 
     unknown = client.get(url, params={"classes": "unicorn"})
     assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "unknown_class"
+    # the message lists the classes the user can choose from (issue 17 §3)
+    names = unknown.json()["error"]["details"]["classes"]
+    assert (
+        f"this model has {len(names)} classes: {', '.join(names)}"
+        in (unknown.json()["error"]["message"])
+    )
 
 
 def test_group_by_image(client: TestClient, seeded: Seeded) -> None:

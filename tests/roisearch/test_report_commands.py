@@ -45,6 +45,7 @@ def test_report_clusters_writes_the_page(
         app, ["report", "clusters", "-k", "4", "-o", str(out), "-c", "cat", "-c", "zebra"], env=env
     )
     assert result.exit_code == 1 and "unknown_class" in result.output and "zebra" in result.output
+    assert "the embedding space has 4 classes: cat, dog, car, boat" in result.output
     assert not out.exists()
     result = CliRunner().invoke(
         app,
@@ -55,6 +56,14 @@ def test_report_clusters_writes_the_page(
     assert out.is_file() and "<svg" in out.read_text()
     assert "purity: 1.000" in result.output
     assert "near-duplicate groups: 3" in result.output
+    document = json.loads(
+        CliRunner()
+        .invoke(app, ["report", "clusters", "-k", "4", "-c", "cat,dog,car,boat", "--json"], env=env)
+        .stdout
+    )
+    assert document["clusters"] == 4 and document["purity"] == 1.0
+    assert len(document["largest_clusters"]) == 4
+    assert set(document["largest_clusters"][0]) == {"id", "size", "cohesion", "classes"}
 
 
 def test_report_clusters_refuses_bad_options(env: dict[str, str], collection: Collection) -> None:
@@ -74,6 +83,14 @@ def test_export_with_split(tmp_path: Path, env: dict[str, str], collection: Coll
     assert sum(manifest["rows"].values()) == len(collection.object_ids)
     vectors = np.load(out / "train" / "vectors.npy")
     assert vectors.shape == (manifest["rows"]["train"], 32)
+    assert f"exported train: {manifest['rows']['train']}" in result.stdout
+    again = CliRunner().invoke(app, ["export", str(tmp_path / "again"), "--json"], env=env)
+    assert json.loads(again.stdout) == {
+        "out": str(tmp_path / "again"),
+        "dim": 32,
+        "rows": {"all": len(collection.object_ids)},
+        "formats": ["npy", "csv", "parquet"],
+    }
     result = CliRunner().invoke(app, ["export", str(out), "--part", "val"], env=env)
     assert result.exit_code == 1 and "--part needs --split" in result.output
     result = CliRunner().invoke(app, ["export", str(out), "-f", "xlsx"], env=env)
