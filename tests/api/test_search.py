@@ -17,7 +17,7 @@ from api.routes.search import _runs_inline
 from api.schemas import GroupBy
 from shared.db.models import DetectedObject
 from tests.api.conftest import resources_of
-from tests.api.seeding import CLASSES, DIM, Seeded
+from tests.factories import DIM, SEEDED_CLASSES, Seeded
 
 HIT_FIELDS = {
     "score",
@@ -59,10 +59,10 @@ def test_similar_ranks_the_objects_cluster_first(client: TestClient, seeded: See
 def test_filters(client: TestClient, seeded: Seeded) -> None:
     query = seeded.object_ids[0]
     url = f"/v1/objects/{query}/similar"
-    other = CLASSES[(seeded.cluster_of[query] + 1) % 3]
+    other = SEEDED_CLASSES[(seeded.cluster_of[query] + 1) % 3]
     by_class = client.get(url, params={"k": 50, "classes": other}).json()["hits"]
     assert by_class and {h["class_name"] for h in by_class} == {other}
-    by_id = client.get(url, params={"k": 50, "classes": CLASSES.index(other)}).json()["hits"]
+    by_id = client.get(url, params={"k": 50, "classes": SEEDED_CLASSES.index(other)}).json()["hits"]
     assert [h["object_id"] for h in by_id] == [h["object_id"] for h in by_class]
 
     strong = client.get(url, params={"k": 50, "min_score": 0.65}).json()["hits"]
@@ -157,7 +157,7 @@ def add_awkward_object(client: TestClient, seeded: Seeded) -> int:
             x2=61.98765432,
             y2=47.000001,
             class_id=1,
-            class_name=CLASSES[1],
+            class_name=SEEDED_CLASSES[1],
             score=float(np.float32(0.8734567)),
             vector=vector.astype("<f4").tobytes(),
         )

@@ -18,7 +18,7 @@ from shared.reports.selection import (
     resolve_selection,
 )
 from shared.settings import Settings
-from tests.shared.reports.synthetic import Collection, seed_clustered
+from tests.factories import Collection, seed_clustered
 
 
 @pytest.fixture
