@@ -52,11 +52,14 @@ def spawn(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> subproc
         )
 
 
-def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+def stop_process(
+    proc: subprocess.Popen[bytes], timeout: float = 15, sig: int = signal.SIGTERM
+) -> None:
+    """Signal ``proc`` (SIGTERM unless told) and wait; SIGKILL it after ``timeout`` s."""
     if proc.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
