@@ -23,6 +23,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +34,7 @@ from PIL import Image as PILImage
 from rich.console import Console
 from rich.table import Table
 
-from bench.collection import insert_images, insert_objects
+from bench.collection import insert_batches, insert_images
 from bench.proof.processes import ApiServer, child_env
 from bench.proof.servers import free_port
 from shared.db import migrations
@@ -67,22 +68,18 @@ def build_collection(settings: Settings, n: int, space: EmbeddingSpaceSpec) -> i
         space_id = ensure_space(session, space)
         image_ids = insert_images(session, images, source="bench")
     classes = min(3, len(space.class_names))
-    for start in range(0, n, BATCH):
-        count = min(BATCH, n - start)
-        labels = rng.integers(0, len(centres), size=count)
-        vectors = centres[labels] + 0.3 * rng.normal(size=(count, space.dim)).astype(np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        with db.begin() as session:
-            insert_objects(
-                session,
-                space_id,
-                image_ids,
-                vectors,
-                labels % classes,
-                space.class_names,
-                per_image=OBJECTS_PER_IMAGE,
-                first=start,
-            )
+
+    def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for start in range(0, n, BATCH):
+            count = min(BATCH, n - start)
+            labels = rng.integers(0, len(centres), size=count)
+            noise = 0.3 * rng.normal(size=(count, space.dim)).astype(np.float32)
+            vectors = centres[labels] + noise
+            yield vectors / np.linalg.norm(vectors, axis=1, keepdims=True), labels % classes
+
+    insert_batches(
+        db, space_id, image_ids, batches(), space.class_names, per_image=OBJECTS_PER_IMAGE
+    )
     db.dispose()
     return space_id
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from shared.db.database import Database
 from shared.db.models import DetectedObject, Image
 
 if TYPE_CHECKING:  # the engine imports torch: not for the benchmarks' measured processes
@@ -106,3 +107,30 @@ def insert_objects(
             }
         )
     session.execute(insert(DetectedObject), rows)
+
+
+def insert_batches(
+    db: Database,
+    space_id: int,
+    image_ids: Sequence[int],
+    batches: Iterable[tuple[np.ndarray, np.ndarray]],
+    class_names: Sequence[str],
+    *,
+    per_image: int,
+) -> None:
+    """A collection's objects from consecutive batches of (vectors float32 ``[n, dim]``,
+    class ids ``[n]``), one transaction per batch."""
+    first = 0
+    for vectors, class_ids in batches:
+        with db.begin() as session:
+            insert_objects(
+                session,
+                space_id,
+                image_ids,
+                vectors,
+                class_ids,
+                class_names,
+                per_image=per_image,
+                first=first,
+            )
+        first += len(vectors)

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import insert
 
-from bench.collection import insert_images, insert_objects, synthetic_spec
+from bench.collection import insert_batches, insert_images, synthetic_spec
 from shared.db import migrations
 from shared.db.database import Database
 from shared.db.models import Ingestion, IngestionItem
@@ -69,27 +70,23 @@ def build_collection(url: str, n: int, dim: int) -> None:
                 for i, image_id in enumerate(image_ids)
             ],
         )
-    previous: np.ndarray | None = None
-    for start in range(0, n, INSERT_BATCH):
-        count = min(INSERT_BATCH, n - start)
-        labels = rng.integers(0, CLASSES, size=count)
-        vectors = centres[labels] + 1.2 * rng.normal(size=(count, dim)).astype(np.float32)
-        if previous is not None:  # near-duplicates of objects of the previous batch
-            planted = rng.integers(0, count, size=count // 200)
-            vectors[planted] = previous[planted] + 0.01 * rng.normal(size=(planted.size, dim))
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        previous = vectors
-        with db.begin() as session:
-            insert_objects(
-                session,
-                space_id,
-                image_ids,
-                vectors,
-                labels,
-                spec.class_names,
-                per_image=OBJECTS_PER_IMAGE,
-                first=start,
-            )
+
+    def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        previous: np.ndarray | None = None
+        for start in range(0, n, INSERT_BATCH):
+            count = min(INSERT_BATCH, n - start)
+            labels = rng.integers(0, CLASSES, size=count)
+            vectors = centres[labels] + 1.2 * rng.normal(size=(count, dim)).astype(np.float32)
+            if previous is not None:  # near-duplicates of objects of the previous batch
+                planted = rng.integers(0, count, size=count // 200)
+                vectors[planted] = previous[planted] + 0.01 * rng.normal(size=(planted.size, dim))
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            previous = vectors
+            yield vectors, labels
+
+    insert_batches(
+        db, space_id, image_ids, batches(), spec.class_names, per_image=OBJECTS_PER_IMAGE
+    )
     db.dispose()
 
 

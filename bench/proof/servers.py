@@ -29,12 +29,11 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 
 import psycopg
 import redis
 
-from bench.proof.processes import stop_process
+from bench.proof.processes import StopOnExit, stop_process
 
 
 class ServerError(RuntimeError):
@@ -353,7 +352,7 @@ class PostgresServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-class PrivateServers:
+class PrivateServers(StopOnExit):
     """Both servers for one proof run; a context manager that always cleans up."""
 
     def __init__(self, root: Path) -> None:
@@ -366,19 +365,11 @@ class PrivateServers:
             self.postgres.start()
             self.redis.start()
         except BaseException:
-            self.close()
+            self.stop()
             raise
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
+    def stop(self) -> None:
         try:
             self.redis.stop()
         finally:

@@ -13,17 +13,12 @@ running workers share one scaffold (``scaffold.ingestion_under_fault``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
-from bench.proof.config import ProofConfig
 from bench.proof.faults.api import api_snapshot_kill, api_upload_kill
 from bench.proof.faults.disk import disk_faults
+from bench.proof.faults.scaffold import ScenarioFn
 from bench.proof.faults.workers import pg_terminate, redis_restart, worker_kills
-from bench.proof.results import Report
-from bench.proof.servers import PrivateServers
 
-SCENARIOS: dict[str, Callable[[ProofConfig, PrivateServers, Path, Report], None]] = {
+SCENARIOS: dict[str, ScenarioFn] = {
     "worker SIGKILL": worker_kills,
     "Redis restart": redis_restart,
     "PG terminate": pg_terminate,

@@ -15,13 +15,19 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from bench.proof import invariants
-from bench.proof.config import API_KEY, ProofConfig, Scenario
+from bench.proof.config import API_KEY, ProofConfig
 from bench.proof.corpus import scene_archive, zip_of
-from bench.proof.faults.scaffold import SECTION, completion, stall_s, wait_quiet
+from bench.proof.faults.scaffold import (
+    SECTION,
+    World,
+    completion,
+    in_world,
+    stall_s,
+    wait_quiet,
+)
 from bench.proof.processes import ApiServer, WorkerPool, child_env
 from bench.proof.results import Check, Report
-from bench.proof.servers import PrivateServers, free_port
+from bench.proof.servers import free_port
 from shared.db.database import Database
 from shared.db.models import Ingestion, IngestionStatus
 
@@ -55,15 +61,10 @@ def _trickle_objects(db: Database, space_id: int, stop: threading.Event, dim: in
             add_objects(db, space_id, 50, dim)
 
 
-def api_snapshot_kill(
-    config: ProofConfig, servers: PrivateServers, base: Path, report: Report
-) -> None:
+def _snapshot_kills(config: ProofConfig, world: World, report: Report) -> None:
     from bench.proof.seeding import seed_objects, synthetic_space
 
-    name = "API SIGKILL during snapshot"
-    sc = Scenario.create(name, config, servers, base, index_snapshot_interval_s=1.0)
-    settings = sc.settings()
-    db = Database.from_url(settings.resolved_database_url)
+    name, sc, settings, db = world.name, world.scenario, world.settings, world.db
     dim = 128
     space_id = seed_objects(settings, config.snapshot_objects, synthetic_space(dim))
     api = ApiServer(child_env(sc.env_values("api")), sc.root, free_port())
@@ -108,23 +109,13 @@ def api_snapshot_kill(
                 {"unusable": unusable},
             )
         )
-        report.checks.extend(
-            invariants.checks(
-                SECTION,
-                name,
-                settings,
-                db,
-                sc.root / "fresh-index",
-                api=(api.url, API_KEY),
-                sample=2000,
-            )[1:]  # no ingestion items in this scenario
-        )
+        # no ingestion items in this scenario: not the first check
+        report.checks.extend(world.invariant_checks(api=(api.url, API_KEY), sample=2000)[1:])
     finally:
         stop.set()
         if trickle.is_alive():
             trickle.join()
         api.stop()
-        db.dispose()
 
 
 # --- API SIGKILLed during an upload ----------------------------------------------------------
@@ -180,13 +171,8 @@ def _many_members_zip(root: Path) -> bytes:
     return path.read_bytes()
 
 
-def api_upload_kill(
-    config: ProofConfig, servers: PrivateServers, base: Path, report: Report
-) -> None:
-    name = "API SIGKILL during upload"
-    sc = Scenario.create(name, config, servers, base, max_archive_members=10_000)
-    settings = sc.settings()
-    db = Database.from_url(settings.resolved_database_url)
+def _upload_kills(config: ProofConfig, world: World, report: Report) -> None:
+    name, sc, settings, db = world.name, world.scenario, world.settings, world.db
     archive = scene_archive(sc.root / "upload.zip", config.upload_images, seed=4)
     body, boundary = _multipart("upload.zip", archive.read_bytes())
     headers = {
@@ -311,16 +297,13 @@ def api_upload_kill(
             )
         )
         report.checks.extend(
-            invariants.checks(
-                SECTION,
-                name,
-                settings,
-                db,
-                sc.root / "fresh-index",
-                ingestion_ids=[final_id],
-                api=(api.url, API_KEY),
-            )
+            world.invariant_checks(ingestion_ids=[final_id], api=(api.url, API_KEY))
         )
     finally:
         api.stop()
-        db.dispose()
+
+
+api_snapshot_kill = in_world(
+    "API SIGKILL during snapshot", _snapshot_kills, index_snapshot_interval_s=1.0
+)
+api_upload_kill = in_world("API SIGKILL during upload", _upload_kills, max_archive_members=10_000)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from redis import Redis
 from rq import Queue, Worker
@@ -143,12 +144,55 @@ def stall_s(config: ProofConfig) -> float:
 
 
 @dataclass
-class FaultRun:
-    """What a scenario body works with while its ingestion runs under the workers."""
+class World:
+    """One fault scenario's private world (``Scenario``), its settings and a database handle."""
 
+    name: str
     scenario: Scenario
     settings: Settings
     db: Database
+
+    def invariant_checks(self, **kwargs: Any) -> list[Check]:
+        """``invariants.checks`` of this world (``kwargs``: ingestion ids, API, sample)."""
+        fresh = self.scenario.root / "fresh-index"
+        return invariants.checks(SECTION, self.name, self.settings, self.db, fresh, **kwargs)
+
+
+@contextlib.contextmanager
+def scenario_world(
+    name: str, config: ProofConfig, servers: PrivateServers, base: Path, **overrides: Any
+) -> Iterator[World]:
+    """A fresh world for scenario ``name`` (settings ``overrides``); its database handle is
+    disposed of on the way out."""
+    sc = Scenario.create(name, config, servers, base, **overrides)
+    settings = sc.settings()
+    db = Database.from_url(settings.resolved_database_url)
+    try:
+        yield World(name, sc, settings, db)
+    finally:
+        db.dispose()
+
+
+ScenarioFn = Callable[[ProofConfig, PrivateServers, Path, Report], None]
+
+
+def in_world(
+    name: str, body: Callable[[ProofConfig, World, Report], None], **overrides: Any
+) -> ScenarioFn:
+    """The scenario ``name``: ``body`` run in a fresh :func:`scenario_world`."""
+
+    def scenario(config: ProofConfig, servers: PrivateServers, base: Path, report: Report) -> None:
+        with scenario_world(name, config, servers, base, **overrides) as world:
+            body(config, world, report)
+
+    return scenario
+
+
+@dataclass
+class FaultRun:
+    """What a scenario body works with while its ingestion runs under the workers."""
+
+    world: World
     pool: WorkerPool
     ingestion_ids: list[int]
     images: int  # per batch
@@ -156,6 +200,14 @@ class FaultRun:
     began: float
     recovery_from: float | None = None  # set by the body: completion time counts from here
     note: str = ""  # set by the body: said after the completion time
+
+    @property
+    def settings(self) -> Settings:
+        return self.world.settings
+
+    @property
+    def db(self) -> Database:
+        return self.world.db
 
     def work_pending(self) -> bool:
         """True while the workers have items to be hit in; when they ran out, enqueue another
@@ -166,13 +218,16 @@ class FaultRun:
         k = len(self.ingestion_ids)
         if k >= self.max_batches:
             return False
-        archive = scene_archive(self.scenario.root / f"scenes-{k}.zip", self.images, seed=1000 + k)
+        path = self.world.scenario.root / f"scenes-{k}.zip"
+        archive = scene_archive(path, self.images, seed=1000 + k)
         self.ingestion_ids.append(enqueue_source(self.settings, self.db, archive))
         return True
 
-    def within(self, timeout_s: float) -> bool:
-        """True while less than ``timeout_s`` has passed since the ingestion was enqueued."""
-        return time.monotonic() - self.began < timeout_s
+    def rounds(self, done: Callable[[], bool], timeout_s: float) -> Iterator[None]:
+        """Rounds of fault injection until ``done()``, ``timeout_s`` after the ingestion was
+        enqueued, or the workers have nothing left to be hit in (see :meth:`work_pending`)."""
+        while not done() and time.monotonic() - self.began < timeout_s and self.work_pending():
+            yield None
 
 
 @contextlib.contextmanager
@@ -188,18 +243,14 @@ def ingestion_under_fault(
 ) -> Iterator[FaultRun]:
     """Run the body while ``config.workers`` supervised workers ingest ``images`` fresh scenes;
     then wait until nothing is pending and report completion and the invariants."""
-    sc = Scenario.create(name, config, servers, base)
-    settings = sc.settings()
-    archive = scene_archive(sc.root / "scenes.zip", images, seed=seed)
-    db = Database.from_url(settings.resolved_database_url)
-    env = child_env(sc.env_values("worker"))
-    try:
+    with scenario_world(name, config, servers, base) as world:
+        sc, settings, db = world.scenario, world.settings, world.db
+        archive = scene_archive(sc.root / "scenes.zip", images, seed=seed)
+        env = child_env(sc.env_values("worker"))
         with WorkerPool(config.workers, env, sc.root) as pool:
             wait_workers(settings, pool, config.workers, timeout=180)
             run = FaultRun(
-                sc,
-                settings,
-                db,
+                world,
                 pool,
                 [enqueue_source(settings, db, archive)],
                 images,
@@ -215,15 +266,4 @@ def ingestion_under_fault(
             unexpected = pool.unexpected_exits
         extra = f"{run.note}; {unexpected} unexpected worker exits"
         report.add(completion(name, finished, elapsed, extra, settings))
-        report.checks.extend(
-            invariants.checks(
-                SECTION,
-                name,
-                settings,
-                db,
-                sc.root / "fresh-index",
-                ingestion_ids=run.ingestion_ids,
-            )
-        )
-    finally:
-        db.dispose()
+        report.checks.extend(world.invariant_checks(ingestion_ids=run.ingestion_ids))

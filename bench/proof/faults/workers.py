@@ -22,10 +22,8 @@ def worker_kills(config: ProofConfig, servers: PrivateServers, base: Path, repor
     with ingestion_under_fault(
         name, config, servers, base, report, images=config.kill_images, seed=1
     ) as run:
-        while len(kills) < config.kills and run.within(config.scenario_timeout_s):
-            # a fast model may finish a batch before every kill landed: feed it more
-            if not run.work_pending():
-                break
+        # a fast model may finish a batch before every kill landed: rounds feed it more
+        for _ in run.rounds(lambda: len(kills) >= config.kills, config.scenario_timeout_s):
             busy = busy_workers(run.settings, run.pool)
             if busy:
                 pid, job = rng.choice(busy)
@@ -86,10 +84,12 @@ def pg_terminate(config: ProofConfig, servers: PrivateServers, base: Path, repor
     with ingestion_under_fault(
         name, config, servers, base, report, images=config.pg_images, seed=3
     ) as run:
-        while len(terminated) < config.pg_terminations and run.within(config.scenario_timeout_s):
-            if not run.work_pending():
-                break
-            hit = servers.postgres.terminate_backends(run.scenario.database, "proof-worker")
+
+        def enough() -> bool:
+            return len(terminated) >= config.pg_terminations
+
+        for _ in run.rounds(enough, config.scenario_timeout_s):
+            hit = servers.postgres.terminate_backends(run.world.scenario.database, "proof-worker")
             if hit:
                 terminated.extend(hit[: config.pg_terminations - len(terminated)])
                 time.sleep(0.7)
