@@ -184,15 +184,8 @@ def index_figures(settings: Any, db: Database, space_id: int, figures: LoadFigur
 
 
 def run(config: ProofConfig, servers: PrivateServers, base: Path, report: Report) -> LoadFigures:
-    sc = Scenario.create(
-        "load",
-        config,
-        servers,
-        base,
-        api_key=BENCH_KEY,
-        max_concurrent_searches=config.shed_limit,
-        index_snapshot_interval_s=3600.0,
-    )
+    limits = {"max_concurrent_searches": config.shed_limit, "index_snapshot_interval_s": 3600.0}
+    sc = Scenario.create("load", config, servers, base, api_key=BENCH_KEY, **limits)
     settings = sc.settings()
     figures = LoadFigures(objects=config.load_objects)
     began = time.monotonic()
