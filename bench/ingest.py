@@ -45,7 +45,6 @@ import hashlib
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -62,11 +61,11 @@ from PIL import Image, ImageDraw
 from rich.console import Console
 from rich.table import Table
 
+from bench.proof.config import default_weights
+from bench.proof.servers import free_port
 from shared.compute_plan import compute_plan
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-FIXTURE_WEIGHTS = REPO_ROOT.parent / "shared" / "fixtures" / "yolov7" / "yolov7-tiny-random.pt"
-DEMO_WEIGHTS = REPO_ROOT / "shared" / "assets" / "demo-detector.safetensors"
 CHUNK = 32  # the default chunk_size
 
 
@@ -287,12 +286,6 @@ def bench_embedded(
         progress.objects,
         "SQLite, originals stored",
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RQRig:
@@ -582,7 +575,7 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.rounds <= args.images:
         parser.error(f"--rounds must be between 1 and --images ({args.images})")
-    weights: Path = args.weights or (DEMO_WEIGHTS if DEMO_WEIGHTS.is_file() else FIXTURE_WEIGHTS)
+    weights: Path = args.weights or default_weights()
     size = tuple(int(v) for v in args.size.lower().split("x"))
     assert len(size) == 2
     torch.set_num_threads(args.threads)
