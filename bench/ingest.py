@@ -47,7 +47,6 @@ import shutil
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -62,10 +61,10 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.proof.config import default_weights
-from bench.proof.servers import free_port
+from bench.proof.processes import child_env, spawn, stop_process
+from bench.proof.servers import RedisServer
 from shared.compute_plan import compute_plan
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 CHUNK = 32  # the default chunk_size
 
 
@@ -307,7 +306,7 @@ class RQRig:
         self.warm, self.n, self.chunk = warm, n, chunk
         self.threads = max(1, cores // n)
         self.mode = f"RQ, {n} worker(s) x {self.threads} torch thread(s)"
-        self._redis: subprocess.Popen[bytes] | None = None
+        self._redis: RedisServer | None = None
         self._workers: list[subprocess.Popen[bytes]] = []
         self._db: Any = None
 
@@ -320,14 +319,10 @@ class RQRig:
         from shared.queueing import RQJobQueue
 
         self.workdir.mkdir(parents=True)
-        port = free_port()
-        self._redis = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            cwd=self.workdir,
-        )
+        self._redis = RedisServer(self.workdir)
         try:
-            url = f"redis://127.0.0.1:{port}/0"
+            self._redis.start()
+            url = self._redis.url
             self.settings = base_settings(
                 self.workdir,
                 self.weights,
@@ -338,34 +333,21 @@ class RQRig:
             )
             migrations.upgrade(self.settings.resolved_database_url)
             self._db = Database.from_url(self.settings.resolved_database_url)
-            env = {k: v for k, v in os.environ.items() if not k.startswith("ROISEARCH_")} | {
-                "ROISEARCH_DATA_DIR": str(self.settings.data_dir),
-                "ROISEARCH_REDIS_URL": url,
-                "ROISEARCH_WEIGHTS": str(self.weights),
-                "ROISEARCH_IMG_SIZE": str(self.img_size),
-                "ROISEARCH_CHUNK_SIZE": str(self.chunk),
-                "ROISEARCH_TORCH_THREADS": str(self.threads),
-                "ROISEARCH_LOG_LEVEL": "WARNING",
-            }
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    Redis.from_url(url).ping()
-                    break
-                except Exception:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
-            for _ in range(self.n):
-                self._workers.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "roisearch", "worker"],
-                        cwd=REPO_ROOT,
-                        env=env,
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                    )
-                )
+            env = child_env(
+                {
+                    "data_dir": self.settings.data_dir,
+                    "redis_url": url,
+                    "weights": self.weights,
+                    "img_size": self.img_size,
+                    "chunk_size": self.chunk,
+                    "torch_threads": self.threads,
+                    "log_level": "WARNING",
+                }
+            )
+            self._workers = [
+                spawn(["roisearch", "worker"], env, self.workdir, self.workdir / f"worker-{i}.log")
+                for i in range(self.n)
+            ]
             while len(Worker.all(connection=Redis.from_url(url))) < self.n:
                 if any(w.poll() is not None for w in self._workers):
                     raise RuntimeError("a worker exited during start-up")
@@ -404,15 +386,11 @@ class RQRig:
 
     def __exit__(self, *_: object) -> None:
         for w in self._workers:
-            w.send_signal(signal.SIGTERM)
+            w.send_signal(signal.SIGTERM)  # all at once: they shut down side by side
         for w in self._workers:
-            try:
-                w.wait(30)
-            except subprocess.TimeoutExpired:
-                w.kill()
+            stop_process(w, 30)
         if self._redis is not None:
-            self._redis.kill()
-            self._redis.wait()
+            self._redis.stop()
         if self._db is not None:
             self._db.dispose()
 
