@@ -17,7 +17,7 @@ from api.routes.search import _runs_inline
 from api.schemas import GroupBy
 from shared.db.models import DetectedObject
 from tests.api.conftest import resources_of
-from tests.factories import DIM, SEEDED_CLASSES, Seeded
+from tests.factories import DIM, SEEDED_CLASSES, Seeded, add_object
 
 HIT_FIELDS = {
     "score",
@@ -148,22 +148,17 @@ def add_awkward_object(client: TestClient, seeded: Seeded) -> int:
     vector = np.random.default_rng(7).normal(size=DIM).astype(np.float32)
     vector /= np.linalg.norm(vector)
     with resources_of(client).db.begin() as session:
-        obj = DetectedObject(
+        return add_object(
+            session,
             image_id=seeded.image_ids[0],
             space_id=seeded.space_id,
             ordinal=50,
-            x1=10.123456789,
-            y1=3.3,
-            x2=61.98765432,
-            y2=47.000001,
+            box=(10.123456789, 3.3, 61.98765432, 47.000001),
             class_id=1,
             class_name=SEEDED_CLASSES[1],
             score=float(np.float32(0.8734567)),
-            vector=vector.astype("<f4").tobytes(),
+            vector=vector,
         )
-        session.add(obj)
-        session.flush()
-        return int(obj.id)
 
 
 def test_hits_show_the_database_values(client: TestClient, seeded: Seeded) -> None:
