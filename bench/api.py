@@ -20,26 +20,31 @@ import argparse
 import asyncio
 import io
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import numpy as np
 from PIL import Image as PILImage
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import insert
 
+from bench.collection import insert_batches, insert_images
+from bench.proof.processes import ApiServer, child_env
+from bench.proof.servers import free_port
 from shared.db import migrations
 from shared.db.database import Database
-from shared.db.models import DetectedObject, EmbeddingSpace, Image
+from shared.db.models import DetectedObject
+from shared.ingestion.spaces import ensure_space
 from shared.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from shared.yolov7.detector import EmbeddingSpaceSpec
 
 console = Console()
 API_KEY = "bench-key"
@@ -51,68 +56,32 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def build_collection(settings: Settings, n: int, space_kwargs: dict[str, object]) -> int:
-    """Insert ``n`` objects into a fresh database; returns the space id."""
+def build_collection(settings: Settings, n: int, space: EmbeddingSpaceSpec) -> int:
+    """Insert ``n`` clustered unit vectors (object ids 1..n) into a fresh database; returns
+    the space id. Objects take the space's first three classes in turn."""
     migrations.upgrade(settings.resolved_database_url)
     db = Database.from_url(settings.resolved_database_url)
-    dim = int(space_kwargs["dim"])  # type: ignore[call-overload]
     rng = np.random.default_rng(0)
-    centres = rng.normal(size=(max(1, n // 100), dim)).astype(np.float32)
-    with db.begin() as session:
-        space = EmbeddingSpace(**space_kwargs)
-        session.add(space)
-        session.flush()
-        space_id = space.id
+    centres = rng.normal(size=(max(1, n // 100), space.dim)).astype(np.float32)
     images = (n + OBJECTS_PER_IMAGE - 1) // OBJECTS_PER_IMAGE
     with db.begin() as session:
-        session.execute(
-            insert(Image),
-            [
-                {
-                    "sha256": f"{i:064x}",
-                    "width": 640,
-                    "height": 480,
-                    "format": "JPEG",
-                    "bytes": 1,
-                    "source": f"bench/{i}.jpg",
-                    "storage_path": None,
-                }
-                for i in range(images)
-            ],
-        )
-    for start in range(0, n, BATCH):
-        count = min(BATCH, n - start)
-        labels = rng.integers(0, len(centres), size=count)
-        vectors = centres[labels] + 0.3 * rng.normal(size=(count, dim)).astype(np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        rows = []
-        for j in range(count):
-            i = start + j
-            rows.append(
-                {
-                    "image_id": i // OBJECTS_PER_IMAGE + 1,
-                    "space_id": space_id,
-                    "ordinal": i % OBJECTS_PER_IMAGE,
-                    "x1": 10.0,
-                    "y1": 10.0,
-                    "x2": 90.0,
-                    "y2": 120.0,
-                    "class_id": int(labels[j]) % 3,
-                    "class_name": str(int(labels[j]) % 3),
-                    "score": 0.8,
-                    "vector": vectors[j].astype("<f4").tobytes(),
-                }
-            )
-        with db.begin() as session:
-            session.execute(insert(DetectedObject), rows)
+        space_id = ensure_space(session, space)
+        image_ids = insert_images(session, images, source="bench")
+    classes = min(3, len(space.class_names))
+
+    def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for start in range(0, n, BATCH):
+            count = min(BATCH, n - start)
+            labels = rng.integers(0, len(centres), size=count)
+            noise = 0.3 * rng.normal(size=(count, space.dim)).astype(np.float32)
+            vectors = centres[labels] + noise
+            yield vectors / np.linalg.norm(vectors, axis=1, keepdims=True), labels % classes
+
+    insert_batches(
+        db, space_id, image_ids, batches(), space.class_names, per_image=OBJECTS_PER_IMAGE
+    )
     db.dispose()
     return space_id
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class RawClient:
@@ -232,22 +201,9 @@ def main() -> None:
         settings = load_settings(
             data_dir=root, api_key=API_KEY, weights=args.weights, max_concurrent_searches=10_000
         )
-    detector = Detector.load(settings.detector_config())
-    spec = detector.space
-    space_kwargs: dict[str, object] = {
-        "key": spec.key,
-        "weights_sha256": spec.weights_sha256,
-        "architecture": spec.architecture,
-        "layers": list(spec.layers),
-        "pooling": spec.pooling,
-        "input_size": spec.input_size,
-        "dim": spec.dim,
-        "class_names": list(spec.class_names),
-        "spec": spec.as_dict(),
-    }
-    del detector
+    spec = Detector.load(settings.detector_config()).space
     t0 = time.perf_counter()
-    space_id = build_collection(settings, args.objects, space_kwargs)
+    space_id = build_collection(settings, args.objects, spec)
     console.print(
         f"collection: {args.objects} objects, dim {spec.dim} in {time.perf_counter() - t0:.1f} s"
     )
@@ -273,37 +229,16 @@ def main() -> None:
     index.stop()
     db.dispose()
 
-    port = free_port()
-    env = dict(os.environ)
-    env.update(
-        {
-            "ROISEARCH_DATA_DIR": str(root),
-            "ROISEARCH_API_KEY": API_KEY,
-            "ROISEARCH_MAX_CONCURRENT_SEARCHES": "10000",
-            "ROISEARCH_LOG_LEVEL": "WARNING",
-            "OMP_NUM_THREADS": "1",
-        }
-    )
-    if args.weights is not None:
-        env["ROISEARCH_WEIGHTS"] = str(args.weights)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "roisearch", "serve", "--port", str(port), "--no-warm-model"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 600
-        while True:
-            try:
-                if httpx.get(url + "/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("server did not become ready")
-            time.sleep(0.5)
-
+    values = {
+        "data_dir": root,
+        "api_key": API_KEY,
+        "max_concurrent_searches": 10_000,
+        "log_level": "WARNING",
+        "weights": args.weights,
+    }
+    with ApiServer(child_env(values), root, free_port()) as server:
+        server.start(ready_timeout=600)
+        port, url = server.port, server.url
         table = Table(title=f"search by object id, {args.objects} objects, k={args.k}")
         columns = ("clients", "p50 ms", "p99 ms", "req/s", "server index p50 ms")
         for column in (*columns, "HTTP overhead p50 ms"):
@@ -353,9 +288,6 @@ def main() -> None:
                     f"{percentile(times, 99) * 1e3:.0f}",
                 )
         console.print(image_table)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 if __name__ == "__main__":

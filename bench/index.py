@@ -210,59 +210,30 @@ def bench_hnswlib(n: int, rows: ObjectRows, queries: np.ndarray, exact: np.ndarr
 
 
 def _insert_objects(db: object, dim: int, vectors: np.ndarray) -> None:
-    """Rows shaped like the service's (one image per 500 objects)."""
-    from sqlalchemy import insert
-
+    """Rows shaped like the service's (one image per 500 objects, 80 classes), in a new space."""
+    from bench.collection import insert_images, insert_objects, synthetic_spec
     from shared.db.database import Database
-    from shared.db.models import DetectedObject, EmbeddingSpace, Image
+    from shared.ingestion.spaces import ensure_space
 
     assert isinstance(db, Database)
+    spec = synthetic_spec(dim, [f"class{i}" for i in range(80)], architecture="yolov7", unique=True)
+    n = vectors.shape[0]
     with db.begin() as session:
-        space = EmbeddingSpace(
-            key=os.urandom(16).hex(),
-            weights_sha256="0" * 64,
-            architecture="yolov7",
-            layers=[99],
-            pooling="roi_align",
-            input_size=640,
-            dim=dim,
-            class_names=[f"class{i}" for i in range(80)],
-            spec={},
+        space_id = ensure_space(session, spec)
+        image_ids = insert_images(
+            session, (n + 499) // 500, source="bench.zip", width=1920, height=1080, nbytes=500_000
         )
-        session.add(space)
-        session.flush()
-        for start in range(0, vectors.shape[0], 500):
-            image = Image(
-                sha256=os.urandom(32).hex(),
-                width=1920,
-                height=1080,
-                format="JPEG",
-                bytes=500_000,
-                source=f"bench.zip::{start}.jpg",
-                storage_path=f"images/{start}.jpg",
-            )
-            session.add(image)
-            session.flush()
-            chunk = vectors[start : start + 500]
-            session.execute(
-                insert(DetectedObject),
-                [
-                    {
-                        "image_id": image.id,
-                        "space_id": space.id,
-                        "ordinal": i,
-                        "x1": 10.0,
-                        "y1": 20.0,
-                        "x2": 110.0,
-                        "y2": 220.0,
-                        "class_id": i % 80,
-                        "class_name": f"class{i % 80}",
-                        "score": 0.5,
-                        "vector": np.ascontiguousarray(v, "<f4").tobytes(),
-                    }
-                    for i, v in enumerate(chunk)
-                ],
-            )
+        insert_objects(
+            session,
+            space_id,
+            image_ids,
+            vectors,
+            np.arange(n) % 500 % 80,
+            spec.class_names,
+            per_image=500,
+            box=(10.0, 20.0, 110.0, 220.0),
+            score=0.5,
+        )
 
 
 def db_bytes_per_object(dim: int, pg_url: str | None) -> dict[str, float]:

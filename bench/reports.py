@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,11 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import insert
 
+from bench.collection import insert_batches, insert_images, synthetic_spec
 from shared.db import migrations
 from shared.db.database import Database
-from shared.db.models import DetectedObject, EmbeddingSpace, Image, Ingestion, IngestionItem
+from shared.db.models import Ingestion, IngestionItem
+from shared.ingestion.spaces import ensure_space
 
 console = Console()
 OBJECTS_PER_IMAGE = 10
@@ -45,80 +48,45 @@ def build_collection(url: str, n: int, dim: int) -> None:
     db = Database.from_url(url)
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(CLASSES, dim)).astype(np.float32)
-    with db.begin() as session:
-        space = EmbeddingSpace(
-            key="bench",
-            weights_sha256="0" * 64,
-            architecture="bench",
-            layers=[99],
-            pooling="roi_align",
-            input_size=640,
-            dim=dim,
-            class_names=[f"class{i}" for i in range(CLASSES)],
-            spec={},
-        )
-        ingestion = Ingestion(source="bench", source_kind="folder", status="done")
-        session.add_all([space, ingestion])
-        session.flush()
-        space_id, ingestion_id = space.id, ingestion.id
+    spec = synthetic_spec(dim, [f"class{i}" for i in range(CLASSES)], architecture="bench")
     images = (n + OBJECTS_PER_IMAGE - 1) // OBJECTS_PER_IMAGE
     with db.begin() as session:
-        session.execute(
-            insert(Image),
-            [
-                {
-                    "sha256": f"{i:064x}",
-                    "width": 640,
-                    "height": 480,
-                    "format": "JPEG",
-                    "bytes": 1,
-                    "source": f"bench/{i}.jpg",
-                }
-                for i in range(images)
-            ],
-        )
+        space_id = ensure_space(session, spec)
+        ingestion = Ingestion(source="bench", source_kind="folder", status="done")
+        session.add(ingestion)
+        session.flush()
+        image_ids = insert_images(session, images, source="bench")
         session.execute(
             insert(IngestionItem),
             [
                 {
-                    "ingestion_id": ingestion_id,
+                    "ingestion_id": ingestion.id,
                     "member": f"{i}.jpg",
                     "seq": i,
                     "chunk": 0,
                     "status": "done",
-                    "image_id": i + 1,
+                    "image_id": image_id,
                 }
-                for i in range(images)
+                for i, image_id in enumerate(image_ids)
             ],
         )
-    previous: np.ndarray | None = None
-    for start in range(0, n, INSERT_BATCH):
-        count = min(INSERT_BATCH, n - start)
-        labels = rng.integers(0, CLASSES, size=count)
-        vectors = centres[labels] + 1.2 * rng.normal(size=(count, dim)).astype(np.float32)
-        if previous is not None:  # near-duplicates of objects of the previous batch
-            planted = rng.integers(0, count, size=count // 200)
-            vectors[planted] = previous[planted] + 0.01 * rng.normal(size=(planted.size, dim))
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        previous = vectors
-        rows = [
-            {
-                "image_id": (start + j) // OBJECTS_PER_IMAGE + 1,
-                "space_id": space_id,
-                "ordinal": (start + j) % OBJECTS_PER_IMAGE,
-                "x1": 10.0,
-                "y1": 10.0,
-                "x2": 90.0,
-                "y2": 120.0,
-                "class_id": int(labels[j]),
-                "class_name": f"class{int(labels[j])}",
-                "score": 0.8,
-                "vector": vectors[j].astype("<f4").tobytes(),
-            }
-            for j in range(count)
-        ]
-        with db.begin() as session:
-            session.execute(insert(DetectedObject), rows)
+
+    def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        previous: np.ndarray | None = None
+        for start in range(0, n, INSERT_BATCH):
+            count = min(INSERT_BATCH, n - start)
+            labels = rng.integers(0, CLASSES, size=count)
+            vectors = centres[labels] + 1.2 * rng.normal(size=(count, dim)).astype(np.float32)
+            if previous is not None:  # near-duplicates of objects of the previous batch
+                planted = rng.integers(0, count, size=count // 200)
+                vectors[planted] = previous[planted] + 0.01 * rng.normal(size=(planted.size, dim))
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            previous = vectors
+            yield vectors, labels
+
+    insert_batches(
+        db, space_id, image_ids, batches(), spec.class_names, per_image=OBJECTS_PER_IMAGE
+    )
     db.dispose()
 
 

@@ -64,54 +64,32 @@ class ProofConfig:
 
     @classmethod
     def build(cls, *, quick: bool, weights: Path | None = None) -> ProofConfig:
-        common: dict[str, Any] = {"weights": weights or default_weights(), "img_size": 256}
-        if quick:
-            return cls(
-                quick=True,
-                kill_images=48,
-                kills=5,
-                workers=2,
-                redis_images=24,
-                pg_images=24,
-                pg_terminations=5,
-                snapshot_objects=20_000,
-                snapshot_kills=1,
-                upload_images=24,
-                load_objects=20_000,
-                load_seconds=4.0,
-                load_levels=(1, 8, 32, 64),
-                shed_limit=16,
-                load_ingest_images=16,
-                fuzz_examples=3,
-                slow_uploads=16,
-                engine_reps=1,
-                ingest_images=8,
-                scenario_timeout_s=180.0,
-                **common,
-            )
-        return cls(
-            quick=False,
-            kill_images=300,
-            kills=10,
-            workers=2,
-            redis_images=120,
-            pg_images=120,
-            pg_terminations=10,
-            snapshot_objects=100_000,
-            snapshot_kills=5,
-            upload_images=100,
-            load_objects=100_000,
-            load_seconds=15.0,
-            load_levels=(1, 8, 32, 64),
-            shed_limit=16,
-            load_ingest_images=60,
-            fuzz_examples=25,
-            slow_uploads=64,
-            engine_reps=3,
-            ingest_images=60,
-            scenario_timeout_s=900.0,
-            **common,
-        )
+        sizes = {name: both[0 if quick else 1] for name, both in _SIZES.items()}
+        return cls(quick=quick, weights=weights or default_weights(), img_size=256, **sizes)
+
+
+# Every size as (quick, full).
+_SIZES: dict[str, tuple[Any, Any]] = {
+    "kill_images": (48, 300),
+    "kills": (5, 10),
+    "workers": (2, 2),
+    "redis_images": (24, 120),
+    "pg_images": (24, 120),
+    "pg_terminations": (5, 10),
+    "snapshot_objects": (20_000, 100_000),
+    "snapshot_kills": (1, 5),
+    "upload_images": (24, 100),
+    "load_objects": (20_000, 100_000),
+    "load_seconds": (4.0, 15.0),
+    "load_levels": ((1, 8, 32, 64), (1, 8, 32, 64)),
+    "shed_limit": (16, 16),
+    "load_ingest_images": (16, 60),
+    "fuzz_examples": (3, 25),
+    "slow_uploads": (16, 64),
+    "engine_reps": (1, 3),
+    "ingest_images": (8, 60),
+    "scenario_timeout_s": (180.0, 900.0),
+}
 
 
 @dataclass

@@ -151,15 +151,10 @@ def duplicates(db: Database) -> Duplicates:
 
 
 def _plain(value: Any) -> dict[str, Any]:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
+    """A consistency report as a dict: the API's JSON as it is, an ``IndexCheck`` by field."""
     if isinstance(value, dict):
         return value
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        result: dict[str, Any] = dump()
-        return result
-    return {k: getattr(value, k) for k in dir(value) if not k.startswith("_")}
+    return dataclasses.asdict(value)
 
 
 def _count(value: Any) -> int:

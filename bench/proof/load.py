@@ -19,7 +19,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import func, select
@@ -29,13 +29,16 @@ from bench.api import RawClient
 from bench.proof import invariants
 from bench.proof.config import ProofConfig, Scenario
 from bench.proof.corpus import scene_archive
-from bench.proof.faults import enqueue_source, wait_quiet, wait_workers
+from bench.proof.faults.scaffold import enqueue_source, wait_quiet, wait_workers
 from bench.proof.processes import ApiServer, WorkerPool, child_env
 from bench.proof.results import Check, Report
 from bench.proof.seeding import seed_objects
 from bench.proof.servers import PrivateServers, free_port
 from shared.db.database import Database
 from shared.db.models import DetectedObject
+
+if TYPE_CHECKING:
+    from shared.yolov7.detector import EmbeddingSpaceSpec
 
 SECTION = "load"
 SHED = {429, 503}
@@ -128,28 +131,13 @@ async def _burst(port: int, ids: np.ndarray, n: int) -> tuple[int, int, int]:
     )
 
 
-def _space_kwargs_from_model(config: ProofConfig) -> dict[str, object]:
+def _space_of_model(config: ProofConfig) -> EmbeddingSpaceSpec:
     """The embedding space the worker will write to, so seeded and ingested objects mix."""
     from shared.settings import load_settings
     from shared.yolov7.detector import Detector
 
-    detector = Detector.load(
-        load_settings(
-            weights=config.weights, img_size=config.img_size, data_dir=Path()
-        ).detector_config()
-    )
-    spec = detector.space
-    return {
-        "key": spec.key,
-        "weights_sha256": spec.weights_sha256,
-        "architecture": spec.architecture,
-        "layers": list(spec.layers),
-        "pooling": spec.pooling,
-        "input_size": spec.input_size,
-        "dim": spec.dim,
-        "class_names": list(spec.class_names),
-        "spec": spec.as_dict(),
-    }
+    settings = load_settings(weights=config.weights, img_size=config.img_size, data_dir=Path())
+    return Detector.load(settings.detector_config()).space
 
 
 def index_figures(settings: Any, db: Database, space_id: int, figures: LoadFigures) -> None:
@@ -196,19 +184,12 @@ def index_figures(settings: Any, db: Database, space_id: int, figures: LoadFigur
 
 
 def run(config: ProofConfig, servers: PrivateServers, base: Path, report: Report) -> LoadFigures:
-    sc = Scenario.create(
-        "load",
-        config,
-        servers,
-        base,
-        api_key=BENCH_KEY,
-        max_concurrent_searches=config.shed_limit,
-        index_snapshot_interval_s=3600.0,
-    )
+    limits = {"max_concurrent_searches": config.shed_limit, "index_snapshot_interval_s": 3600.0}
+    sc = Scenario.create("load", config, servers, base, api_key=BENCH_KEY, **limits)
     settings = sc.settings()
     figures = LoadFigures(objects=config.load_objects)
     began = time.monotonic()
-    space_id = seed_objects(settings, config.load_objects, _space_kwargs_from_model(config))
+    space_id = seed_objects(settings, config.load_objects, _space_of_model(config))
     seeded_s = time.monotonic() - began
     db = Database.from_url(settings.resolved_database_url)
     archive = scene_archive(sc.root / "scenes.zip", config.load_ingest_images, seed=8)

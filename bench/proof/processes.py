@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
+from typing import Self
 
 import httpx
 
@@ -40,6 +40,20 @@ def child_env(values: Mapping[str, object]) -> dict[str, str]:
     return env
 
 
+class StopOnExit:
+    """Something started in the background that ``stop()`` ends; leaving a ``with`` block
+    stops it, whatever happened inside."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
 def spawn(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
@@ -52,11 +66,14 @@ def spawn(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> subproc
         )
 
 
-def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+def stop_process(
+    proc: subprocess.Popen[bytes], timeout: float = 15, sig: int = signal.SIGTERM
+) -> None:
+    """Signal ``proc`` (SIGTERM unless told) and wait; SIGKILL it after ``timeout`` s."""
     if proc.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -65,7 +82,7 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
         proc.wait(timeout=10)
 
 
-class WorkerPool:
+class WorkerPool(StopOnExit):
     """``n`` ``roisearch worker`` processes; any that exits is restarted (a supervisor's job).
 
     ``kill(pid)`` SIGKILLs one of ours; the supervisor thread starts a replacement.
@@ -128,12 +145,7 @@ class WorkerPool:
     def logs(self) -> list[Path]:
         return sorted(self.cwd.glob("worker-*.log"))
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
         with self._lock:
@@ -141,7 +153,7 @@ class WorkerPool:
                 stop_process(proc)
 
 
-class ApiServer:
+class ApiServer(StopOnExit):
     """``roisearch serve`` on a port, in the background; ``wait_ready`` polls ``/readyz``."""
 
     def __init__(self, env: dict[str, str], cwd: Path, port: int, *, name: str = "api") -> None:
@@ -211,14 +223,3 @@ class ApiServer:
     def stop(self) -> None:
         if self.proc is not None:
             stop_process(self.proc, timeout=30)
-
-    def __enter__(self) -> ApiServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

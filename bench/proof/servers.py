@@ -18,7 +18,6 @@ user. Binaries come from ``pg_config --bindir``, ``/usr/lib/postgresql/*/bin`` o
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pwd
 import secrets
@@ -30,10 +29,11 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 
 import psycopg
 import redis
+
+from bench.proof.processes import StopOnExit, stop_process
 
 
 class ServerError(RuntimeError):
@@ -51,19 +51,6 @@ def _port_taken(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _stop(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(sig)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        proc.wait(timeout=10)
 
 
 class RedisServer:
@@ -165,7 +152,7 @@ class RedisServer:
     def restart_without_persistence(self) -> None:
         """SIGKILL and start again on the same port: every key (every queued job) is gone."""
         assert self.proc is not None
-        _stop(self.proc, signal.SIGKILL, 5)
+        stop_process(self.proc, 5, signal.SIGKILL)
         self.restarts += 1
         deadline = time.monotonic() + 10
         while _port_taken(self.port) and time.monotonic() < deadline:
@@ -174,7 +161,7 @@ class RedisServer:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _stop(self.proc, signal.SIGTERM, 10)
+            stop_process(self.proc, 10)
 
 
 def _pg_bindir() -> Path:
@@ -361,11 +348,11 @@ class PostgresServer:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _stop(self.proc, signal.SIGINT, 30)  # SIGINT = fast shutdown
+            stop_process(self.proc, 30, signal.SIGINT)  # SIGINT = fast shutdown
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-class PrivateServers:
+class PrivateServers(StopOnExit):
     """Both servers for one proof run; a context manager that always cleans up."""
 
     def __init__(self, root: Path) -> None:
@@ -378,19 +365,11 @@ class PrivateServers:
             self.postgres.start()
             self.redis.start()
         except BaseException:
-            self.close()
+            self.stop()
             raise
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
+    def stop(self) -> None:
         try:
             self.redis.stop()
         finally:

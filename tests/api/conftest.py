@@ -15,8 +15,8 @@ from api.app import create_app
 from api.resources import Resources
 from shared.settings import Settings, load_settings
 from tests.api.live_server import LiveServer
-from tests.api.seeding import Seeded, seed_collection
 from tests.conftest import YOLOV7_FIXTURES
+from tests.factories import Seeded, seed_collection
 
 API_KEY = "test-key-123"
 ALLOWED_ORIGIN = "https://allowed.example"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from types import TracebackType
 
 import uvicorn
 from fastapi import FastAPI
 
+from bench.proof.processes import StopOnExit
 
-class LiveServer:
+
+class LiveServer(StopOnExit):
     def __init__(self, app: FastAPI) -> None:
         self.app = app
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
@@ -29,11 +30,6 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{port}"
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)

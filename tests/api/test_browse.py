@@ -10,7 +10,7 @@ from PIL import Image as PILImage
 
 from shared.db.models import Ingestion, IngestionItem, IngestionStatus
 from tests.api.conftest import resources_of
-from tests.api.seeding import Seeded
+from tests.factories import Seeded
 
 
 def test_images_list_detail_file_and_detections(client: TestClient, seeded: Seeded) -> None:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from roisearch.commands.client import app
 from tests.api.conftest import API_KEY, resources_of_server
 from tests.api.live_server import LiveServer
-from tests.api.seeding import seed_collection
+from tests.factories import seed_collection
 
 runner = CliRunner()
 

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import resources_of
-from tests.shared.reports.synthetic import CLASSES, Collection, seed_clustered
+from tests.factories import CLASSES, Collection, seed_clustered
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from shared.db import migrations
 from shared.settings import load_settings
 from tests.api.conftest import API_KEY, YOLOV7_WEIGHTS, api_settings
 from tests.api.live_server import LiveServer
-from tests.api.seeding import seed_collection
+from tests.factories import seed_collection
 
 
 @pytest.fixture(scope="module")

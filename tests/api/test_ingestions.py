@@ -23,7 +23,7 @@ from shared.ingestion.leases import owner_id
 from shared.ingestion.runner import start_ingestion
 from shared.settings import Settings
 from tests.api.conftest import API_KEY, api_settings
-from tests.api.seeding import png_bytes
+from tests.factories import png_bytes
 from tests.shared.ingestion.scenarios import (
     item_outcomes,
     plan_in_a_killed_process,

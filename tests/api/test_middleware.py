@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 from api.middleware import BodySizeLimitMiddleware, SearchSheddingMiddleware
 from tests.api.conftest import ALLOWED_ORIGIN, API_KEY, MiB
 from tests.api.live_server import LiveServer
-from tests.api.seeding import Seeded, png_bytes
+from tests.factories import Seeded, png_bytes
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, object]:

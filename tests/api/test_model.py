@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from shared.settings import Settings
 from tests.api.conftest import API_KEY, api_settings
-from tests.api.seeding import png_bytes
+from tests.factories import png_bytes
 
 
 def test_model_and_layers(model_client: TestClient) -> None:

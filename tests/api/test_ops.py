@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from shared.settings import Settings
 from tests.api.conftest import api_settings
-from tests.api.seeding import Seeded
+from tests.factories import Seeded
 
 
 def test_health_and_readiness(client: TestClient, seeded: Seeded) -> None:

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from shared.db.models import Report, ReportStatus
 from tests.api.conftest import resources_of
-from tests.shared.reports.synthetic import Collection, seed_clustered
+from tests.factories import Collection, seed_clustered
 
 
 @pytest.fixture

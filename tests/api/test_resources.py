@@ -9,7 +9,7 @@ from sqlalchemy import event, update
 
 from shared.db.models import EmbeddingSpace
 from tests.api.conftest import resources_of
-from tests.api.seeding import CLASSES, Seeded, seed_collection
+from tests.factories import SEEDED_CLASSES, Seeded, seed_collection
 
 
 def test_class_names_are_read_once_per_space(client: TestClient, seeded: Seeded) -> None:
@@ -26,7 +26,7 @@ def test_class_names_are_read_once_per_space(client: TestClient, seeded: Seeded)
             answers = list(pool.map(resources.class_names, [seeded.space_id] * 32))
     finally:
         event.remove(resources.db.engine, "before_cursor_execute", record)
-    assert all(a == tuple(CLASSES) for a in answers) and len(reads) == 1
+    assert all(a == tuple(SEEDED_CLASSES) for a in answers) and len(reads) == 1
     # Immutable for a space in practice; changed here only to show the memo answers.
     with resources.db.begin() as session:
         session.execute(
@@ -34,11 +34,11 @@ def test_class_names_are_read_once_per_space(client: TestClient, seeded: Seeded)
             .where(EmbeddingSpace.id == seeded.space_id)
             .values(class_names=["x", "y", "z"])
         )
-    assert resources.class_names(seeded.space_id) == tuple(CLASSES)
+    assert resources.class_names(seeded.space_id) == tuple(SEEDED_CLASSES)
 
 
 def test_an_unknown_space_has_no_class_names_until_it_exists(client: TestClient) -> None:
     resources = resources_of(client)
     assert resources.class_names(1) == ()
     later = seed_collection(resources.settings, resources.db, images=1)
-    assert later.space_id == 1 and resources.class_names(1) == tuple(CLASSES)
+    assert later.space_id == 1 and resources.class_names(1) == tuple(SEEDED_CLASSES)

@@ -17,7 +17,7 @@ from api.routes.search import _runs_inline
 from api.schemas import GroupBy
 from shared.db.models import DetectedObject
 from tests.api.conftest import resources_of
-from tests.api.seeding import CLASSES, DIM, Seeded
+from tests.factories import DIM, SEEDED_CLASSES, Seeded, add_object
 
 HIT_FIELDS = {
     "score",
@@ -59,10 +59,10 @@ def test_similar_ranks_the_objects_cluster_first(client: TestClient, seeded: See
 def test_filters(client: TestClient, seeded: Seeded) -> None:
     query = seeded.object_ids[0]
     url = f"/v1/objects/{query}/similar"
-    other = CLASSES[(seeded.cluster_of[query] + 1) % 3]
+    other = SEEDED_CLASSES[(seeded.cluster_of[query] + 1) % 3]
     by_class = client.get(url, params={"k": 50, "classes": other}).json()["hits"]
     assert by_class and {h["class_name"] for h in by_class} == {other}
-    by_id = client.get(url, params={"k": 50, "classes": CLASSES.index(other)}).json()["hits"]
+    by_id = client.get(url, params={"k": 50, "classes": SEEDED_CLASSES.index(other)}).json()["hits"]
     assert [h["object_id"] for h in by_id] == [h["object_id"] for h in by_class]
 
     strong = client.get(url, params={"k": 50, "min_score": 0.65}).json()["hits"]
@@ -154,22 +154,17 @@ def add_awkward_object(client: TestClient, seeded: Seeded) -> int:
     vector = np.random.default_rng(7).normal(size=DIM).astype(np.float32)
     vector /= np.linalg.norm(vector)
     with resources_of(client).db.begin() as session:
-        obj = DetectedObject(
+        return add_object(
+            session,
             image_id=seeded.image_ids[0],
             space_id=seeded.space_id,
             ordinal=50,
-            x1=10.123456789,
-            y1=3.3,
-            x2=61.98765432,
-            y2=47.000001,
+            box=(10.123456789, 3.3, 61.98765432, 47.000001),
             class_id=1,
-            class_name=CLASSES[1],
+            class_name=SEEDED_CLASSES[1],
             score=float(np.float32(0.8734567)),
-            vector=vector.astype("<f4").tobytes(),
+            vector=vector,
         )
-        session.add(obj)
-        session.flush()
-        return int(obj.id)
 
 
 def test_hits_show_the_database_values(client: TestClient, seeded: Seeded) -> None:

@@ -15,8 +15,9 @@ from fastapi.testclient import TestClient
 from PIL import Image as PILImage
 
 from api.routes.search import MAX_MODEL_WAITING
-from shared.db.models import DetectedObject, EmbeddingSpace, Image
+from shared.ingestion.spaces import ensure_space
 from tests.api.conftest import resources_of
+from tests.factories import add_image, add_object
 
 
 def scene(seed: int, size: tuple[int, int] = (160, 120)) -> np.ndarray:
@@ -41,47 +42,21 @@ def store_regions(client: TestClient, arrays: list[np.ndarray], box: list[float]
     spec = detector.space
     ids: list[int] = []
     with resources.db.begin() as session:
-        space = EmbeddingSpace(
-            key=spec.key,
-            weights_sha256=spec.weights_sha256,
-            architecture=spec.architecture,
-            layers=list(spec.layers),
-            pooling=spec.pooling,
-            input_size=spec.input_size,
-            dim=spec.dim,
-            class_names=list(spec.class_names),
-            spec=spec.as_dict(),
-        )
-        session.add(space)
-        session.flush()
-        for i, (array, result) in enumerate(zip(arrays, results, strict=True)):
-            image = Image(
-                sha256=f"{i:064d}",
-                width=array.shape[1],
-                height=array.shape[0],
-                format="PNG",
-                bytes=1,
-                source=f"scene-{i}",
-                storage_path=None,
-            )
-            session.add(image)
-            session.flush()
-            obj = DetectedObject(
-                image_id=image.id,
-                space_id=space.id,
+        space_id = ensure_space(session, spec)
+        for array, result in zip(arrays, results, strict=True):
+            image_id = add_image(session, width=array.shape[1], height=array.shape[0])
+            object_id = add_object(
+                session,
+                image_id=image_id,
+                space_id=space_id,
                 ordinal=0,
-                x1=box[0],
-                y1=box[1],
-                x2=box[2],
-                y2=box[3],
+                box=(box[0], box[1], box[2], box[3]),
                 class_id=0,
                 class_name=str(spec.class_names[0]),
                 score=0.9,
-                vector=np.asarray(result.query_vectors[0], dtype="<f4").tobytes(),
+                vector=np.asarray(result.query_vectors[0]),
             )
-            session.add(obj)
-            session.flush()
-            ids.append(obj.id)
+            ids.append(object_id)
     resources.index.sync_once()
     return ids
 

@@ -11,9 +11,10 @@ import pytest
 from rich.console import Console
 
 from bench import ingest, max_pooling
+from bench.proof.config import DEMO_WEIGHTS
 
 pytestmark = pytest.mark.skipif(
-    not ingest.DEMO_WEIGHTS.is_file(), reason="the bundled demo detector is absent"
+    not DEMO_WEIGHTS.is_file(), reason="the bundled demo detector is absent"
 )
 
 
@@ -48,7 +49,7 @@ def test_paired_rounds_divide_each_run_by_its_neighbouring_baselines(
         source=source,
     )
     console = Console(record=True, width=200)
-    ingest.run_rounds(console, tmp_path, ingest.DEMO_WEIGHTS, args, (320, 240))
+    ingest.run_rounds(console, tmp_path, DEMO_WEIGHTS, args, (320, 240))
     text = console.export_text()
     assert "paired rounds, 3 images each" in text
     described = "demo scenes (200-320 px)" if source == "demo" else "JPEGs 320x240"

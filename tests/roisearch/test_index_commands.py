@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from roisearch.cli import app
 from shared.db.database import Database
 from shared.settings import Settings
-from tests.shared.index.seeding import clustered, insert_objects, make_space
+from tests.factories import clustered, insert_objects, make_space
 
 
 def env_of(settings: Settings) -> dict[str, str]:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from roisearch.cli import app
 from shared.db.database import Database
 from shared.settings import load_settings
-from tests.shared.reports.synthetic import Collection, seed_clustered
+from tests.factories import Collection, seed_clustered
 
 
 @pytest.fixture

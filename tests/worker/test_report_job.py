@@ -14,7 +14,7 @@ from shared.queueing import REPORT_JOB, RQJobQueue
 from shared.reports.job import create_cluster_report
 from shared.reports.params import ClusterParams
 from shared.settings import Settings, load_settings
-from tests.shared.reports.synthetic import seed_clustered
+from tests.factories import seed_clustered
 from worker.context import WorkerContext, install
 
 pytestmark = pytest.mark.redis

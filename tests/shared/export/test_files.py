@@ -17,7 +17,7 @@ from shared.export.splits import SplitSpec
 from shared.reports.errors import ReportError
 from shared.reports.selection import resolve_selection
 from shared.settings import Settings
-from tests.shared.reports.synthetic import CLASSES, Collection, seed_clustered
+from tests.factories import CLASSES, Collection, seed_clustered
 
 
 @pytest.fixture

@@ -11,16 +11,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import insert
 
 from shared.db.database import Database
-from shared.db.models import DetectedObject, EmbeddingSpace, Image
 from shared.export.rows import ExportSpec
 from shared.export.splits import SplitSpec
 from shared.export.streams import stream_csv, stream_npy, stream_npz, stream_parquet
 from shared.reports.selection import resolve_selection
 from shared.settings import Settings
-from tests.shared.reports.synthetic import Collection, seed_clustered
+from tests.factories import Collection, add_objects, make_space, seed_clustered
 
 
 @pytest.fixture
@@ -98,63 +96,23 @@ def test_npz_without_split_has_plain_names(
     assert set(bundle["class_ids"].tolist()) == {1}
 
 
-def _bulk_collection(settings: Settings, database: Database, n: int, dim: int) -> None:
+def _bulk_collection(database: Database, n: int, dim: int) -> None:
     """n objects (100 per image) inserted in bulk; no image files (exports do not read them)."""
-    rng = np.random.default_rng(0)
+    vectors = np.random.default_rng(0).normal(size=(n, dim)).astype("<f4")
+    space_id = make_space(database, dim, "bulk")
     with database.begin() as session:
-        space = EmbeddingSpace(
-            key="bulk",
-            weights_sha256="3" * 64,
-            architecture="x",
-            layers=[1],
-            pooling="roi_align",
-            input_size=64,
-            dim=dim,
-            class_names=["a", "b"],
-            spec={},
-        )
-        session.add(space)
-        session.flush()
-        image_ids = []
-        for i in range(n // 100):
-            image = Image(
-                sha256=f"{i:064d}", width=10, height=10, format="PNG", bytes=1, source=f"bulk:{i}"
+        for start in range(0, n, 100):
+            ids = range(start, min(n, start + 100))
+            add_objects(
+                session, space_id, vectors[ids.start : ids.stop], class_ids=[i % 2 for i in ids]
             )
-            session.add(image)
-            session.flush()
-            image_ids.append(image.id)
-        vectors = rng.normal(size=(n, dim)).astype("<f4")
-        session.execute(
-            insert(DetectedObject),
-            [
-                {
-                    "image_id": image_ids[i // 100],
-                    "space_id": space.id,
-                    "ordinal": i % 100,
-                    "x1": 0.0,
-                    "y1": 0.0,
-                    "x2": 5.0,
-                    "y2": 5.0,
-                    "class_id": i % 2,
-                    "class_name": "ab"[i % 2],
-                    "score": 0.5,
-                    "vector": vectors[i].tobytes(),
-                }
-                for i in range(n)
-            ],
-        )
 
 
 @pytest.mark.slow
-def test_streaming_memory_does_not_grow_with_the_collection(
-    tmp_path: Path, sqlite_url: str
-) -> None:
-    from shared.settings import load_settings
-
-    settings = load_settings(data_dir=tmp_path / "data", database_url=sqlite_url)
+def test_streaming_memory_does_not_grow_with_the_collection(sqlite_url: str) -> None:
     database = Database.from_url(sqlite_url)
     n, dim = 20_000, 128
-    _bulk_collection(settings, database, n, dim)
+    _bulk_collection(database, n, dim)
     with database.read() as session:
         spec = ExportSpec(resolve_selection(session), SplitSpec.parse("0.8,0.1,0.1"))
     total_vector_bytes = n * dim * 4  # 10 MB

@@ -16,7 +16,7 @@ from shared.db.database import Database
 from shared.index import IndexManager
 from shared.settings import Settings, load_settings
 from tests.conftest import _truncate_pg
-from tests.shared.index.seeding import (
+from tests.factories import (
     add_image,
     add_objects,
     clustered,

@@ -13,7 +13,7 @@ from shared.index.policy import IndexPlan
 from shared.index.rows import ObjectRows
 from shared.index.search_filter import SearchFilter
 from shared.index.space_index import SpaceIndex
-from tests.shared.index.seeding import boxes_of, clustered
+from tests.factories import boxes_of, clustered
 
 DIM = 32
 N = 8000

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from shared.db.database import Database
 from shared.index.horizon import MAX_PENDING_FENCES, PgHorizon
 from tests.conftest import _truncate_pg
-from tests.shared.index.seeding import clustered, insert_objects, make_space
+from tests.factories import clustered, insert_objects, make_space
 
 pytestmark = pytest.mark.postgres
 

@@ -17,7 +17,7 @@ from shared.index import IndexManager, ObjectMetadata, SearchFilter
 from shared.index.policy import IndexPolicy
 from shared.index.rwlock import LockBusyError
 from shared.settings import Settings
-from tests.shared.index.seeding import (
+from tests.factories import (
     clustered,
     db_object_ids,
     delete_objects,

@@ -6,7 +6,7 @@ import numpy as np
 
 from shared.index.metadata import ObjectTable
 from shared.index.rows import ObjectRows
-from tests.shared.index.seeding import boxes_of
+from tests.factories import boxes_of
 
 
 def rows(ids: list[int], cls: int) -> ObjectRows:

@@ -11,7 +11,7 @@ from shared.index.policy import IndexPlan, IndexPolicy, ivf_lists, kind_of_facto
 from shared.index.rows import ObjectRows
 from shared.index.space_index import SpaceIndex
 from shared.index.tuning import exact_neighbours, recall_at_k
-from tests.shared.index.seeding import boxes_of, clustered
+from tests.factories import boxes_of, clustered
 
 
 def test_default_thresholds_follow_vectors_times_dimension() -> None:

@@ -33,7 +33,7 @@ from shared.index.snapshots import (
 )
 from shared.index.space_index import SpaceIndex
 from shared.settings import Settings
-from tests.shared.index.seeding import (
+from tests.factories import (
     boxes_of,
     clustered,
     db_object_ids,

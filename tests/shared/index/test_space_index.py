@@ -10,7 +10,7 @@ from shared.index.cursor import Cursor
 from shared.index.policy import IndexPlan
 from shared.index.rows import ObjectRows
 from shared.index.space_index import Neighbours, SpaceIndex, merge
-from tests.shared.index.seeding import boxes_of, clustered
+from tests.factories import boxes_of, clustered
 
 DIM = 16
 PLANS = [

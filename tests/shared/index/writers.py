@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from shared.db.database import Database
-from tests.shared.index.seeding import add_objects, boxes_of, delete_objects
+from tests.factories import add_objects, boxes_of, delete_objects
 
 
 def write_objects(

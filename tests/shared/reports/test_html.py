@@ -20,7 +20,7 @@ from shared.reports.job import create_cluster_report, run_cluster_report
 from shared.reports.params import ClusterParams
 from shared.settings import load_settings
 from tests.conftest import REPO_ROOT
-from tests.shared.reports.synthetic import seed_clustered
+from tests.factories import seed_clustered
 
 CHROMIUM = Path(os.environ.get("ROISEARCH_TEST_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = REPO_ROOT / "artifacts" / "reports"

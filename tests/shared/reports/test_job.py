@@ -16,7 +16,7 @@ from shared.db.models import Report, ReportStatus
 from shared.reports.job import create_cluster_report, run_cluster_report
 from shared.reports.params import ClusterParams
 from shared.settings import Settings
-from tests.shared.reports.synthetic import Collection, seed_clustered
+from tests.factories import Collection, seed_clustered
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from shared.db.database import Database
-from shared.db.models import DetectedObject, EmbeddingSpace, Ingestion
+from shared.db.models import DetectedObject, Ingestion
 from shared.reports.errors import ReportError
 from shared.reports.selection import (
     count_objects,
@@ -18,7 +18,7 @@ from shared.reports.selection import (
     resolve_selection,
 )
 from shared.settings import Settings
-from tests.shared.reports.synthetic import Collection, seed_clustered
+from tests.factories import Collection, add_object, seed_clustered, space_row
 
 
 @pytest.fixture
@@ -70,20 +70,16 @@ def test_objects_added_later_are_not_read(
     with database.begin() as session:
         obj = session.get(DetectedObject, collection.object_ids[0])
         assert obj is not None
-        session.add(
-            DetectedObject(
-                image_id=obj.image_id,
-                space_id=obj.space_id,
-                ordinal=99,
-                x1=0,
-                y1=0,
-                x2=1,
-                y2=1,
-                class_id=0,
-                class_name="cat",
-                score=0.9,
-                vector=obj.vector,
-            )
+        add_object(
+            session,
+            image_id=obj.image_id,
+            space_id=obj.space_id,
+            ordinal=99,
+            box=(0, 0, 1, 1),
+            class_id=0,
+            class_name="cat",
+            score=0.9,
+            vector=np.frombuffer(obj.vector, "<f4"),
         )
     got = np.concatenate([b.ids for b in iter_batches(database, selection)])
     assert got.size == len(collection.object_ids)
@@ -143,17 +139,7 @@ def test_empty_database(database: Database) -> None:
 
 def test_space_without_objects_counts_zero(database: Database) -> None:
     with database.begin() as session:
-        space = EmbeddingSpace(
-            key="empty",
-            weights_sha256="2" * 64,
-            architecture="x",
-            layers=[1],
-            pooling="roi_align",
-            input_size=64,
-            dim=8,
-            class_names=["a"],
-            spec={},
-        )
+        space = space_row("empty", 8, ["a"], weights_sha256="2" * 64, architecture="x", spec={})
         session.add_all([space, Ingestion(source="s", source_kind="zip")])
         session.flush()
         space_id = space.id

@@ -11,7 +11,7 @@ from shared.db.database import Database
 from shared.db.models import Image
 from shared.reports.thumbnails import crop_data_uris
 from shared.settings import Settings
-from tests.shared.reports.synthetic import seed_clustered
+from tests.factories import seed_clustered
 
 
 def test_crops_of_stored_objects_and_none_for_missing_files(

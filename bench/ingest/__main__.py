@@ -1,0 +1,5 @@
+"""``python -m bench.ingest``."""
+
+from bench.ingest.cli import main
+
+main()
