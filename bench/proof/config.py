@@ -13,7 +13,7 @@ from shared.db import migrations
 from shared.settings import MiB, Settings, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FIXTURE_WEIGHTS = REPO_ROOT.parent / "shared" / "fixtures" / "yolov7" / "yolov7-tiny-random.pt"
+FIXTURE_WEIGHTS = REPO_ROOT / "tests" / "fixtures" / "yolov7" / "yolov7-tiny-random.pt"
 DEMO_WEIGHTS = REPO_ROOT / "shared" / "assets" / "demo-detector.safetensors"
 API_KEY = "proof-key-" + "0" * 8
 WRONG_KEY = "proof-key-" + "1" * 8
