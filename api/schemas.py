@@ -211,14 +211,22 @@ class ImageDetail(ImageOut):
     objects: list[ObjectOut]
 
 
+CURSOR_NEXT = "Cursor of the next page (pass it as ``after``); null on the last page"
+CURSOR_PREV = "Cursor of the previous page (pass it as ``before``); null on the first page"
+
+
 class ImageList(BaseModel):
     page: Page
     images: list[ImageOut]
+    next: int | None = Field(default=None, description=CURSOR_NEXT)
+    prev: int | None = Field(default=None, description=CURSOR_PREV)
 
 
 class ObjectList(BaseModel):
     page: Page
     objects: list[ObjectOut]
+    next: int | None = Field(default=None, description=CURSOR_NEXT)
+    prev: int | None = Field(default=None, description=CURSOR_PREV)
 
 
 class DeleteResponse(BaseModel):

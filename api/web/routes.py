@@ -1,7 +1,8 @@
 """Serve the web page: ``/`` is the page, ``/web/{name}`` its ES modules and stylesheet.
 
 Only the files of ``api/web/static/`` listed in :data:`STATIC_FILES` (read once at import:
-the page's own files, a fixed set) are served: no directory listing, no path traversal. The paths in :data:`PUBLIC_EXACT` / :data:`PUBLIC_PREFIXES` must be public in
+the page's own files, a fixed set) are served: no directory listing, no path traversal. The
+paths in :data:`PUBLIC_EXACT` / :data:`PUBLIC_PREFIXES` must be public in
 :class:`api.middleware.ApiKeyMiddleware`: the page loads without a key and then sends the key
 the user entered with every API call.
 """
