@@ -11,7 +11,7 @@ from fastapi import Depends, Query
 
 from api.dependencies import FilterDep, PageDep
 from api.errors import ApiError
-from api.schemas import MAX_ID, GroupBy, Page
+from api.schemas import MAX_ID, GroupBy, ListPage
 from shared.listing import Listing, ObjectFilter, PageRequest
 
 
@@ -23,8 +23,10 @@ class ListingParams:
     def with_filter(self, **changes: object) -> ListingParams:
         return ListingParams(replace(self.filter, **changes), self.request)  # type: ignore[arg-type]
 
-    def page(self, listing: Listing) -> Page:
-        return Page(page=self.request.page, page_size=self.request.page_size, total=listing.total)
+    def page(self, listing: Listing) -> ListPage:
+        return ListPage(
+            page=self.request.page, page_size=self.request.page_size, total=listing.total
+        )
 
 
 def _invalid(name: str, message: str) -> ApiError:

@@ -6,7 +6,8 @@ Two ways to page, both ordered by id:
   primary key; a deep page costs what the first one does (``bench/browse.py`` measures both);
 - **offset** (``page``): kept for existing callers; its cost grows with the page number.
 
-Every listing also returns the cursors of the neighbouring pages (``next``: the last id of this
+Offset pages also give the number of matching rows (``total``); keyset pages do not, since
+counting visits every matching row. Every listing also returns the cursors of the neighbouring pages (``next``: the last id of this
 page when more rows follow; ``prev``: the first id when rows precede it), so a caller can switch
 from offset to keyset paging at any page.
 
@@ -65,7 +66,7 @@ class PageRequest:
 @dataclass(frozen=True)
 class Listing:
     ids: list[int]
-    total: int
+    total: int | None  # None on keyset pages: counting costs a scan of the matching rows
     next: int | None
     prev: int | None
 
@@ -131,8 +132,16 @@ def _page(
     conditions: list[ColumnElement[bool]],
     request: PageRequest,
 ) -> Listing:
-    """One page of ``key`` values (ascending) under ``conditions``, with its cursors."""
-    total = session.scalar(select(func.count(key)).where(*conditions)) or 0
+    """One page of ``key`` values (ascending) under ``conditions``, with its cursors.
+
+    The total is counted for offset pages only: a count visits every matching row, which is
+    what keyset paging avoids (a client keeps the total of the first page)."""
+    keyset = request.after is not None or request.before is not None
+    total = (
+        None
+        if keyset
+        else session.scalar(select(func.count()).select_from(key.class_).where(*conditions)) or 0
+    )
     size = request.page_size
     if request.before is not None:
         rows = session.scalars(
