@@ -28,6 +28,7 @@ export async function chooseLanding() {
 
 export const browse = {
   seq: 0,
+  totals: new Map(), // listing key → total of its first page (keyset pages do not count)
 
   async show(_args, params) {
     showFilters($("#browse-filters"), params);
@@ -38,7 +39,10 @@ export const browse = {
       button.setAttribute("aria-pressed", String(on));
     }
     const seq = ++this.seq;
-    const query = { ...filterQuery(params), page_size: PAGE_SIZE };
+    const size = Math.min(Math.max(Math.round(Number(params.get("size"))) || PAGE_SIZE, 1), 200);
+    const filters = filterQuery(params);
+    const listingKey = JSON.stringify([objects, filters]);
+    const query = { ...filters, page_size: size };
     for (const key of ["after", "before"]) if (params.get(key)) query[key] = params.get(key);
     const grid = $("#browse-grid");
     grid.setAttribute("aria-busy", "true");
@@ -48,12 +52,15 @@ export const browse = {
       if (seq !== this.seq) return;
       const items = objects ? body.objects : body.images;
       const noun = objects ? "object" : "image";
-      $("#browse-count").textContent = `${fmt.int(body.page.total)} ${noun}(s)`
-        + (filterQuery(params).classes || filterQuery(params).min_score || filterQuery(params).ingestions
-          ? " match the filters" : " in the collection");
+      if (body.page.total !== null) this.totals.set(listingKey, body.page.total);
+      const total = this.totals.get(listingKey);
+      const filtered = Object.keys(filters).length > 0;
+      $("#browse-count").textContent = total === undefined ? ""
+        : `${fmt.int(total)} ${noun}(s) ${filtered ? "match the filters" : "in the collection"}`;
       grid.replaceChildren(...(items.length
         ? items.map(objects ? objectCard : imageCard)
-        : [h("p", { class: "empty" }, `No ${noun} here${body.page.total ? " (past the last page)" : ""}.`)]));
+        : [h("p", { class: "empty" }, filtered
+          ? `No ${noun} matches these filters.` : `No ${noun} here.`)]));
       renderPager(body, params);
     } catch (err) {
       if (seq !== this.seq) return;
