@@ -10,6 +10,7 @@ import { go, href, idArg, parseHash } from "./router.js";
 
 const POLL_ACTIVE_MS = 1500;
 const ACTIVE_REPORT = new Set(["queued", "running"]);
+const METHOD_NAMES = { kmeans: "k-means", density: "density" };
 
 export const reports = {
   active: false,
@@ -137,17 +138,23 @@ function selectionText(sel) {
   return parts.length ? parts.join(" · ") : "all objects";
 }
 
+/** "k-means per class, k=4", "k-means, auto k", "density". */
+function methodText(s) {
+  const k = s.method !== "kmeans" ? "" : (s.k_requested ? `, k=${s.k_requested}` : ", auto k");
+  return `${METHOD_NAMES[s.method] || s.method}${s.per_class ? " per class" : ""}${k}`;
+}
+
 function reportCard(r, openedId) {
   const s = r.summary || {};
   const done = r.status === "done";
   const active = ACTIVE_REPORT.has(r.status);
   const facts = [
-    s.method ? `${s.method}${s.per_class ? " per class" : ""}${s.k_requested ? `, k=${s.k_requested}` : ", auto k"}` : null,
+    s.method ? methodText(s) : null,
     s.objects !== null && s.objects !== undefined ? `${fmt.int(s.objects)} objects` : null,
     s.clusters !== null && s.clusters !== undefined ? `${fmt.int(s.clusters)} clusters` : null,
     active && typeof r.progress === "number" ? fmt.pct(r.progress) : null,
   ].filter(Boolean);
-  const when = [`started ${fmt.time(r.created_at)}`,
+  const when = [`created ${fmt.time(r.created_at)}`,
     s.duration_s !== null && s.duration_s !== undefined ? `took ${fmt.seconds(s.duration_s)}` : null]
     .filter(Boolean).join(" · ");
   return h("article", {

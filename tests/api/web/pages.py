@@ -95,6 +95,10 @@ def write_files(root: Path, fixtures: Path) -> Path:
         good = _jpeg(sample2.rotate(180))
         zf.writestr("more/cut-off.jpg", good[: len(good) // 3])  # truncated: fails to decode
         zf.writestr("more/notes.txt", "holiday photos\n")  # not an image: skipped
+
+    # One image of its own (no other ingestion has it): deleted by the collection test.
+    with zipfile.ZipFile(root / "delete-me.zip", "w") as zf:
+        zf.writestr("one/sample-turned.png", _png(sample.rotate(90, expand=True)))
     return collection
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.api.web.pages import (
+    API_KEY,
     INGEST_TIMEOUT_S,
     PageRun,
     WebServer,
+    api_get,
+    ingest,
     shot,
 )
 
@@ -56,4 +60,45 @@ def test_collection_view_uploads_and_follows_an_ingestion(
     assert "notes.txt" in cells[2]
     detail = page.inner_text("#ingestion-detail")
     assert "Skipped (not images) (1)" in detail and "null" not in detail
+    # The bar counts images: the skipped member is not drawn (as if it had failed), the one
+    # failed image of two is half of it.
+    assert card.locator(".bar span.skipped").count() == 0
+    assert card.locator(".bar span.failed").evaluate("e => e.style.width") == "50%"
+    assert card.locator(".bar").get_attribute("aria-valuemax") == "2"
     shot(page, "09-collection")
+
+    # The reasons are one click away from the list: the failed count opens the detail.
+    page.goto(f"{web_server.url}/#/collection")
+    page.locator(f".ingestion[data-id='{new_id}'] a.failed-n").click()
+    page.wait_for_url(f"**#/collection/{new_id}")
+    page.locator("#ingestion-detail table.items.failed tbody tr").first.wait_for()
+
+
+def test_delete_an_ingestion_after_confirming(laptop: PageRun, web_server: WebServer) -> None:
+    page = laptop.page
+    ingestion_id = ingest(web_server.url, web_server.files / "delete-me.zip")
+    images = api_get(web_server, "/v1/images", ingestion_id=ingestion_id)["images"]
+    assert len(images) == 1
+    page.goto(f"{web_server.url}/#/collection/{ingestion_id}")
+    page.click("#ingestion-delete")
+    confirm = page.locator("#ingestion-detail .confirm")
+    confirm.wait_for()
+    assert f"Delete ingestion #{ingestion_id}" in confirm.inner_text()
+    # Cancel keeps it.
+    page.click("#ingestion-delete-cancel")
+    page.locator("#ingestion-delete").wait_for()
+    assert api_get(web_server, f"/v1/ingestions/{ingestion_id}")["id"] == ingestion_id
+
+    page.click("#ingestion-delete")
+    with page.expect_response(
+        lambda r: r.url.endswith(f"/v1/ingestions/{ingestion_id}") and r.request.method == "DELETE"
+    ) as info:
+        page.click("#ingestion-delete-confirm")
+    assert info.value.status == 200, info.value.text()
+    page.wait_for_url("**#/collection")
+    page.locator(f".ingestion[data-id='{ingestion_id}']").wait_for(state="detached")
+    assert "deleted" in page.inner_text("#ingest-status")
+    gone = httpx.get(
+        f"{web_server.url}/v1/images/{images[0]['id']}", headers={"X-API-Key": API_KEY}
+    )
+    assert gone.status_code == 404
