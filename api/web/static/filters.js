@@ -108,6 +108,8 @@ function applyControls() {
 }
 
 export function initFilters() {
+  // On a phone the panel starts folded: the grid is what one came for.
+  if (window.matchMedia("(max-width: 600px)").matches) $("#filters").open = false;
   const out = $("#f-min-score-out");
   const range = $("#f-min-score");
   range.addEventListener("input", () => { out.textContent = Number(range.value).toFixed(2); });

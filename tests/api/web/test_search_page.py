@@ -31,9 +31,15 @@ def test_the_page_loads_without_a_key_and_asks_for_it(browser: Any, web_server: 
     assert page_response.status_code == 200
     assert page_response.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in page_response.headers["content-security-policy"]
+    # The page's script is native ES modules: the entry imports the others, all served.
+    assert '<script type="module" src="/web/app.js">' in page_response.text
     script = httpx.get(f"{web_server.url}/web/app.js")
     assert script.status_code == 200
     assert script.headers["content-type"].startswith("text/javascript")
+    for module in re.findall(r'from "\./([a-z]+\.js)"', script.text):
+        served = httpx.get(f"{web_server.url}/web/{module}")
+        assert served.status_code == 200, module
+        assert served.headers["content-type"].startswith("text/javascript")
     assert httpx.get(f"{web_server.url}/web/app.css").status_code == 200
     # Only the page's own files: no listing, no other file of the package.
     for name in ("routes.py", "__init__.py", "", "..%2Froutes.py"):
@@ -197,6 +203,46 @@ def test_draw_a_box_and_search_for_it(laptop: PageRun, web_server: WebServer) ->
     assert filtered and {h["class_name"] for h in filtered} == {wanted}
     wait_js(page, f"document.querySelectorAll('#results .hit').length === {len(filtered)}")
     assert set(page.locator("#results .hit .cls").all_inner_texts()) == {wanted}
+
+
+def test_the_url_holds_the_view_and_its_filters(laptop: PageRun, web_server: WebServer) -> None:
+    page = laptop.page
+    page.goto(f"{web_server.url}/#/search")
+    upload_query(laptop, web_server, "sample.png")
+    index = clickable_box(page)
+    page.locator(f"#query-overlay .box[data-kind='detection'][data-index='{index}']").click()
+    page.wait_for_selector("#results .hit")
+    wanted = page.locator("#results .hit .cls").first.inner_text()
+    hit_id = int(page.locator("#results .hit").first.get_attribute("data-object-id") or 0)
+    # A filter is part of the address, and re-runs the query.
+    with page.expect_response(lambda r: "/v1/search" in r.url and "classes=" in r.url):
+        page.select_option("#f-class", wanted)
+    page.wait_for_url(f"**#/search?classes={wanted}")
+
+    # Another query, typed or shared without filters, runs without them: the earlier class
+    # does not carry over, and the uploaded image is not shown beside its results.
+    with page.expect_response(lambda r: f"/v1/objects/{hit_id}/similar" in r.url) as info:
+        page.goto(f"{web_server.url}/#/similar/{hit_id}")
+    assert "classes=" not in info.value.url
+    page.wait_for_selector(f"#results-head .title:has-text('#{hit_id}')")
+    assert page.locator("#query-stage").is_hidden()
+    assert page.eval_on_selector("#f-class", "s => s.value") == ""
+    # With the filter in its address, it applies (and shows).
+    with page.expect_response(lambda r: f"/v1/objects/{hit_id}/similar" in r.url) as info:
+        page.goto(f"{web_server.url}/#/similar/{hit_id}?classes={wanted}&min_score=0.1")
+    assert f"classes={wanted}" in info.value.url and "min_score=0.1" in info.value.url
+    page.wait_for_selector(f"#results-head .title:has-text('#{hit_id}')")
+    assert page.eval_on_selector("#f-class", "s => s.value") == wanted
+    assert page.eval_on_selector("#f-min-score", "s => s.value") == "0.1"
+    assert set(page.locator("#results .hit .cls").all_inner_texts()) <= {wanted}
+
+    # Back to the upload: its image, its selected object and its filter come back.
+    page.go_back()
+    page.go_back()
+    page.wait_for_url(f"**#/search?classes={wanted}")
+    page.wait_for_selector("#query-stage:not([hidden])")
+    page.wait_for_selector("#results-head .title:has-text('Similar to the')")
+    assert page.eval_on_selector("#f-class", "s => s.value") == wanted
 
 
 def test_failed_uploads_and_api_errors_show_a_message(
