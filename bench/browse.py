@@ -29,7 +29,7 @@ from bench.api import OBJECTS_PER_IMAGE, build_collection
 from bench.proof.seeding import synthetic_space
 from shared.settings import load_settings
 
-console = Console()
+console = Console(width=110)
 API_KEY = "bench-key"
 
 
@@ -76,7 +76,8 @@ def main() -> None:
         with TestClient(app, headers={"X-API-Key": API_KEY}) as client:
             table = Table(title=f"Browse API, {args.objects:,} objects, {args.page_size} per page")
             for column in ("listing", "filter", "page", "offset p50", "keyset p50", "keyset p95"):
-                table.add_column(column, justify="right" if column.endswith(("50", "95")) else "left")
+                numeric = column.endswith(("50", "95"))
+                table.add_column(column, justify="right" if numeric else "left")
             cases: list[tuple[str, str, dict[str, Any]]] = [
                 ("/v1/objects", "none", {}),
                 ("/v1/objects", "class 1, score ≥ 0.5", {"classes": "1", "min_score": 0.5}),

@@ -7,9 +7,9 @@ Two ways to page, both ordered by id:
 - **offset** (``page``): kept for existing callers; its cost grows with the page number.
 
 Offset pages also give the number of matching rows (``total``); keyset pages do not, since
-counting visits every matching row. Every listing also returns the cursors of the neighbouring pages (``next``: the last id of this
-page when more rows follow; ``prev``: the first id when rows precede it), so a caller can switch
-from offset to keyset paging at any page.
+counting visits every matching row. Every listing also returns the cursors of the neighbouring
+pages (``next``: the last id of this page when more rows follow; ``prev``: the first id when rows
+precede it), so a caller can switch from offset to keyset paging at any page.
 
 The filters (:class:`ObjectFilter`) are the search filters' (classes, detector score,
 ingestions, box side). An image matches when it has at least one matching object.

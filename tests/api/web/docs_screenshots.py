@@ -63,7 +63,7 @@ def shoot(url: str, files: Path) -> None:
     report = next(iter(api.get("/v1/reports").json()["reports"]), None)
 
     with playwright_sync.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser: Any = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_context(viewport=DESKTOP).new_page()
         page.set_default_timeout(60_000)
 
@@ -120,9 +120,10 @@ def main() -> None:
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     settings = load_settings(data_dir=args.data_dir, redis_url=None, api_key=None)
-    with LiveServer(create_app(settings, warm_model=True)) as server, tempfile.TemporaryDirectory(
-        prefix="shots-"
-    ) as tmp:
+    with (
+        LiveServer(create_app(settings, warm_model=True)) as server,
+        tempfile.TemporaryDirectory(prefix="shots-") as tmp,
+    ):
         shoot(server.url, Path(tmp))
     for png in sorted(OUT.glob("*.png")):
         print(f"{png.relative_to(REPO_ROOT)}  {png.stat().st_size // 1024} KB")
