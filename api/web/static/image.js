@@ -30,6 +30,7 @@ export const imageView = {
       $("#image-meta").textContent = `${detail.source} · ${detail.width}×${detail.height} px · `
         + `${detail.format} · ${detail.object_count} object(s)`;
       const frame = { width: detail.width, height: detail.height };
+      img.style.setProperty("--ar", String(detail.width / detail.height));
       const items = detail.objects.map((o) => ({
         box: o.box,
         label: `${o.class_name} ${fmt.score(o.detector_score)}`,
