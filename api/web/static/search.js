@@ -90,17 +90,23 @@ export const search = {
     try {
       const result = await upload("/v1/search", form, { query: this.query() });
       if (seq !== this.seq) return;
+      const before = typeof this.selected === "number" ? this.detections[this.selected] : null;
       this.frame = { width: result.width, height: result.height };
       this.detections = result.queries;
+      // Keep the chosen object chosen: the same box in the new answer.
+      if (before) {
+        const same = this.detections.findIndex((q) => sameBox(q.box, before.box));
+        this.selected = same >= 0 ? same : null;
+      }
       setStatus(`${result.width}×${result.height} px · ${result.queries.length} object(s) detected`
         + (result.space_id === null ? " · the collection is empty for this model" : ""));
       this.drawBoxes();
       if (this.selected === "drawn" && this.drawn) await this.searchBox(this.drawn.box);
-      else this.renderSelection();
+      else if (onSearch()) this.renderSelection();
     } catch (err) {
       if (seq !== this.seq) return;
       setStatus("");
-      searchFailed(err);
+      if (onSearch()) searchFailed(err);
     }
   },
 
@@ -162,10 +168,10 @@ export const search = {
       const result = await upload("/v1/search", form, { query: this.query() });
       if (seq !== this.seq) return;
       this.drawn = result.queries[0] || { box, hits: [] };
-      this.showDrawn();
+      if (onSearch()) this.showDrawn();
     } catch (err) {
       if (seq !== this.seq) return;
-      searchFailed(err);
+      if (onSearch()) searchFailed(err);
     }
   },
 
@@ -181,6 +187,11 @@ export const similar = {
   section: "search",
   seq: 0,
 
+  /** Leaving: an answer still on its way must not draw into another view. */
+  stop() {
+    this.seq++;
+  },
+
   async show(args, params) {
     const objectId = idArg(args[0]);
     if (objectId === null) {
@@ -192,7 +203,6 @@ export const similar = {
     $("#query-stage").hidden = true;
     $("#dropzone").classList.remove("compact");
     const seq = ++this.seq;
-    search.seq++; // a pending upload search must not overwrite these results
     setResultsHead(h("p", { class: "hint" }, `Finding objects like #${objectId}…`));
     $("#results").replaceChildren();
     clearError("Search failed");
@@ -214,6 +224,11 @@ export const similar = {
     }
   },
 };
+
+/** A search answer is drawn only while #/search is shown (it is kept for when it is again). */
+const onSearch = () => (parseHash().name || "search") === "search";
+
+const sameBox = (a, b) => ["x1", "y1", "x2", "y2"].every((c) => Math.abs(a[c] - b[c]) < 0.5);
 
 function searchFailed(err) {
   setResultsHead(h("p", { class: "hint" }, "The search failed; see the message above."));
