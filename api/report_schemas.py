@@ -20,6 +20,29 @@ class ReportLinks(BaseModel):
     assignments_parquet: str | None = None
 
 
+class ReportSelection(BaseModel):
+    """Which objects the report clusters (empty lists: all)."""
+
+    classes: list[str] = Field(default_factory=list)
+    ingestions: list[int] = Field(default_factory=list)
+    min_score: float | None = None
+    space_id: int | None = None
+
+
+class ReportSummary(BaseModel):
+    """What tells reports apart in a list; ``objects`` and ``clusters`` once it is done."""
+
+    selection: ReportSelection
+    method: str
+    per_class: bool
+    k_requested: int | None = Field(description="k asked for (null: chosen automatically)")
+    objects: int | None = Field(default=None, description="Objects clustered")
+    clusters: int | None = Field(default=None, description="Clusters found")
+    duration_s: float | None = Field(
+        default=None, description="From start to finish (so far, while it runs)"
+    )
+
+
 class ReportOut(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -51,6 +74,7 @@ class ReportOut(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     links: ReportLinks
+    summary: ReportSummary
     result: dict[str, Any] | None = Field(
         default=None,
         description="When done: selection, k (per group, with the auto-k scores), overall "

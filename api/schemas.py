@@ -211,14 +211,31 @@ class ImageDetail(ImageOut):
     objects: list[ObjectOut]
 
 
+CURSOR_NEXT = "Cursor of the next page (pass it as ``after``); null on the last page"
+CURSOR_PREV = "Cursor of the previous page (pass it as ``before``); null on the first page"
+
+
+class ListPage(BaseModel):
+    page: int
+    page_size: int
+    total: int | None = Field(
+        description="Matching rows; null on keyset pages (after/before), where counting would "
+        "cost a scan of them: keep the first page's"
+    )
+
+
 class ImageList(BaseModel):
-    page: Page
+    page: ListPage
     images: list[ImageOut]
+    next: int | None = Field(default=None, description=CURSOR_NEXT)
+    prev: int | None = Field(default=None, description=CURSOR_PREV)
 
 
 class ObjectList(BaseModel):
-    page: Page
+    page: ListPage
     objects: list[ObjectOut]
+    next: int | None = Field(default=None, description=CURSOR_NEXT)
+    prev: int | None = Field(default=None, description=CURSOR_PREV)
 
 
 class DeleteResponse(BaseModel):

@@ -9,12 +9,14 @@ from fastapi.responses import FileResponse, Response
 from sqlalchemy import func, select
 
 from api.deletion import delete_images
-from api.dependencies import PageDep, ResourcesDep
+from api.dependencies import ResourcesDep
 from api.errors import not_found
+from api.listing_params import ListingDep
 from api.presenters import detections_url, image_file_url, object_out
 from api.rendering import detections_jpeg, original_path
-from api.schemas import DeleteResponse, ErrorResponse, ImageDetail, ImageList, ImageOut, Page
-from shared.db.models import DetectedObject, Image, IngestionItem
+from api.schemas import DeleteResponse, ErrorResponse, ImageDetail, ImageList, ImageOut
+from shared.db.models import DetectedObject, Image
+from shared.listing import list_images as list_image_ids
 
 router = APIRouter(tags=["images"])
 ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}}
@@ -49,23 +51,19 @@ def image_out(image: Image, object_count: int) -> ImageOut:
 @router.get("/v1/images", response_model=ImageList, summary="List images")
 def list_images(
     resources: ResourcesDep,
-    page: PageDep,
+    params: ListingDep,
     ingestion_id: Annotated[
         int | None, Query(ge=1, le=2**62, description="Only images of this ingestion")
     ] = None,
 ) -> ImageList:
-    base = select(Image.id)
+    """Images ordered by id, filtered like a search (an image matches when one of its objects
+    does). Page with ``after=<next>`` (keyset: a deep page costs what the first does) or
+    ``page``."""
     if ingestion_id is not None:
-        base = base.where(
-            Image.id.in_(
-                select(IngestionItem.image_id).where(IngestionItem.ingestion_id == ingestion_id)
-            )
-        )
+        params = params.with_filter(ingestions=(*params.filter.ingestions, ingestion_id))
     with resources.db.read() as session:
-        total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
-        ids = session.scalars(
-            base.order_by(Image.id).offset(page.offset).limit(page.page_size)
-        ).all()
+        listing = list_image_ids(session, params.filter, params.request)
+        ids = listing.ids
         images = session.scalars(select(Image).where(Image.id.in_(ids)).order_by(Image.id)).all()
         counts = dict(
             session.execute(
@@ -75,7 +73,7 @@ def list_images(
             ).all()
         )
         out = [image_out(image, int(counts.get(image.id, 0))) for image in images]
-    return ImageList(page=Page(page=page.page, page_size=page.page_size, total=total), images=out)
+    return ImageList(page=params.page(listing), images=out, next=listing.next, prev=listing.prev)
 
 
 @router.get(
@@ -137,7 +135,10 @@ def get_detections_image(
             query = query.where(DetectedObject.space_id == space_id)
         objects = session.scalars(query.order_by(DetectedObject.ordinal)).all()
         data = detections_jpeg(resources.settings, image, objects, max_side)
-    return Response(data, media_type="image/jpeg")
+    # The browse grid shows these as thumbnails: let the browser keep them like the crops.
+    return Response(
+        data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"}
+    )
 
 
 @router.delete(

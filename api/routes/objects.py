@@ -6,14 +6,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import FileResponse
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from api.dependencies import PageDep, ResourcesDep
+from api.dependencies import ResourcesDep
 from api.errors import not_found
+from api.listing_params import ListingDep
 from api.presenters import object_out
 from api.rendering import crop_jpeg
-from api.schemas import ErrorResponse, ObjectList, ObjectOut, Page
+from api.schemas import ErrorResponse, ObjectList, ObjectOut
 from shared.db.models import DetectedObject, Image
+from shared.listing import list_objects as list_object_ids
 
 router = APIRouter(tags=["objects"])
 ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}}
@@ -24,31 +26,26 @@ CROP_CACHE_SECONDS = 86400
 @router.get("/v1/objects", response_model=ObjectList, summary="List objects")
 def list_objects(
     resources: ResourcesDep,
-    page: PageDep,
+    params: ListingDep,
     image_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     space_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     class_name: Annotated[str | None, Query(max_length=128)] = None,
 ) -> ObjectList:
-    """Objects ordered by id, optionally only those of one image, space or class."""
-    conditions = []
-    if image_id is not None:
-        conditions.append(DetectedObject.image_id == image_id)
-    if space_id is not None:
-        conditions.append(DetectedObject.space_id == space_id)
-    if class_name is not None:
-        conditions.append(DetectedObject.class_name == class_name)
+    """Objects ordered by id, filtered like a search, optionally only those of one image, space
+    or class. Page with ``after=<next>`` (keyset: a deep page costs what the first does) or
+    ``page``."""
+    classes = (*params.filter.classes, class_name) if class_name else params.filter.classes
+    params = params.with_filter(image_id=image_id, space_id=space_id, classes=classes)
     with resources.db.read() as session:
-        total = session.scalar(select(func.count(DetectedObject.id)).where(*conditions)) or 0
+        listing = list_object_ids(session, params.filter, params.request)
         rows = session.scalars(
             select(DetectedObject)
-            .where(*conditions)
+            .where(DetectedObject.id.in_(listing.ids))
             .order_by(DetectedObject.id)
-            .offset(page.offset)
-            .limit(page.page_size)
         ).all()
         objects = [object_out(o) for o in rows]
     return ObjectList(
-        page=Page(page=page.page, page_size=page.page_size, total=total), objects=objects
+        page=params.page(listing), objects=objects, next=listing.next, prev=listing.prev
     )
 
 

@@ -9,6 +9,7 @@ checks again, since the data may change meanwhile.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
@@ -18,7 +19,13 @@ from sqlalchemy import func, select
 
 from api.dependencies import PageDep, ResourcesDep
 from api.errors import ApiError, not_found
-from api.report_schemas import ReportLinks, ReportList, ReportOut
+from api.report_schemas import (
+    ReportLinks,
+    ReportList,
+    ReportOut,
+    ReportSelection,
+    ReportSummary,
+)
 from api.schemas import ErrorResponse, Page
 from shared.db.models import Report, ReportStatus
 from shared.reports.assignments import ASSIGNMENTS_CSV, ASSIGNMENTS_PARQUET
@@ -55,6 +62,37 @@ def _links(report: Report) -> ReportLinks:
     )
 
 
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite gives naive datetimes (stored in UTC).
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def report_summary(report: Report) -> ReportSummary:
+    """Selection and method from the request, sizes from the result, duration from the times."""
+    params: dict[str, Any] = dict(report.params or {})
+    result: dict[str, Any] = report.result or {}
+    started, finished = _aware(report.started_at), _aware(report.finished_at)
+    duration = None
+    if started is not None:
+        duration = max(0.0, ((finished or datetime.now(UTC)) - started).total_seconds())
+    clusters = (result.get("k") or {}).get("total")
+    objects = (result.get("selection") or {}).get("objects")
+    return ReportSummary(
+        selection=ReportSelection(
+            classes=[str(c) for c in params.get("classes") or []],
+            ingestions=[int(i) for i in params.get("ingestions") or []],
+            min_score=params.get("min_score"),
+            space_id=params.get("space_id"),
+        ),
+        method=str(params.get("method") or "kmeans"),
+        per_class=bool(params.get("per_class")),
+        k_requested=params.get("k"),
+        objects=int(objects) if objects is not None else None,
+        clusters=int(clusters) if clusters is not None else None,
+        duration_s=duration,
+    )
+
+
 def report_out(report: Report, *, with_result: bool = True) -> ReportOut:
     return ReportOut(
         id=report.id,
@@ -68,6 +106,7 @@ def report_out(report: Report, *, with_result: bool = True) -> ReportOut:
         started_at=report.started_at,
         finished_at=report.finished_at,
         links=_links(report),
+        summary=report_summary(report),
         result=report.result if with_result else None,
     )
 

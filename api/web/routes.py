@@ -1,7 +1,8 @@
-"""Serve the web page: ``/`` is the page, ``/web/{name}`` its script and stylesheet.
+"""Serve the web page: ``/`` is the page, ``/web/{name}`` its ES modules and stylesheet.
 
-Only the files listed in :data:`STATIC_FILES` are served (no directory listing, no path
-traversal). The paths in :data:`PUBLIC_EXACT` / :data:`PUBLIC_PREFIXES` must be public in
+Only the files of ``api/web/static/`` listed in :data:`STATIC_FILES` (read once at import:
+the page's own files, a fixed set) are served: no directory listing, no path traversal. The
+paths in :data:`PUBLIC_EXACT` / :data:`PUBLIC_PREFIXES` must be public in
 :class:`api.middleware.ApiKeyMiddleware`: the page loads without a key and then sends the key
 the user entered with every API call.
 """
@@ -15,11 +16,16 @@ from fastapi.responses import FileResponse
 
 from api.errors import not_found
 
-WEB_DIR = Path(__file__).resolve().parent
+WEB_DIR = Path(__file__).resolve().parent / "static"
+MEDIA_TYPES: dict[str, str] = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+}
 STATIC_FILES: dict[str, str] = {
-    "index.html": "text/html; charset=utf-8",
-    "app.js": "text/javascript; charset=utf-8",
-    "app.css": "text/css; charset=utf-8",
+    path.name: MEDIA_TYPES[path.suffix]
+    for path in sorted(WEB_DIR.iterdir())
+    if path.is_file() and path.suffix in MEDIA_TYPES
 }
 PUBLIC_EXACT: frozenset[str] = frozenset({"/"})
 PUBLIC_PREFIXES: tuple[str, ...] = ("/web/",)

@@ -82,6 +82,17 @@ def test_report_lifecycle(client: TestClient, collection: Collection) -> None:
     assert listing["page"]["total"] == 1
     assert listing["reports"][0]["id"] == created["id"]
     assert listing["reports"][0]["result"] is None  # listings leave the bodies out
+    # ... but say what tells reports apart: selection, method, sizes, duration.
+    summary = listing["reports"][0]["summary"]
+    assert summary["selection"] == {
+        "classes": [],
+        "ingestions": [],
+        "min_score": None,
+        "space_id": None,
+    }
+    assert (summary["method"], summary["per_class"], summary["k_requested"]) == ("kmeans", False, 4)
+    assert summary["objects"] == len(collection.object_ids) and summary["clusters"] == 4
+    assert 0 <= summary["duration_s"] < 120
     assert client.get("/v1/reports", params={"status": "failed"}).json()["page"]["total"] == 0
 
 
@@ -151,6 +162,11 @@ def test_failed_report_shows_its_code(client: TestClient, collection: Collection
     assert body["status"] == "failed"
     assert body["error_code"] == "unknown_class" and "'nope'" in body["error_message"]
     assert body["result"] is None
+    summary = body["summary"]
+    assert summary["selection"]["classes"] == ["nope"]
+    assert summary["objects"] is None and summary["clusters"] is None
+    listed = client.get("/v1/reports", params={"status": "failed"}).json()["reports"]
+    assert [r["error_code"] for r in listed] == ["unknown_class"]
 
 
 def test_reports_need_the_api_key(client: TestClient) -> None:
