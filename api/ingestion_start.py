@@ -131,7 +131,20 @@ def plan_path(resources: Resources, path: str) -> int:
         raise ApiError(
             403, exc.code, f"{path!r} is outside the import roots (ROISEARCH_IMPORT_ROOTS)"
         ) from None
-    return _start(resources, real, display_name=path[-500:], origin="path")
+    try:
+        return _start(resources, real, display_name=path[-500:], origin="path")
+    except SourceError as exc:
+        # Raised before the ingestion exists (its kind is decided by stat, never by opening a
+        # FIFO or a device): nothing was created.
+        if exc.code == "not_regular_file":
+            raise ApiError(
+                422,
+                exc.code,
+                f"{path!r} is not a regular file or a folder (a FIFO, device or socket)",
+            ) from None
+        if exc.code == "source_not_found":  # removed since the check above
+            raise ApiError(404, exc.code, f"{path!r} does not exist") from None
+        raise
 
 
 def plan_upload(resources: Resources, directory: Path, files: list[tuple[Path, str]]) -> int:
