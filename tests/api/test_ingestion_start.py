@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
+import zipfile
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from tests.api.conftest import resources_of
 from tests.api.seeding import png_bytes
 from tests.api.test_ingestions import ingest_client, wait_done
 
@@ -57,3 +60,48 @@ def test_outside_the_roots_an_existing_and_a_missing_path_get_the_same_answer(
     assert answers == [(403, "path_not_allowed")] * 4
     missing = ingest_client.post("/v1/ingestions", json={"path": str(root / "nope")})
     assert missing.status_code == 404  # inside the roots, existence is the caller's business
+
+
+def _upload_bytes(client: TestClient) -> int:
+    uploads = resources_of(client).settings.uploads_dir
+    return (
+        sum(p.stat().st_size for p in uploads.rglob("*") if p.is_file()) if uploads.exists() else 0
+    )
+
+
+def test_uploads_are_removed_once_ingested_and_on_delete(ingest_client: TestClient) -> None:
+    """Issue 19.3: data/uploads/<uuid>/ stayed after the ingestion and after its DELETE."""
+    baseline = _upload_bytes(ingest_client)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i in range(3):
+            archive.writestr(f"dir/{i}.png", png_bytes(40, 40, 20 + i))
+    uploads = [
+        [("files", ("set.zip", buffer.getvalue(), "application/zip"))],
+        [("files", (f"{i}.png", png_bytes(48, 40, 30 + i), "image/png")) for i in range(2)],
+        [("files", ("one.png", png_bytes(48, 40, 40), "image/png"))],
+        [("files", ("notes.txt", b"not an image", "text/plain"))],
+    ]
+    ids = []
+    for files in uploads:
+        response = ingest_client.post("/v1/ingestions", files=files)
+        assert response.status_code == 202, response.text
+        ids.append(response.json()["id"])
+    for ingestion_id in ids:
+        assert wait_done(ingest_client, ingestion_id)["status"] in {"done", "failed"}
+    assert _upload_bytes(ingest_client) == baseline
+    uploads_dir = resources_of(ingest_client).settings.uploads_dir
+    assert not any(uploads_dir.iterdir())  # no directory left behind either
+    # The originals live in the image store: the images still serve their files.
+    image = ingest_client.get("/v1/images", params={"ingestion_id": ids[0]}).json()["images"][0]
+    assert ingest_client.get(image["file_url"]).status_code == 200
+
+    # Deleted (possibly before its chunks ran): the upload goes with it.
+    response = ingest_client.post(
+        "/v1/ingestions", files=[("files", ("late.png", png_bytes(40, 40, 50), "image/png"))]
+    )
+    assert response.status_code == 202
+    deleted = ingest_client.delete(f"/v1/ingestions/{response.json()['id']}")
+    assert deleted.status_code == 200, deleted.text
+    assert _upload_bytes(ingest_client) == baseline
+    assert not any(uploads_dir.iterdir())
