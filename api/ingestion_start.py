@@ -98,14 +98,23 @@ def _save_and_plan(resources: Resources, directory: Path, files: list[UploadFile
         raise
 
 
-def _start(resources: Resources, source: Path, display_name: str, origin: str) -> int:
-    """Create, plan and enqueue an ingestion of ``source`` (blocking; planning enumerates it)."""
+def _start(
+    resources: Resources,
+    source: Path,
+    display_name: str,
+    origin: str,
+    upload_names: dict[str, str] | None = None,
+) -> int:
+    """Create, plan and enqueue an ingestion of ``source`` (blocking; planning enumerates it).
+
+    ``upload_names``: saved file name -> the name it was uploaded as (several files), shown
+    as the images' source instead of the server's upload path.
+    """
+    options: dict[str, object] = {"display_name": display_name, "origin": origin}
+    if upload_names:
+        options["upload_names"] = upload_names
     plan = start_and_enqueue(
-        resources.db,
-        resources.settings,
-        resources.queue,
-        source,
-        options={"display_name": display_name, "origin": origin},
+        resources.db, resources.settings, resources.queue, source, options=options
     )
     return plan.ingestion_id
 
@@ -151,6 +160,12 @@ def plan_upload(resources: Resources, directory: Path, files: list[tuple[Path, s
     """One uploaded archive is ingested as that archive; several files as a folder."""
     if len(files) == 1:
         source, display = files[0][0], files[0][1]
-    else:
-        source, display = directory, f"upload of {len(files)} files"
-    return _start(resources, source, display_name=display[-500:], origin="upload")
+        return _start(resources, source, display_name=display[-500:], origin="upload")
+    names = {path.name: original[-500:] for path, original in files}
+    return _start(
+        resources,
+        directory,
+        display_name=f"upload of {len(files)} files",
+        origin="upload",
+        upload_names=names,
+    )

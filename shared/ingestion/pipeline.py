@@ -43,7 +43,7 @@ from shared.imaging.decoding import ImageDecodeError, decode_image
 from shared.imaging.store import read_original, relative_path, store_original
 from shared.ingestion.sources import MemberError, MemberReader
 from shared.ingestion.spaces import class_name, ensure_space
-from shared.ingestion.uploads import remove_upload_if_finished
+from shared.ingestion.uploads import image_source, remove_upload_if_finished
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -114,6 +114,7 @@ class _Work:
 class _Chunk:
     source: Path
     kind: str
+    options: dict[str, Any] = field(default_factory=dict)
     items: list[_Work] = field(default_factory=list)
 
 
@@ -154,7 +155,7 @@ def _claim(db: Database, ingestion_id: int, chunk: int) -> _Chunk | None:
                 select(IngestionItem.id, IngestionItem.attempts).where(IngestionItem.id.in_(ids))
             ).all()
         )
-        work = _Chunk(Path(ingestion.source), ingestion.source_kind)
+        work = _Chunk(Path(ingestion.source), ingestion.source_kind, dict(ingestion.options or {}))
         for r in rows:
             w = _Work(r.id, r.member, sha256=r.staged_sha256)
             if attempts[r.id] > MAX_ATTEMPTS:
@@ -390,7 +391,9 @@ def process_chunk(
                     "height": w.picture.height,
                     "format": w.picture.format,
                     "bytes": len(w.data or b""),
-                    "source": f"{claimed.source}::{w.member}",
+                    "source": image_source(
+                        str(claimed.source), claimed.kind, claimed.options, w.member
+                    ),
                     "storage_path": stored.get(sha),
                 }
             )

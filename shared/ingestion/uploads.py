@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -21,6 +23,19 @@ from shared.settings import Settings
 
 FINISHED = (IngestionStatus.DONE, IngestionStatus.FAILED, IngestionStatus.CANCELLED)
 log = logging.getLogger(__name__)
+
+
+def image_source(source: str, kind: str, options: Mapping[str, Any], member: str) -> str:
+    """Where an image came from, as shown to users: ``<source>::<member>`` for server-side
+    sources; for uploads the uploaded name (``set.zip::dir/a.png``, ``a.png``), never the
+    server's upload path."""
+    if options.get("origin") != "upload":
+        return f"{source}::{member}"
+    names = options.get("upload_names") or {}
+    if member in names:  # one of several uploaded files
+        return str(names[member])
+    display = str(options.get("display_name") or "upload")
+    return display if kind == "file" else f"{display}::{member}"
 
 
 def upload_directory(settings: Settings, source: str) -> Path | None:

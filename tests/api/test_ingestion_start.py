@@ -95,6 +95,21 @@ def test_uploads_are_removed_once_ingested_and_on_delete(ingest_client: TestClie
     # The originals live in the image store: the images still serve their files.
     image = ingest_client.get("/v1/images", params={"ingestion_id": ids[0]}).json()["images"][0]
     assert ingest_client.get(image["file_url"]).status_code == 200
+    # Issue 19.8: sources name what was uploaded, not data/uploads/<uuid>/00001-x.png.
+    sources = [
+        sorted(
+            i["source"]
+            for i in ingest_client.get("/v1/images", params={"ingestion_id": ingestion_id}).json()[
+                "images"
+            ]
+        )
+        for ingestion_id in ids[:3]
+    ]
+    assert sources == [
+        ["set.zip::dir/0.png", "set.zip::dir/1.png", "set.zip::dir/2.png"],
+        ["0.png", "1.png"],
+        ["one.png"],
+    ]
 
     # Deleted (possibly before its chunks ran): the upload goes with it.
     response = ingest_client.post(
