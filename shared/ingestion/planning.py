@@ -28,10 +28,10 @@ from shared.ingestion.leases import lease, owner_id
 from shared.ingestion.sources import (
     Member,
     SourceError,
-    iter_tar,
     list_members,
     source_kind,
 )
+from shared.ingestion.tar_stream import iter_tar
 from shared.ingestion.uploads import remove_upload_if_finished
 from shared.settings import Settings
 

@@ -18,11 +18,11 @@ from shared.ingestion.sources import (
     SourceError,
     _ItemKeys,
     check_inside_roots,
-    iter_tar,
     list_members,
     read_member,
     source_kind,
 )
+from shared.ingestion.tar_stream import iter_tar
 from shared.settings import Settings, load_settings
 from tests.shared.imaging.corpus import jpeg, png
 from tests.shared.ingestion.archives import Special, tree_snapshot, write_tar, write_zip

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from shared.ingestion.sources import MemberReader, iter_tar, list_members, open_regular
+from shared.ingestion.sources import MemberReader, list_members, open_regular
+from shared.ingestion.tar_stream import iter_tar
 from shared.ingestion.zip_cache import ZIP_CACHE, ZipCache
 from shared.settings import load_settings
 from tests.shared.ingestion.archives import write_tar, write_zip
