@@ -134,6 +134,7 @@ def run(
     label: str, members: Members, n: int, forms: list[str], chunk: int, tmp_dir: str | None
 ) -> dict[str, float]:
     totals: dict[str, float] = {}
+    cpus: dict[str, float] = {}
     for form in forms:
         with tempfile.TemporaryDirectory(prefix="bench-archives-", dir=tmp_dir) as tmp:
             root = Path(tmp)
@@ -144,6 +145,7 @@ def run(
             assert count == n, (form, count, n)
             total = planned + read
             totals[form] = total
+            cpus[form] = cpu
             ratio = f"{total / totals['folder']:.2f}x folder" if "folder" in totals else ""
             print(
                 f"{label:>14} {form:>7}: plan {planned:7.2f} s  read {read:7.2f} s  "
@@ -151,7 +153,7 @@ def run(
                 flush=True,
             )
             shutil.rmtree(root / "work", ignore_errors=True)
-    return totals
+    return {**totals, **{f"{form} cpu": value for form, value in cpus.items()}}
 
 
 def main() -> None:
@@ -183,7 +185,9 @@ def main() -> None:
         for form in forms:
             print(
                 f"linearity {form:>7}: {args.large} / {n} members = "
-                f"{large[form] / small[form]:.2f}x the time (members x{args.large / n:.0f})"
+                f"{large[form] / small[form]:.2f}x the time, "
+                f"{large[form + ' cpu'] / small[form + ' cpu']:.2f}x the CPU time "
+                f"(members x{args.large / n:.0f})"
             )
 
 
