@@ -6,7 +6,8 @@ catch-up thread, job queue) into :class:`api.resources.Resources` on ``app.state
 and releases them on shutdown. Nothing is built at import time.
 
 Middleware, outermost first (each acts before the body is read):
-CORS (explicit allow-list) → metrics → API key → body-size limit → search load shedding.
+Host allow-list → CORS (explicit allow-list) → metrics → cross-site refusal → API key →
+stalled bodies / open bodies per client → body-size limit → search load shedding.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from api.middleware import (
     PublicPaths,
     SearchSheddingMiddleware,
 )
+from api.request_guards import BodyGuardMiddleware, HostGuardMiddleware, OriginGuardMiddleware
 from api.resources import build_resources
 from api.routes import docs, export, images, ingestions, model, objects, ops, reports, search
 from api.schemas import ErrorResponse
@@ -111,10 +113,16 @@ def create_app(settings: Settings, *, warm_model: bool = True) -> FastAPI:
     )
     app.add_middleware(BodySizeLimitMiddleware, limit_for=partial(_body_limit, settings))
     app.add_middleware(
+        BodyGuardMiddleware,
+        stall_s=settings.body_stall_timeout_s,
+        per_client=settings.max_open_bodies_per_client,
+    )
+    app.add_middleware(
         ApiKeyMiddleware,
         api_key=settings.api_key.get_secret_value() if settings.api_key else None,
         public=PUBLIC_PATHS,
     )
+    app.add_middleware(OriginGuardMiddleware, allowed_origins=list(settings.cors_origins))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(
         CORSMiddleware,
@@ -124,4 +132,5 @@ def create_app(settings: Settings, *, warm_model: bool = True) -> FastAPI:
         allow_headers=[API_KEY_HEADER, "Content-Type"],
         max_age=600,
     )
+    app.add_middleware(HostGuardMiddleware, allowed=settings.host_allow_list)
     return app

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from api.resources import Resources
 from api.schemas import DeleteResponse
 from shared.db.models import DetectedObject, Image, Ingestion, IngestionItem, ObjectTombstone
+from shared.ingestion.uploads import remove_upload
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,12 @@ def delete_ingestion(resources: Resources, ingestion_id: int) -> DeleteResponse 
         by_space = _delete_image_rows(session, ids)
         session.execute(delete(IngestionItem).where(IngestionItem.ingestion_id == ingestion_id))
         session.execute(delete(Ingestion).where(Ingestion.id == ingestion_id))
+        source = ingestion.source
     removed = _remove_from_index(resources, by_space)
     _unlink_originals(resources, [p for _, p in doomed if p])
+    # A chunk still running reads the member it has in hand and fails the rest: the
+    # ingestion is gone, nothing of it is waited for.
+    remove_upload(resources.settings, source)
     return DeleteResponse(
         deleted_images=len(ids),
         deleted_objects=sum(len(v) for v in by_space.values()),

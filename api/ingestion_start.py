@@ -98,14 +98,23 @@ def _save_and_plan(resources: Resources, directory: Path, files: list[UploadFile
         raise
 
 
-def _start(resources: Resources, source: Path, display_name: str, origin: str) -> int:
-    """Create, plan and enqueue an ingestion of ``source`` (blocking; planning enumerates it)."""
+def _start(
+    resources: Resources,
+    source: Path,
+    display_name: str,
+    origin: str,
+    upload_names: dict[str, str] | None = None,
+) -> int:
+    """Create, plan and enqueue an ingestion of ``source`` (blocking; planning enumerates it).
+
+    ``upload_names``: saved file name -> the name it was uploaded as (several files), shown
+    as the images' source instead of the server's upload path.
+    """
+    options: dict[str, object] = {"display_name": display_name, "origin": origin}
+    if upload_names:
+        options["upload_names"] = upload_names
     plan = start_and_enqueue(
-        resources.db,
-        resources.settings,
-        resources.queue,
-        source,
-        options={"display_name": display_name, "origin": origin},
+        resources.db, resources.settings, resources.queue, source, options=options
     )
     return plan.ingestion_id
 
@@ -131,13 +140,32 @@ def plan_path(resources: Resources, path: str) -> int:
         raise ApiError(
             403, exc.code, f"{path!r} is outside the import roots (ROISEARCH_IMPORT_ROOTS)"
         ) from None
-    return _start(resources, real, display_name=path[-500:], origin="path")
+    try:
+        return _start(resources, real, display_name=path[-500:], origin="path")
+    except SourceError as exc:
+        # Raised before the ingestion exists (its kind is decided by stat, never by opening a
+        # FIFO or a device): nothing was created.
+        if exc.code == "not_regular_file":
+            raise ApiError(
+                422,
+                exc.code,
+                f"{path!r} is not a regular file or a folder (a FIFO, device or socket)",
+            ) from None
+        if exc.code == "source_not_found":  # removed since the check above
+            raise ApiError(404, exc.code, f"{path!r} does not exist") from None
+        raise
 
 
 def plan_upload(resources: Resources, directory: Path, files: list[tuple[Path, str]]) -> int:
     """One uploaded archive is ingested as that archive; several files as a folder."""
     if len(files) == 1:
         source, display = files[0][0], files[0][1]
-    else:
-        source, display = directory, f"upload of {len(files)} files"
-    return _start(resources, source, display_name=display[-500:], origin="upload")
+        return _start(resources, source, display_name=display[-500:], origin="upload")
+    names = {path.name: original[-500:] for path, original in files}
+    return _start(
+        resources,
+        directory,
+        display_name=f"upload of {len(files)} files",
+        origin="upload",
+        upload_names=names,
+    )

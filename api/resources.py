@@ -176,7 +176,7 @@ class Resources:
                 # Both log what they take over. Planning first: what it plans and queues is
                 # leased by the queue, so the second pass does not queue it again.
                 resume_planning(self.db, self.settings, self.queue)
-                resume_running(self.db, self.queue)
+                resume_running(self.db, self.queue, settings=self.settings)
             except Exception:
                 log.warning("re-planning pass failed (will retry)", exc_info=True)
             if self.stopping.wait(REPLAN_INTERVAL_S):

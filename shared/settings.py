@@ -151,6 +151,23 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1")
     port: int = Field(default=8000, ge=1, le=65535)
     max_concurrent_searches: int = Field(default=64, ge=1)
+    # --- API: hostile clients (issue 19) ---
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated Host header names the API answers (DNS rebinding). Unset: "
+        "localhost, 127.0.0.1, ::1 and ROISEARCH_HOST. '*' answers any.",
+    )
+    body_stall_timeout_s: float = Field(
+        default=30.0,
+        gt=0.0,
+        le=3600.0,
+        description="A request body that makes no progress for this long is dropped with 408.",
+    )
+    max_open_bodies_per_client: int = Field(
+        default=16,
+        ge=1,
+        description="Request bodies one client address may be sending at once; more get 429.",
+    )
 
     # --- reports -------------------------------------------------------------------------
     report_threads: int = Field(
@@ -163,7 +180,9 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("feature_layers", "import_roots", "cors_origins", mode="before")
+    @field_validator(
+        "feature_layers", "import_roots", "cors_origins", "allowed_hosts", mode="before"
+    )
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -222,6 +241,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'roisearch.db').resolve()}"
+
+    @property
+    def host_allow_list(self) -> frozenset[str]:
+        """Host names the API answers, lower-case, without ports ("*": any)."""
+        if self.allowed_hosts:
+            return frozenset(h.strip().lower().strip("[]") for h in self.allowed_hosts)
+        return frozenset({"localhost", "127.0.0.1", "::1", self.host.lower().strip("[]")})
 
     @property
     def embedded(self) -> bool:

@@ -26,6 +26,8 @@ def test_services_present_and_wired() -> None:
         env = services[name]["environment"]
         assert env["ROISEARCH_DATABASE_URL"].startswith("postgresql+psycopg://")
         assert env["ROISEARCH_REDIS_URL"].startswith("redis://")
+        # The api is reached by its service name: its Host guard must answer to it.
+        assert "api" in env["ROISEARCH_ALLOWED_HOSTS"].split(",")
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["migrate"]["command"] == ["roisearch", "db", "upgrade"]
 

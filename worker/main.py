@@ -95,7 +95,7 @@ def _janitor(settings: Settings, db: Database, stop: threading.Event) -> None:
             since_reconcile += JANITOR_INTERVAL_S
             if since_reconcile >= RECONCILE_INTERVAL_S:
                 since_reconcile = 0.0
-                reconcile(db, jobs)
+                reconcile(db, jobs, settings=settings)
         except Exception:
             log.warning("janitor pass failed (will retry)", exc_info=True)
 

@@ -28,6 +28,9 @@ router = APIRouter(tags=["export"])
 EXPORT_BATCH = 4096
 
 
+NOT_FOUND_CODES = frozenset({"space_not_found", "ingestion_not_found"})
+
+
 @router.get(
     "/v1/export",
     response_class=StreamingResponse,
@@ -36,6 +39,7 @@ EXPORT_BATCH = 4096
             "content": {media: {} for media in MEDIA_TYPES.values()},
             "description": "The export file (see docs/reports.md for the columns)",
         },
+        404: {"model": ErrorResponse, "description": "Unknown space or ingestion"},
         422: {"model": ErrorResponse},
     },
     summary="Export vectors, ids, classes and boxes (optionally split by image)",
@@ -93,6 +97,10 @@ def export(
             part=None if part is None else split_index(part.value),
         )
     except ReportError as exc:
+        if exc.code in NOT_FOUND_CODES:
+            # An unknown space or ingestion in the query names a resource that does not
+            # exist: 404, as /v1/index/status answers for an unknown space.
+            raise ApiError(404, exc.code, exc.message, exc.details) from None
         raise report_error(exc) from None
     db = resources.db
     body: Iterator[bytes]

@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from bench.proof.config import ProofConfig, Scenario
 from bench.proof.corpus import EVIL_PREFIX, Attack, Expect, attacks, image_corpus
+from bench.proof.hostile import check_archive_cost, check_special_sources
 from bench.proof.processes import child_env
 from bench.proof.results import Check, Report
 from bench.proof.servers import PrivateServers
@@ -267,6 +268,8 @@ def run(config: ProofConfig, servers: PrivateServers, base: Path, report: Report
             {"paths": escaped},
         )
     )
+    check_special_sources(scenario, SECTION, report)
+    check_archive_cost(config, SECTION, report)
     report.add(
         Check(
             SECTION,

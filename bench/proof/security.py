@@ -7,7 +7,9 @@
 - CORS from an unlisted origin: never an ``Access-Control-Allow-Origin`` for it;
 - server-side path ingestion: ``..``, absolute paths, symlinks, sibling folders with a common
   prefix, NUL bytes: 0 escapes from the import root, no server path in error messages;
-- an OpenAPI fuzz run (schemathesis, positive and negative data): 0 responses >= 500.
+- an OpenAPI fuzz run (schemathesis, positive and negative data): 0 responses >= 500;
+- issue 19 (``bench.proof.hostile``): stalled bodies 408, open bodies per client bounded,
+  foreign Host 400, cross-site state changes 403, no existence oracle, FIFO paths 422.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select as sql_select
 
+from bench.proof import hostile
 from bench.proof.config import ALLOWED_ORIGIN, API_KEY, WRONG_KEY, ProofConfig, Scenario
 from bench.proof.corpus import scene_jpegs
 from bench.proof.processes import ApiServer, child_env
@@ -40,6 +43,8 @@ SECTION = "security"
 EVIL_ORIGIN = "https://evil.example"
 UPLOAD_LIMIT = 4 * MiB
 QUERY_LIMIT = 1 * MiB
+STALL_S = 3.0  # ROISEARCH_BODY_STALL_TIMEOUT_S of the battery's API (default 30 s)
+BODIES_PER_CLIENT = 16
 
 
 def _public(path: str) -> bool:
@@ -141,7 +146,7 @@ def _web_escapes(api: ApiServer) -> list[str]:
         "%2e%2e%2f%2e%2e%2fpyproject.toml",
     ):
         status, data = _raw_request(
-            api.port, f"GET /web/{name} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            api.port, f"GET /web/{name} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
         )
         if status == 200 or b"SettingsConfigDict" in data or b"[project]" in data:
             found.append(f"/web/{name} -> {status}")
@@ -154,7 +159,7 @@ def check_oversized(api: ApiServer, report: Report) -> None:
     began = time.monotonic()
     status, _ = _raw_request(
         api.port,
-        "POST /v1/ingestions HTTP/1.1\r\nHost: x\r\nX-API-Key: "
+        "POST /v1/ingestions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: "
         f"{API_KEY}\r\nContent-Type: multipart/form-data; boundary=b\r\n"
         f"Content-Length: {UPLOAD_LIMIT * 50}\r\n\r\n",
     )
@@ -162,7 +167,7 @@ def check_oversized(api: ApiServer, report: Report) -> None:
     # Declared large, no key: 401 before the body.
     status, _ = _raw_request(
         api.port,
-        "POST /v1/ingestions HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
+        "POST /v1/ingestions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
         f"boundary=b\r\nContent-Length: {UPLOAD_LIMIT * 50}\r\n\r\n",
     )
     results["unauthenticated"] = status
@@ -207,7 +212,7 @@ def _chunked_upload(port: int, path: str, total: int) -> dict[str, Any]:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(
             (
-                f"POST {path} HTTP/1.1\r\nHost: x\r\nX-API-Key: {API_KEY}\r\n"
+                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {API_KEY}\r\n"
                 "Content-Type: multipart/form-data; boundary=b\r\n"
                 "Transfer-Encoding: chunked\r\n\r\n"
             ).encode()
@@ -243,7 +248,7 @@ def check_slow_uploads(api: ApiServer, config: ProofConfig, object_id: int, repo
         sock = socket.create_connection(("127.0.0.1", api.port), timeout=10)
         sock.sendall(
             (
-                f"POST /v1/ingestions HTTP/1.1\r\nHost: x\r\nX-API-Key: {API_KEY}\r\n"
+                f"POST /v1/ingestions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {API_KEY}\r\n"
                 "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n"
                 '--b\r\nContent-Disposition: form-data; name="files"; filename="a.zip"\r\n\r\n'
             ).encode()
@@ -555,6 +560,8 @@ def run(config: ProofConfig, servers: PrivateServers, base: Path, report: Report
         max_upload_bytes=UPLOAD_LIMIT,
         max_query_image_bytes=QUERY_LIMIT,
         max_concurrent_searches=1000,
+        body_stall_timeout_s=STALL_S,
+        max_open_bodies_per_client=BODIES_PER_CLIENT,
     )
     imports, _ = _prepare_import_root(sc.root)
     sc.overrides["import_roots"] = [imports]
@@ -572,6 +579,12 @@ def run(config: ProofConfig, servers: PrivateServers, base: Path, report: Report
         ("slow uploads", lambda: check_slow_uploads(api, config, object_id, report)),
         ("CORS", lambda: check_cors(api, report)),
         ("path escapes", lambda: check_path_escapes(api, sc, imports, report)),
+        ("path oracle", lambda: hostile.check_path_oracle(api, imports, SECTION, report)),
+        ("cross-site", lambda: hostile.check_cross_site(api, SECTION, report)),
+        (
+            "stalled bodies",
+            lambda: hostile.check_stalled_bodies(api, STALL_S, BODIES_PER_CLIENT, SECTION, report),
+        ),
         ("fuzz", lambda: fuzz(api, config.fuzz_examples, report)),
     ]
     try:

@@ -28,10 +28,11 @@ from shared.ingestion.leases import lease, owner_id
 from shared.ingestion.sources import (
     Member,
     SourceError,
-    iter_tar,
     list_members,
     source_kind,
 )
+from shared.ingestion.tar_stream import iter_tar
+from shared.ingestion.uploads import remove_upload_if_finished
 from shared.settings import Settings
 
 INSERT_BATCH = 1000
@@ -160,6 +161,7 @@ def _plan(db: Database, settings: Settings, ingestion_id: int) -> PlanSummary:
             .where(Ingestion.id == ingestion_id, Ingestion.status == IngestionStatus.PLANNING)
             .values(**values)
         )
+    remove_upload_if_finished(db, settings, ingestion_id)  # failed, or nothing to run
     return PlanSummary(
         ingestion_id=ingestion_id,
         total_items=total,

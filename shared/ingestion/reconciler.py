@@ -25,16 +25,19 @@ from shared.db.models import Ingestion, IngestionItem, IngestionStatus, ItemStat
 from shared.ingestion.leases import STALE_S, claim, find_abandoned, lease
 from shared.ingestion.pipeline import finish_if_complete
 from shared.ingestion.planning import pending_chunks, resume_plan
+from shared.ingestion.uploads import remove_upload_if_finished
 from shared.queueing import JobQueue
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def reconcile(db: Database, queue: JobQueue, *, grace_s: float = 20.0) -> int:
+def reconcile(
+    db: Database, queue: JobQueue, *, grace_s: float = 20.0, settings: Settings | None = None
+) -> int:
     """Enqueue every stale pending chunk not known to the queue; return how many. Also marks
     done the running ingestions that have nothing pending (:func:`finish_settled`)."""
-    finish_settled(db)
+    finish_settled(db, settings=settings)
     known = queue.known_chunks()
     if known is None:
         return 0
@@ -61,8 +64,10 @@ def reconcile(db: Database, queue: JobQueue, *, grace_s: float = 20.0) -> int:
     return total
 
 
-def finish_settled(db: Database) -> list[int]:
+def finish_settled(db: Database, *, settings: Settings | None = None) -> list[int]:
     """Mark done every ``running`` ingestion with no pending item left; return their ids.
+
+    With ``settings``, the uploaded source of each one marked is removed.
 
     The last chunk's transaction normally does it (``finish_if_complete``); this catches an
     ingestion whose last chunks finished without it (a version before the row lock there, a
@@ -81,6 +86,8 @@ def finish_settled(db: Database) -> list[int]:
     for ingestion_id in settled:
         with db.begin() as session:
             marked = finish_if_complete(session, ingestion_id)
+        if marked and settings is not None:
+            remove_upload_if_finished(db, settings, ingestion_id)
         if marked:
             log.warning("ingestion %d: nothing left pending; marked done", ingestion_id)
             finished.append(ingestion_id)
@@ -116,7 +123,13 @@ def resume_planning(
     return resumed
 
 
-def resume_running(db: Database, queue: JobQueue, *, stale_s: float = STALE_S) -> list[int]:
+def resume_running(
+    db: Database,
+    queue: JobQueue,
+    *,
+    stale_s: float = STALE_S,
+    settings: Settings | None = None,
+) -> list[int]:
     """Embedded mode: queue again the pending chunks of every ``running`` ingestion whose
     driver is gone; one with none left is marked done. Returns the ingestions taken over.
 
@@ -142,5 +155,7 @@ def resume_running(db: Database, queue: JobQueue, *, stale_s: float = STALE_S) -
             else:
                 with db.begin() as session:
                     finish_if_complete(session, orphan.id)
+                if settings is not None:  # the uploaded source is no longer needed
+                    remove_upload_if_finished(db, settings, orphan.id)
         resumed.append(orphan.id)
     return resumed

@@ -26,6 +26,7 @@ from shared.ingestion.planning import (
     plan_summary,
     resume_plan,
 )
+from shared.ingestion.uploads import remove_upload_if_finished
 from shared.model_provider import ModelProvider
 from shared.queueing import JobQueue
 from shared.settings import Settings
@@ -122,6 +123,7 @@ def resume_claimed(db: Database, settings: Settings, ingestion_id: int) -> PlanS
     if not summary.pending_chunks:
         with db.begin() as session:
             finish_if_complete(session, ingestion_id)
+        remove_upload_if_finished(db, settings, ingestion_id)
     return summary
 
 

@@ -12,7 +12,8 @@ first keeps its name as its key, a repeat gets ``"<name> (#2)"`` and so on (see
 
 Random access: folders and zip files are read per member by the worker that processes a chunk.
 Compressed tar streams cannot seek, so tar members are staged once at planning time into the
-content-addressed image store (see :func:`stage_tar`), and workers read them from there.
+content-addressed image store (see :mod:`shared.ingestion.tar_stream`), and workers read them
+from there.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ import struct
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
 import numpy as np
 
+from shared.ingestion.zip_cache import ZIP_CACHE
 from shared.settings import Settings
 
 _READ_BLOCK = 1 << 20
@@ -70,22 +72,67 @@ class Member:
 
 
 def source_kind(path: Path) -> str:
-    """folder | zip | tar | file, decided by what the path is (content for archives)."""
-    if path.is_dir():
-        return "folder"
+    """folder | zip | tar | file, decided by what the path is (content for archives).
+
+    The path is ``stat``ed first: anything but a directory or a regular file (a FIFO, a
+    device, a socket) is refused with ``not_regular_file`` without being opened — reading a
+    FIFO blocks until a writer comes, ``/dev/zero`` never ends.
+    """
     lower = path.name.lower()
-    if zipfile.is_zipfile(path) or lower.endswith(".zip"):
+    try:
+        st = path.stat()
+    except (OSError, ValueError):
+        # By name: planning then fails it with source_not_found (the ingestion is recorded).
+        if lower.endswith(".zip"):
+            return "zip"
+        return "tar" if lower.endswith(TAR_SUFFIXES) else "file"
+    if stat.S_ISDIR(st.st_mode):
+        return "folder"
+    _require_regular(st.st_mode, path.name)
+    if lower.endswith(".zip"):
         # A broken .zip must fail as an unreadable archive, not be read as one image file.
         return "zip"
-    if lower.endswith(TAR_SUFFIXES) or _is_tar(path):
-        return "tar"
+    try:
+        with open_regular(path) as fh:
+            if zipfile.is_zipfile(fh):
+                return "zip"
+            fh.seek(0)
+            if lower.endswith(TAR_SUFFIXES) or _is_tar(fh):
+                return "tar"
+    except OSError:  # unreadable (permissions): planning or reading reports it
+        pass
     return "file"
 
 
-def _is_tar(path: Path) -> bool:
+def _require_regular(mode: int, label: str) -> None:
+    if not stat.S_ISREG(mode):
+        raise SourceError(
+            "not_regular_file",
+            f"{label} is not a regular file or a folder (a FIFO, device or socket)",
+        )
+
+
+def open_regular(path: Path) -> IO[bytes]:
+    """Open ``path`` for reading, refusing anything but a regular file without blocking.
+
+    ``O_NONBLOCK`` makes opening a FIFO return at once (a regular file ignores the flag), and
+    the check is on the opened descriptor, so a file swapped for a FIFO or a device after an
+    earlier ``stat`` is refused too.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
-        return tarfile.is_tarfile(path)
-    except OSError:
+        _require_regular(os.fstat(fd).st_mode, path.name)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _is_tar(fh: IO[bytes]) -> bool:
+    try:
+        return tarfile.is_tarfile(fh)
+    except (OSError, tarfile.TarError, EOFError, zlib.error):
         return False
 
 
@@ -103,18 +150,33 @@ def check_inside_roots(path: Path, roots: list[Path]) -> Path:
     if "\x00" in str(path):
         # the OS cannot name such a file; resolve() would raise ValueError, not OSError
         raise SourceError("invalid_path", "the path contains a NUL character")
+    # Containment first, existence second: a path outside the roots is refused the same way
+    # whether it exists or not, so the answer tells nothing about the rest of the server.
+    # Non-strict resolution follows every symlink that exists and keeps the missing rest.
+    try:
+        candidate = path.resolve(strict=False)
+    except (OSError, RuntimeError):  # a symlink loop: where it points is unknowable
+        candidate = None
+    if candidate is None or not _inside(candidate, roots):
+        raise SourceError("path_not_allowed", f"{path} is outside the configured import roots")
     try:
         real = path.resolve(strict=True)
     except (OSError, RuntimeError):
         raise SourceError("source_not_found", f"{path} does not exist") from None
+    if not _inside(real, roots):  # changed between the two resolutions (a symlink swapped)
+        raise SourceError("path_not_allowed", f"{path} is outside the configured import roots")
+    return real
+
+
+def _inside(real: Path, roots: list[Path]) -> bool:
     for root in roots:
         try:
             real_root = root.resolve(strict=True)
         except (OSError, RuntimeError):
             continue
         if real.is_relative_to(real_root):
-            return real
-    raise SourceError("path_not_allowed", f"{path} is outside the configured import roots")
+            return True
+    return False
 
 
 def _unsafe_name(name: str) -> bool:
@@ -263,11 +325,13 @@ class _Limits:
 
 
 def list_members(path: Path, kind: str, settings: Settings) -> Iterator[Member]:
-    """Enumerate the members of a folder, zip or single file (tar: see :func:`stage_tar`)."""
+    """Enumerate the members of a folder, zip or single file (tar: see ``tar_stream``)."""
     limits = _Limits(settings)
     if kind == "file":
         limits.count(str(path))
-        size = path.stat().st_size
+        st = path.stat()
+        _require_regular(st.st_mode, path.name)
+        size = st.st_size
         yield Member(path.name, size, limits.size_refusal(path.name, size, None))
     elif kind == "folder":
         yield from _folder_members(path, limits)
@@ -302,8 +366,8 @@ def _zip_declared_entries(path: Path) -> int | None:
     ``ZipFile`` parses the whole central directory into memory when opened, so a
     member-count bomb must be refused from this record first.
     """
-    size = path.stat().st_size
-    with path.open("rb") as fh:
+    with open_regular(path) as fh:
+        size = os.fstat(fh.fileno()).st_size
         start = max(0, size - (22 + 65535))
         fh.seek(start)
         tail = fh.read()
@@ -340,28 +404,29 @@ def _zip_members(path: Path, limits: _Limits) -> Iterator[Member]:
             f"{path.name} declares {declared:,} members, more than {limits.members:,} "
             "(ROISEARCH_MAX_ARCHIVE_MEMBERS)",
         )
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise SourceError("bad_archive", f"{path.name} is not a readable zip: {exc}") from None
-    with archive:
-        for key, info in _zip_entries(archive):
-            limits.count(path.name)
-            mode = (info.external_attr >> 16) & 0o170000
-            if mode and not stat.S_ISREG(mode):
-                yield Member(key, None, Refusal("not_regular_file", f"{key} is a link/device"))
-                continue
-            refusal = _name_refusal(info.filename, key) or limits.size_refusal(
-                key, info.file_size, info.compress_size
-            )
-            yield Member(key, info.file_size, refusal)
+    with open_regular(path) as raw:
+        try:
+            archive = zipfile.ZipFile(raw)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise SourceError("bad_archive", f"{path.name} is not a readable zip: {exc}") from None
+        with archive:
+            for key, info in _zip_entries(archive):
+                limits.count(path.name)
+                mode = (info.external_attr >> 16) & 0o170000
+                if mode and not stat.S_ISREG(mode):
+                    yield Member(key, None, Refusal("not_regular_file", f"{key} is a link/device"))
+                    continue
+                refusal = _name_refusal(info.filename, key) or limits.size_refusal(
+                    key, info.file_size, info.compress_size
+                )
+                yield Member(key, info.file_size, refusal)
 
 
 class MemberReader:
     """Reads members of one folder, zip or single-file source, one after the other.
 
-    A zip's central directory is parsed once per reader, not once per member (opening a
-    10k-member zip costs ~0.2 s here). Use as a context manager; not thread-safe.
+    A zip's central directory is parsed once per process, not once per chunk (see
+    :mod:`shared.ingestion.zip_cache`). Use as a context manager; not thread-safe.
     """
 
     def __init__(self, path: Path, kind: str, settings: Settings) -> None:
@@ -370,10 +435,6 @@ class MemberReader:
         self.path = path
         self.kind = kind
         self.cap = settings.max_member_bytes
-        self._zip: zipfile.ZipFile | None = None
-        # Item key -> entry, only for zips that repeat a name (``open(name)`` would give the
-        # last entry of that name to every one of them).
-        self._entries: dict[str, zipfile.ZipInfo] | None = None
 
     def __enter__(self) -> MemberReader:
         return self
@@ -382,9 +443,7 @@ class MemberReader:
         self.close()
 
     def close(self) -> None:
-        if self._zip is not None:
-            self._zip.close()
-            self._zip = None
+        """Nothing to release: open zips belong to the process cache."""
 
     def read(self, name: str) -> bytes:
         """One member's bytes (bounded by the member limit, whatever headers claim)."""
@@ -394,10 +453,11 @@ class MemberReader:
                 return _read_bounded_file(self.path, cap, name)
             if self.kind == "folder":
                 return _read_bounded_file(self.path / name, cap, name)
-            with self._open_zip_member(name) as fh:
-                data = _read_capped(fh, cap)
-        except MemberError:
-            raise
+            data = ZIP_CACHE.read(
+                self.path, name, open_regular, _zip_key_map, lambda fh: _read_capped(fh, cap)
+            )
+        except (MemberError, SourceError) as exc:
+            raise MemberError(exc.code, exc.message) from None
         except (
             OSError,
             KeyError,
@@ -413,15 +473,13 @@ class MemberReader:
             raise MemberError("member_too_large", f"{name} is larger than {cap:,} bytes")
         return data
 
-    def _open_zip_member(self, key: str) -> IO[bytes]:
-        if self._zip is None:
-            self._zip = zipfile.ZipFile(self.path)
-            infos = self._zip.infolist()
-            if len(self._zip.NameToInfo) < len(infos):  # some name is repeated
-                self._entries = dict(_zip_entries(self._zip))
-        if self._entries is None:
-            return self._zip.open(key)
-        return self._zip.open(self._entries[key])  # KeyError: read_failed, as for a lost name
+
+def _zip_key_map(archive: zipfile.ZipFile) -> Mapping[str, zipfile.ZipInfo]:
+    """Item key -> entry. The archive's own name map when no name repeats (keys are names
+    then; no second map of a million entries), else the planner's keys (:func:`_zip_entries`)."""
+    if len(archive.NameToInfo) == len(archive.infolist()):
+        return archive.NameToInfo
+    return dict(_zip_entries(archive))
 
 
 def read_member(path: Path, kind: str, name: str, settings: Settings) -> bytes:
@@ -431,9 +489,19 @@ def read_member(path: Path, kind: str, name: str, settings: Settings) -> bytes:
 
 
 def _read_bounded_file(full: Path, cap: int, name: str) -> bytes:
-    # O_NOFOLLOW: a file swapped for a symlink after planning is still refused.
-    fd = os.open(full, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    with os.fdopen(fd, "rb") as fh:
+    # O_NOFOLLOW: a file swapped for a symlink after planning is still refused; O_NONBLOCK
+    # and the fstat check: one swapped for a FIFO or a device too, without blocking.
+    fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise MemberError("not_regular_file", f"{name} is not a regular file")
+        os.set_blocking(fd, True)
+        fh = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with fh:
         data = _read_capped(fh, cap)
     if len(data) > cap:
         raise MemberError("member_too_large", f"{name} is larger than {cap:,} bytes")
@@ -455,72 +523,3 @@ def _read_capped(fh: IO[bytes], cap: int) -> bytes:
         blocks.append(block)
         total += len(block)
     return b"".join(blocks)
-
-
-@dataclass(frozen=True)
-class TarEntry:
-    member: Member
-    data: bytes | None  # None when refused
-
-
-def iter_tar(path: Path, settings: Settings) -> Iterator[TarEntry]:
-    """Stream a (compressed) tar once: regular members with their bytes, others refused.
-
-    A stream cannot skip a member without decompressing it, so whole-archive limits
-    (expansion ratio against the file size, total size) stop the stream with a SourceError
-    instead of refusing member after member of a bomb.
-    """
-    limits = _Limits(settings)
-    keys = _ItemKeys()
-    packed = path.stat().st_size
-    streamed = 0
-    try:
-        with tarfile.open(path, mode="r|*") as archive:
-            while (info := archive.next()) is not None:
-                # TarFile keeps every header it has read; a stream is read once, so drop
-                # them to keep memory bounded whatever the member count.
-                archive.members.clear()  # type: ignore[attr-defined]  # not in the stubs
-                if info.isdir():
-                    continue
-                limits.count(path.name)
-                name = keys.key(info.name)
-                streamed += max(info.size, 0)
-                if streamed > 1024 * 1024 and streamed > limits.ratio * packed:
-                    raise SourceError(
-                        "compression_ratio",
-                        f"{path.name} expands more than {limits.ratio:.0f}x its size at {name} "
-                        "(ROISEARCH_MAX_COMPRESSION_RATIO) — possible archive bomb; the rest "
-                        "of the archive is not read",
-                    )
-                if streamed > limits.total_bytes:
-                    raise SourceError(
-                        "archive_too_large",
-                        f"{path.name} expands beyond ROISEARCH_MAX_ARCHIVE_TOTAL_BYTES "
-                        f"({limits.total_bytes:,}) at {name}; the rest of the archive is not read",
-                    )
-                if not info.isreg():
-                    kind = (
-                        "symlink"
-                        if info.issym()
-                        else "hard link"
-                        if info.islnk()
-                        else "device or fifo"
-                        if (info.ischr() or info.isblk() or info.isfifo())
-                        else "special entry"
-                    )
-                    yield TarEntry(
-                        Member(name, None, Refusal("not_regular_file", f"{name} is a {kind}")),
-                        None,
-                    )
-                    continue
-                refusal = _name_refusal(info.name, name) or limits.size_refusal(
-                    name, info.size, None
-                )
-                if refusal:
-                    yield TarEntry(Member(name, info.size, refusal), None)
-                    continue
-                fh = archive.extractfile(info)
-                data = _read_capped(fh, settings.max_member_bytes) if fh else b""
-                yield TarEntry(Member(name, info.size), data)
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise SourceError("bad_archive", f"{path.name} is not a readable tar: {exc}") from None

@@ -32,6 +32,8 @@ def api_settings(base: Settings, **overrides: Any) -> Settings:
         "database_url": base.database_url,
         "api_key": API_KEY,
         "cors_origins": [ALLOWED_ORIGIN],
+        # TestClient's requests name the host "testserver"; live servers are on 127.0.0.1.
+        "allowed_hosts": ["testserver", "127.0.0.1", "localhost"],
         "max_query_image_bytes": 2 * MiB,
         "max_upload_bytes": 4 * MiB,
         "max_k": 50,

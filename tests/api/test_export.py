@@ -92,8 +92,6 @@ def test_bad_parameters(client: TestClient, collection: Collection) -> None:
         ({"split": "a,b,c"}, "invalid_split"),
         ({"part": "train"}, "invalid_split"),
         ({"min_score": "0.99"}, "empty_selection"),
-        ({"ingestions": "5555"}, "ingestion_not_found"),
-        ({"space_id": "77"}, "space_not_found"),
         ({"format": "xlsx"}, "validation_error"),
         ({"part": "holdout", "split": "0.5,0.5"}, "validation_error"),
     ]
@@ -101,6 +99,18 @@ def test_bad_parameters(client: TestClient, collection: Collection) -> None:
         response = client.get("/v1/export", params=params)
         assert response.status_code == 422, (params, response.text)
         assert error_of(response)["code"] == code, params
+
+
+def test_unknown_space_or_ingestion_is_404_as_on_the_index_routes(
+    client: TestClient, collection: Collection
+) -> None:
+    """Issue 19.8: an unknown space_id was 422 here but 404 on /v1/index/status."""
+    for path in ("/v1/export", "/v1/index/status"):
+        response = client.get(path, params={"space_id": "77"})
+        assert response.status_code == 404, (path, response.text)
+        assert error_of(response)["code"] == "space_not_found"
+    missing = client.get("/v1/export", params={"ingestions": "5555"})
+    assert missing.status_code == 404 and error_of(missing)["code"] == "ingestion_not_found"
 
 
 def test_export_needs_the_api_key(client: TestClient) -> None:

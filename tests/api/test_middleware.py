@@ -60,7 +60,7 @@ def asgi_post(
 
     async def post() -> httpx.Response:
         transport = httpx.ASGITransport(app=client.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             return await http.post(path, content=body.__aiter__(), headers=headers)
 
     return asyncio.run(post())
@@ -210,7 +210,7 @@ async def test_shedding_answers_503_when_searches_are_saturated() -> None:
 
     app = SearchSheddingMiddleware(slow_app, limit=1, is_search=lambda m, p: p == "/v1/search")
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         async with anyio.create_task_group() as tg:
             results: list[int] = []
 
@@ -244,7 +244,7 @@ async def test_body_limit_counts_chunks_of_an_unannounced_body() -> None:
 
     app = BodySizeLimitMiddleware(reader, limit_for=lambda m, p: 1000)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         small = await http.post("/", content=chunks([b"a" * 500, b"b" * 500]))
         assert small.status_code == 200
         big = await http.post("/", content=chunks([b"a" * 600, b"b" * 600, b"c" * 600]))

@@ -46,6 +46,15 @@ def test_pixel_budget_is_ours_not_pillows() -> None:
     assert info.value.code == "too_many_pixels"
 
 
+@pytest.mark.parametrize("case", [c for c in BAD if c.name.startswith("bomb")], ids=str)
+def test_bomb_messages_quote_the_configured_budget(case: Case) -> None:
+    """Issue 19.8: messages quoted Pillow's limit (89,478,485 px), not ours."""
+    with pytest.raises(ImageDecodeError) as info:
+        decode_image(case.data, name=case.name, max_pixels=BUDGET)
+    assert f"{BUDGET:,}" in info.value.message
+    assert "89,478,485" not in info.value.message and "89478485" not in info.value.message
+
+
 def test_large_jpeg_is_decoded_at_reduced_scale_with_original_size() -> None:
     decoded = decode_image(jpeg(2000, 1000, 6), name="big.jpg", max_pixels=BUDGET, target_size=256)
     assert (decoded.width, decoded.height) == (2000, 1000)

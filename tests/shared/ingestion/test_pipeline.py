@@ -509,3 +509,40 @@ def test_the_last_two_chunks_committing_together_finish_the_ingestion(
             assert session.get_one(Ingestion, ingestion_id).status == IngestionStatus.DONE
     finally:
         db.dispose()
+
+
+def test_a_chunk_is_read_through_the_chunk_index_not_by_status(tmp_path: Path) -> None:
+    """Issue 19.2: claiming a chunk filtered on status in SQL, and SQLite then chose the
+    (ingestion, status) index: every pending item of the ingestion scanned per chunk, so a
+    100k-member source cost 14x the CPU of a 20k one. The claim must use the chunk index."""
+    from sqlalchemy import event
+
+    from shared.db import migrations
+    from shared.ingestion.pipeline import _claim
+    from shared.settings import load_settings
+
+    url = f"sqlite:///{tmp_path / 'roisearch.db'}"
+    migrations.upgrade(url)
+    settings = load_settings(data_dir=tmp_path / "data", database_url=url, chunk_size=8)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(40):
+        (folder / f"{i}.jpg").write_bytes(b"")
+    db = Database.from_url(url)
+    plan = start_ingestion(db, settings, folder)
+    statements: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "FROM ingestion_items" in statement and "chunk" in statement.split("WHERE")[-1]:
+            statements.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    assert _claim(db, plan.ingestion_id, 2) is not None
+    event.remove(db.engine, "before_cursor_execute", record)
+    assert statements
+    with db.engine.connect() as connection:
+        for statement, parameters in statements:
+            plan_rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+            details = " ".join(str(row[-1]) for row in plan_rows)
+            assert "ix_ingestion_items_chunk" in details, details
+    db.dispose()

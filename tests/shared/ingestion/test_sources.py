@@ -18,11 +18,11 @@ from shared.ingestion.sources import (
     SourceError,
     _ItemKeys,
     check_inside_roots,
-    iter_tar,
     list_members,
     read_member,
     source_kind,
 )
+from shared.ingestion.tar_stream import iter_tar
 from shared.settings import Settings, load_settings
 from tests.shared.imaging.corpus import jpeg, png
 from tests.shared.ingestion.archives import Special, tree_snapshot, write_tar, write_zip
@@ -376,6 +376,58 @@ def test_folder_links_and_special_files_are_refused(tmp_path: Path) -> None:
     assert info.value.code == "read_failed"
 
 
+def _timed(fn: Any) -> tuple[Any, float]:
+    start = time.monotonic()
+    try:
+        return fn(), time.monotonic() - start
+    except SourceError as exc:
+        return exc, time.monotonic() - start
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero", "/dev/null"])
+def test_a_non_regular_source_is_refused_at_once_without_being_opened(
+    tmp_path: Path, special: str
+) -> None:
+    """Issue 19.1: zipfile.is_zipfile() read /dev/zero to the end and blocked on a FIFO."""
+    path = Path(special)
+    if special == "fifo":
+        path = tmp_path / "p.jpg"
+        os.mkfifo(path)
+    error, took = _timed(lambda: source_kind(path))
+    assert isinstance(error, SourceError) and error.code == "not_regular_file", error
+    assert took < 2.0
+    # The other entry points refuse it too, should the kind have been decided earlier.
+    settings = make_settings(tmp_path)
+    for kind in ("file", "zip"):
+        error, took = _timed(lambda kind=kind: list(list_members(path, kind, settings)))
+        assert isinstance(error, SourceError) and error.code == "not_regular_file", (kind, error)
+    error, took = _timed(lambda: list(iter_tar(path, settings)))
+    assert isinstance(error, SourceError) and error.code == "not_regular_file", error
+    with pytest.raises(MemberError) as info:
+        read_member(path, "zip", "x.jpg", settings)
+    assert info.value.code == "not_regular_file"
+
+
+def test_a_member_swapped_for_a_fifo_after_planning_is_refused_without_blocking(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "in"
+    root.mkdir()
+    (root / "a.jpg").write_bytes(jpeg(16, 16, 1))
+    settings = make_settings(tmp_path)
+    assert [m.name for m in list_members(root, "folder", settings)] == ["a.jpg"]
+    (root / "a.jpg").unlink()
+    os.mkfifo(root / "a.jpg")
+    start = time.monotonic()
+    with pytest.raises(MemberError) as info:
+        read_member(root, "folder", "a.jpg", settings)
+    assert info.value.code == "not_regular_file"
+    assert time.monotonic() - start < 2.0
+    with pytest.raises(MemberError) as info:  # a single-file source likewise
+        read_member(root / "a.jpg", "file", "a.jpg", settings)
+    assert info.value.code == "not_regular_file"
+
+
 # --- import roots ----------------------------------------------------------------------------
 
 
@@ -436,6 +488,22 @@ def test_import_root_edge_cases(roots: Path) -> None:
         check_inside_roots(roots / "imports" / "set", [roots / "missing"])
     with pytest.raises(SourceError):
         check_inside_roots(Path("/etc"), [roots / "imports"])
+
+
+@pytest.mark.parametrize("outside", ["/etc/passwd", "/etc/nonexistent", "secret/nope", "x/../.."])
+def test_containment_is_decided_before_existence(roots: Path, outside: str) -> None:
+    """Issue 19.6: outside the roots, an existing and a missing path get the same answer."""
+    with pytest.raises(SourceError) as info:
+        check_inside_roots(roots / "imports" / ".." / outside, [roots / "imports"])
+    assert info.value.code == "path_not_allowed"
+    with pytest.raises(SourceError) as info:
+        check_inside_roots(Path(outside).absolute(), [roots / "imports"])
+    assert info.value.code == "path_not_allowed"
+    loop = roots / "imports" / "loop"
+    loop.symlink_to(loop)
+    with pytest.raises(SourceError) as info:  # a symlink loop points nowhere knowable
+        check_inside_roots(loop, [roots / "imports"])
+    assert info.value.code in ("path_not_allowed", "source_not_found")
 
 
 def test_enumeration_and_reading_write_nothing(tmp_path: Path) -> None:
