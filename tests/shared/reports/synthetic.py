@@ -3,16 +3,19 @@
 Each class has its own random centre; an object's vector is its class centre plus Gaussian noise
 (within-class cosine similarity about 0.75, across classes about 0), L2-normalised, so clusters
 should follow the classes. Planted duplicates copy an existing object's vector with tiny noise
-(similarity above 0.999) into another image. Images are real PNG files in the image store, so
+(similarity above 0.999) and its pixels into another image (the only pixel-identical crops: every
+image is random noise otherwise). Images are real PNG files in the image store, so
 crops work; images are spread over two ingestions.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image as PILImage
 from sqlalchemy import insert
 
 from shared.db.database import Database
@@ -78,8 +81,20 @@ def seed_clustered(
         session.flush()
         out = Collection(space_id=space.id, ingestion_ids=[i.id for i in ingestions])
 
-        def add_image(i: int) -> int:
+        def add_image(i: int, paste: tuple[int, int] | None = None) -> int:
+            """Image ``i``; ``paste`` (object id, ordinal): that object's pixels copied into
+            the box an object of that ordinal gets here."""
             data = png_bytes(120, 80, seed * 10_000 + i)
+            if paste is not None:
+                source_id, ordinal = paste
+                src = np.asarray(PILImage.open(io.BytesIO(pixels[out.image_of[source_id]])))
+                array = np.asarray(PILImage.open(io.BytesIO(data))).copy()
+                sx, sy = _corner(ordinal_of[source_id])
+                dx, dy = _corner(ordinal)
+                array[dy : dy + 18, dx : dx + 20] = src[sy : sy + 18, sx : sx + 20]
+                buffer = io.BytesIO()
+                PILImage.fromarray(array).save(buffer, format="PNG")
+                data = buffer.getvalue()
             sha = hashlib.sha256(data).hexdigest()
             path = store / sha[:2] / sha
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +110,7 @@ def seed_clustered(
             )
             session.add(image)
             session.flush()
+            pixels[image.id] = data
             ingestion_id = out.ingestion_ids[i % 2]
             session.execute(
                 insert(IngestionItem).values(
@@ -111,8 +127,11 @@ def seed_clustered(
             out.ingestion_of_image[image.id] = ingestion_id
             return int(image.id)
 
+        pixels: dict[int, bytes] = {}
+        ordinal_of: dict[int, int] = {}
+
         def add_object(image_id: int, ordinal: int, class_id: int, vector: np.ndarray) -> int:
-            x1, y1 = 4.0 + 25 * (ordinal % 4), 6.0 + 12 * (ordinal % 4)
+            x1, y1 = (float(v) for v in _corner(ordinal))
             obj = DetectedObject(
                 image_id=image_id,
                 space_id=space.id,
@@ -132,6 +151,7 @@ def seed_clustered(
             out.class_of[obj.id] = class_id
             out.image_of[obj.id] = image_id
             out.vectors[obj.id] = vector
+            ordinal_of[obj.id] = ordinal
             return int(obj.id)
 
         for i in range(images):
@@ -142,8 +162,13 @@ def seed_clustered(
                 add_object(image_id, j, class_id, vector)
         for d in range(duplicates):
             original = out.object_ids[(d * 7 + 3) % len(out.object_ids)]
-            image_id = add_image(images + d)
+            image_id = add_image(images + d, paste=(original, 0))
             copy = _unit(out.vectors[original] + DUPLICATE_NOISE * rng.normal(size=dim))
             duplicate = add_object(image_id, 0, out.class_of[original], copy)
             out.duplicate_pairs.append((original, duplicate))
     return out
+
+
+def _corner(ordinal: int) -> tuple[int, int]:
+    """Top-left corner of the 20 x 18 box of the object of this ordinal in its image."""
+    return 4 + 25 * (ordinal % 4), 6 + 12 * (ordinal % 4)
