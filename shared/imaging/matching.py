@@ -22,6 +22,10 @@ change of brightness or contrast, and drops when colours differ (the channels no
 together) or when the pixels are not the same (another background, another texture, another
 instance). Both directions are tried and the larger kept, so the score is symmetric.
 
+Cross-correlation ignores each channel's mean, so a flat-coloured shape and the same shape in a
+similar but shifted colour can still correlate well; :func:`confirm_score` therefore first
+requires the crops' mean colours to lie within ``MAX_COLOUR_SHIFT``.
+
 Array contract: images are RGB uint8 ``[h, w, 3]``; boxes ``(x1, y1, x2, y2)`` in pixels.
 """
 
@@ -37,6 +41,9 @@ SIZE = 32
 MARGIN = 0.125
 SCALES: tuple[float, ...] = (0.9, 0.95, 1.0, 1.05, 1.1)
 PAD = math.ceil(SIZE * MARGIN)
+# Mean-colour gate (RGB distance): a copy keeps its colours (brightness ±10 % moves the mean
+# by up to ~25); a same-shape object of another colour does not. Calibrated with the bench.
+MAX_COLOUR_SHIFT = 30.0
 
 
 @dataclass(frozen=True)
@@ -80,25 +87,64 @@ def crop_signature(image: np.ndarray, box: tuple[float, float, float, float]) ->
     return CropSignature(template=template, window=window)
 
 
-def _one_way(template: np.ndarray, window: np.ndarray) -> float:
-    best = -1.0
-    t = template.astype(np.float32)
-    w = window.astype(np.float32)
+def mean_colour(signature: CropSignature) -> np.ndarray:
+    """float64 [3] mean RGB of the crop (its template)."""
+    return np.asarray(signature.template.reshape(-1, 3).mean(0), np.float64)
+
+
+def colour_distance(a: CropSignature, b: CropSignature) -> float:
+    """Euclidean distance of the two crops' mean RGB colours (0..441)."""
+    return float(np.linalg.norm(mean_colour(a) - mean_colour(b)))
+
+
+@dataclass(frozen=True)
+class PreparedCrop:
+    """A signature ready for matching: the window and the stretched templates (float32)."""
+
+    window: np.ndarray
+    templates: tuple[np.ndarray, ...]
+    colour: np.ndarray
+
+
+def prepare(signature: CropSignature) -> PreparedCrop:
+    t = signature.template.astype(np.float32)
+    templates = []
     for sy in SCALES:
         for sx in SCALES:
             size = (round(SIZE * sx), round(SIZE * sy))
-            scaled = t if size == (SIZE, SIZE) else cv2.resize(t, size, cv2.INTER_LINEAR)
-            if scaled.shape[0] > w.shape[0] or scaled.shape[1] > w.shape[1]:
-                continue
-            if float(scaled.std()) < 1e-3:
-                continue  # a flat template correlates with nothing (and everything)
-            score = cv2.matchTemplate(w, scaled, cv2.TM_CCOEFF_NORMED)
+            scaled = (
+                t if size == (SIZE, SIZE) else cv2.resize(t, size, interpolation=cv2.INTER_LINEAR)
+            )
+            if float(scaled.std()) >= 1e-3:  # a flat template correlates with nothing
+                templates.append(scaled)
+    return PreparedCrop(
+        window=signature.window.astype(np.float32),
+        templates=tuple(templates),
+        colour=mean_colour(signature),
+    )
+
+
+def _one_way(a: PreparedCrop, b: PreparedCrop) -> float:
+    best = -1.0
+    for template in a.templates:
+        if template.shape[0] <= b.window.shape[0] and template.shape[1] <= b.window.shape[1]:
+            score = cv2.matchTemplate(b.window, template, cv2.TM_CCOEFF_NORMED)
             best = max(best, float(score.max()))
     return best
 
 
-def match_score(a: CropSignature, b: CropSignature) -> float:
+def match_score(a: CropSignature | PreparedCrop, b: CropSignature | PreparedCrop) -> float:
     """Best normalised cross-correlation of the two crops over shifts up to ``MARGIN`` of the
     box and stretches ``SCALES`` per axis, both directions; in [-1, 1] (-1: nothing to
     correlate, e.g. a flat crop)."""
-    return max(_one_way(a.template, b.window), _one_way(b.template, a.window))
+    pa = a if isinstance(a, PreparedCrop) else prepare(a)
+    pb = b if isinstance(b, PreparedCrop) else prepare(b)
+    return max(_one_way(pa, pb), _one_way(pb, pa))
+
+
+def confirm_score(a: PreparedCrop, b: PreparedCrop) -> float:
+    """:func:`match_score`, or -1 when the mean colours differ by more than
+    ``MAX_COLOUR_SHIFT`` (checked first: it is cheap and rejects most candidates)."""
+    if float(np.linalg.norm(a.colour - b.colour)) > MAX_COLOUR_SHIFT:
+        return -1.0
+    return match_score(a, b)

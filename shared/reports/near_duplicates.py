@@ -4,7 +4,10 @@ Objects: the :class:`~shared.reports.duplicates.DuplicateFinder` yields every pa
 whose ROI vectors are at least ``duplicate_similarity`` similar (candidates; same-class shapes
 of other colours are among them); each object keeps its ``max_duplicate_candidates`` most
 similar; each kept pair is then confirmed by comparing the two crops from the stored originals
-(:func:`shared.imaging.matching.match_score` ≥ ``duplicate_match``). Groups are the connected
+(mean colours within ``MAX_COLOUR_SHIFT`` and :func:`shared.imaging.matching.match_score` ≥
+``duplicate_match``). Two boxes of one image
+that cover the same object (the smaller at least half inside the other: a detector naming one
+object under two classes) are one object, never a near-duplicate pair. Groups are the connected
 components of the confirmed pairs.
 
 Images: the same with the whole-image vectors (``image_embeddings``) of the images of the
@@ -25,7 +28,17 @@ from sqlalchemy import func, select
 
 from shared.db.database import Database
 from shared.db.models import ImageEmbedding, IngestionItem
-from shared.imaging.matching import PAD, SIZE, CropSignature, crop_signature, match_score
+from shared.imaging.matching import (
+    MAX_COLOUR_SHIFT,
+    PAD,
+    SIZE,
+    CropSignature,
+    PreparedCrop,
+    crop_signature,
+    match_score,
+    mean_colour,
+    prepare,
+)
 from shared.reports.duplicates import DuplicateFinder, group_summary
 from shared.reports.originals import iter_image_pixels, iter_object_pixels
 from shared.reports.params import ClusterParams
@@ -34,6 +47,8 @@ from shared.settings import Settings
 
 Progress = Callable[[float], None]
 IMAGE_BATCH = 2048
+SAME_OBJECT_OVERLAP = 0.5
+PREPARED_CACHE = 512  # prepared crops kept (~0.3 MB each)
 
 
 def strongest_pairs(
@@ -70,32 +85,75 @@ class SignatureStore:
             workdir / "windows.npy", mode="w+", dtype=np.uint8, shape=(rows, side, side, 3)
         )
         self.present = np.zeros(rows, dtype=bool)
+        self.boxes = np.zeros((rows, 4), dtype=np.float64)
+        self.colours = np.zeros((rows, 3), dtype=np.float64)
+        self._cache: dict[int, PreparedCrop] = {}
 
-    def put(self, row: int, signature: CropSignature) -> None:
+    def put(
+        self, row: int, signature: CropSignature, box: tuple[float, float, float, float]
+    ) -> None:
         self.windows[row] = signature.window
+        self.boxes[row] = box
+        self.colours[row] = mean_colour(signature)
         self.present[row] = True
 
-    def get(self, row: int) -> CropSignature | None:
+    def get(self, row: int) -> PreparedCrop | None:
+        """The row's crop ready for matching (kept in a bounded cache: pairs come sorted by
+        their first row, so it is reused across that row's candidates)."""
         if not self.present[row]:
             return None
-        window = np.asarray(self.windows[row])
-        return CropSignature(
-            template=np.ascontiguousarray(window[PAD : PAD + SIZE, PAD : PAD + SIZE]),
-            window=window,
-        )
+        cached = self._cache.get(row)
+        if cached is None:
+            window = np.asarray(self.windows[row])
+            cached = prepare(
+                CropSignature(
+                    template=np.ascontiguousarray(window[PAD : PAD + SIZE, PAD : PAD + SIZE]),
+                    window=window,
+                )
+            )
+            if len(self._cache) >= PREPARED_CACHE:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[row] = cached
+        return cached
+
+
+def same_object(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """bool [e]: boxes float [e, 4] of the same image that cover one object — the smaller box
+    at least half inside the other (a detector naming one object twice, under two classes, is
+    not a near-duplicate)."""
+    ix = np.minimum(boxes_a[:, 2], boxes_b[:, 2]) - np.maximum(boxes_a[:, 0], boxes_b[:, 0])
+    iy = np.minimum(boxes_a[:, 3], boxes_b[:, 3]) - np.maximum(boxes_a[:, 1], boxes_b[:, 1])
+    inter = np.clip(ix, 0, None) * np.clip(iy, 0, None)
+    area_a = (boxes_a[:, 2] - boxes_a[:, 0]) * (boxes_a[:, 3] - boxes_a[:, 1])
+    area_b = (boxes_b[:, 2] - boxes_b[:, 0]) * (boxes_b[:, 3] - boxes_b[:, 1])
+    return np.asarray(inter >= SAME_OBJECT_OVERLAP * np.maximum(np.minimum(area_a, area_b), 1e-9))
 
 
 def _scores(
-    store: SignatureStore, left: np.ndarray, right: np.ndarray, progress: Progress | None
+    store: SignatureStore,
+    left: np.ndarray,
+    right: np.ndarray,
+    progress: Progress | None,
+    skip: np.ndarray | None = None,
 ) -> np.ndarray:
-    """float32 [e] crop match of each pair of store rows (NaN when a crop is missing)."""
+    """float32 [e] crop match of each pair of store rows: NaN when a crop is missing; -1 for
+    the pairs ``skip`` marks and those whose mean colours differ by more than
+    ``MAX_COLOUR_SHIFT`` (see :func:`shared.imaging.matching.confirm_score`)."""
     out = np.full(left.size, np.nan, dtype=np.float32)
-    for n, (a, b) in enumerate(zip(left.tolist(), right.tolist(), strict=True)):
-        sa, sb = store.get(a), store.get(b)
+    present = store.present[left] & store.present[right]
+    # The colour gate first: cheap, and it settles most candidates (same shape, other colour).
+    shift = np.linalg.norm(store.colours[left] - store.colours[right], axis=1)
+    out[present & (shift > MAX_COLOUR_SHIFT)] = -1.0
+    if skip is not None:
+        out[skip] = -1.0
+    todo = np.flatnonzero(np.isnan(out) & present)
+    todo = todo[np.lexsort((right[todo], left[todo]))]  # by first row: prepared crops reused
+    for n, pair in enumerate(todo.tolist()):
+        sa, sb = store.get(int(left[pair])), store.get(int(right[pair]))
         if sa is not None and sb is not None:
-            out[n] = match_score(sa, sb)
+            out[pair] = match_score(sa, sb)
         if progress is not None and n % 256 == 0:
-            progress(n / max(left.size, 1))
+            progress(n / max(todo.size, 1))
     return out
 
 
@@ -153,11 +211,14 @@ def object_duplicates(
         for done, (object_id, array, box) in enumerate(
             iter_object_pixels(db, settings, position.keys())
         ):
-            store.put(position[object_id], crop_signature(array, box))
+            store.put(position[object_id], crop_signature(array, box), box)
             if done % 256 == 0:
                 progress(0.3 + 0.3 * done / rows.size)
         at = np.searchsorted(rows, left), np.searchsorted(rows, right)
-        scores = _scores(store, at[0], at[1], lambda f: progress(0.6 + 0.4 * f))
+        one = (image_ids[left] == image_ids[right]) & same_object(
+            store.boxes[at[0]], store.boxes[at[1]]
+        )
+        scores = _scores(store, at[0], at[1], lambda f: progress(0.6 + 0.4 * f), skip=one)
     return {
         "threshold": finder.threshold,
         "match_threshold": params.duplicate_match,
@@ -253,7 +314,8 @@ def image_duplicates(
         position = {int(ids[r]): n for n, r in enumerate(rows.tolist())}
         for image_id, array in iter_image_pixels(db, settings, position.keys()):
             h, w = array.shape[:2]
-            store.put(position[image_id], crop_signature(array, (0.0, 0.0, float(w), float(h))))
+            frame = (0.0, 0.0, float(w), float(h))
+            store.put(position[image_id], crop_signature(array, frame), frame)
         scores = _scores(
             store,
             np.searchsorted(rows, left),

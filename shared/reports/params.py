@@ -19,9 +19,9 @@ REPORT_KIND_CLUSTERS = "clusters"
 
 # Calibrated on generated collections (docs/reports.md, "Near-duplicates"): candidates from the
 # vectors wide enough to keep every planted pair, the pixels decide.
-DUPLICATE_SIMILARITY = 0.9
+DUPLICATE_SIMILARITY = 0.7
 DUPLICATE_MATCH = 0.85
-IMAGE_DUPLICATE_SIMILARITY = 0.9
+IMAGE_DUPLICATE_SIMILARITY = 0.7
 
 DbId = Annotated[int, Field(ge=1, le=2**62)]
 
@@ -103,12 +103,13 @@ class ClusterParams(BaseModel):
         default=DUPLICATE_MATCH,
         ge=-1.0,
         le=1.0,
-        description="A candidate pair is a near-duplicate when its two crops match at least "
-        "this well (colour cross-correlation after alignment, see docs/reports.md); null: "
+        description="A candidate pair is a near-duplicate when its two crops' mean colours "
+        "agree and the crops match at least this well (colour cross-correlation after "
+        "alignment, see docs/reports.md); null: "
         "the vectors alone decide (no crop is read).",
     )
     max_duplicate_candidates: int = Field(
-        default=10,
+        default=30,
         ge=1,
         le=1000,
         description="Candidates per object checked on the pixels (its most similar ones).",
