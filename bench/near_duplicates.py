@@ -250,6 +250,9 @@ def main() -> None:
     parser.add_argument("--calibrate", action="store_true", help="threshold grid")
     parser.add_argument("--match", type=float, help="duplicate_match (default: the report's)")
     parser.add_argument(
+        "--similarity", type=float, help="duplicate_similarity (default: the report's)"
+    )
+    parser.add_argument(
         "--keep", type=Path, help="keep the ingested collection in this folder (and reuse it)"
     )
     args = parser.parse_args()
@@ -270,6 +273,8 @@ def main() -> None:
         start = time.perf_counter()
         if args.match is not None:
             groups_all["duplicate_match"] = args.match
+        if args.similarity is not None:
+            groups_all["duplicate_similarity"] = args.similarity
         result = report(db, settings, ClusterParams(**groups_all))
         figures["report_s"] = round(time.perf_counter() - start, 1)
         figures["timings_s"] = result["timings_s"]

@@ -16,9 +16,15 @@ def demo_data(
     n: int = typer.Option(500, "--n", min=0, help="number of images"),
     seed: int = typer.Option(0, "--seed", help="scene stream; same seed, same images"),
     as_zip: bool = typer.Option(False, "--zip", help="write one zip archive instead of a folder"),
+    plant_objects: bool = typer.Option(
+        True,
+        "--plant-objects/--no-plant-objects",
+        help="paste near-duplicate objects into odd scenes (near_duplicate_objects.json)",
+    ),
 ) -> None:
     """Generate labelled scenes of the demo classes: JPEGs, COCO JSON, YOLO txt, and the
-    planted near-duplicate pairs (near_duplicates.json)."""
+    planted near-duplicates (images: near_duplicates.json; objects:
+    near_duplicate_objects.json)."""
     from demo.export import write_dataset
 
     if as_zip and out.suffix.lower() != ".zip":
@@ -35,7 +41,12 @@ def demo_data(
     ) as bar:
         task = bar.add_task("scenes", total=n)
         summary = write_dataset(
-            out, n, seed, as_zip=as_zip, progress=lambda k: bar.update(task, completed=k)
+            out,
+            n,
+            seed,
+            as_zip=as_zip,
+            plant_objects=plant_objects,
+            progress=lambda k: bar.update(task, completed=k),
         )
     table = Table(title=f"{out}: {summary.images} images, {summary.objects} objects (seed {seed})")
     table.add_column("class")
@@ -43,7 +54,10 @@ def demo_data(
     for name, count in summary.per_class.items():
         table.add_row(name, str(count))
     console.print(table)
-    console.print(f"near-duplicate pairs planted: {len(summary.near_duplicates)}")
+    console.print(
+        f"near-duplicates planted: {len(summary.near_duplicates)} image copies, "
+        f"{len(summary.object_pairs)} object pairs"
+    )
 
 
 def register(app: typer.Typer) -> None:

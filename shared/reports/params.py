@@ -19,8 +19,8 @@ REPORT_KIND_CLUSTERS = "clusters"
 
 # Calibrated on generated collections (docs/reports.md, "Near-duplicates"): candidates from the
 # vectors wide enough to keep every planted pair, the pixels decide.
-DUPLICATE_SIMILARITY = 0.7
-DUPLICATE_MATCH = 0.85
+DUPLICATE_SIMILARITY = 0.6
+DUPLICATE_MATCH = 0.87
 IMAGE_DUPLICATE_SIMILARITY = 0.7
 
 DbId = Annotated[int, Field(ge=1, le=2**62)]

@@ -35,6 +35,7 @@ def test_demo_data_zip(tmp_path: Path) -> None:
     with zipfile.ZipFile(tmp_path / "scenes.zip") as zf:
         names = set(zf.namelist())
     assert {"annotations.json", "classes.txt", "images/000002.jpg", "labels/000000.txt"} <= names
+    assert "near_duplicate_objects.json" in names and "object pairs" in result.output
 
 
 def test_train_then_eval(tmp_path: Path) -> None:

@@ -19,9 +19,9 @@ from shared.imaging.matching import (
     match_score,
     prepare,
 )
+from shared.reports.params import DUPLICATE_MATCH
 
-# The report's default crop-match threshold (shared.reports.params.DUPLICATE_MATCH).
-THRESHOLD = 0.85
+THRESHOLD = DUPLICATE_MATCH  # the report's default
 BOX = (60.0, 50.0, 124.0, 110.0)  # 64 x 60 px
 
 

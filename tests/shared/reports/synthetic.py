@@ -19,7 +19,14 @@ from PIL import Image as PILImage
 from sqlalchemy import insert
 
 from shared.db.database import Database
-from shared.db.models import DetectedObject, EmbeddingSpace, Image, Ingestion, IngestionItem
+from shared.db.models import (
+    DetectedObject,
+    EmbeddingSpace,
+    Image,
+    ImageEmbedding,
+    Ingestion,
+    IngestionItem,
+)
 from shared.settings import Settings
 from tests.api.seeding import png_bytes
 
@@ -40,6 +47,8 @@ class Collection:
     ingestion_of_image: dict[int, int] = field(default_factory=dict)
     vectors: dict[int, np.ndarray] = field(default_factory=dict)
     duplicate_pairs: list[tuple[int, int]] = field(default_factory=list)
+    lookalike_pairs: list[tuple[int, int]] = field(default_factory=list)
+    image_copies: list[tuple[int, int]] = field(default_factory=list)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -57,7 +66,13 @@ def seed_clustered(
     classes: list[str] | None = None,
     space_key: str = "synthetic-space",
     dim: int = DIM,
+    lookalikes: int = 0,
+    image_copies: int = 0,
 ) -> Collection:
+    """``lookalikes``: objects with a near-copy of another object's vector but pixels of their
+    own (not near-duplicates); ``image_copies``: images stored again at 75 % size, with
+    whole-image vectors (``image_embeddings``) for every image, the copies' near their
+    originals'."""
     names = classes or CLASSES
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(len(names), dim)).astype(np.float32)
@@ -81,10 +96,14 @@ def seed_clustered(
         session.flush()
         out = Collection(space_id=space.id, ingestion_ids=[i.id for i in ingestions])
 
-        def add_image(i: int, paste: tuple[int, int] | None = None) -> int:
-            """Image ``i``; ``paste`` (object id, ordinal): that object's pixels copied into
-            the box an object of that ordinal gets here."""
-            data = png_bytes(120, 80, seed * 10_000 + i)
+        def add_image(
+            i: int, paste: tuple[int, int] | None = None, data: bytes | None = None
+        ) -> int:
+            """Image ``i`` (``data``: its PNG, else random noise); ``paste`` (object id,
+            ordinal): that object's pixels copied into the box an object of that ordinal gets
+            here."""
+            data = data or png_bytes(120, 80, seed * 10_000 + i)
+            size = PILImage.open(io.BytesIO(data)).size
             if paste is not None:
                 source_id, ordinal = paste
                 src = np.asarray(PILImage.open(io.BytesIO(pixels[out.image_of[source_id]])))
@@ -101,8 +120,8 @@ def seed_clustered(
             path.write_bytes(data)
             image = Image(
                 sha256=sha,
-                width=120,
-                height=80,
+                width=size[0],
+                height=size[1],
                 format="PNG",
                 bytes=len(data),
                 source=f"synthetic:{i}.png",
@@ -166,6 +185,31 @@ def seed_clustered(
             copy = _unit(out.vectors[original] + DUPLICATE_NOISE * rng.normal(size=dim))
             duplicate = add_object(image_id, 0, out.class_of[original], copy)
             out.duplicate_pairs.append((original, duplicate))
+        for d in range(lookalikes):
+            original = out.object_ids[(d * 11 + 5) % images]
+            image_id = add_image(images + duplicates + d)
+            copy = _unit(out.vectors[original] + DUPLICATE_NOISE * rng.normal(size=dim))
+            out.lookalike_pairs.append(
+                (original, add_object(image_id, 0, out.class_of[original], copy))
+            )
+        if image_copies:
+            image_vectors = {i: _unit(rng.normal(size=dim)) for i in out.image_ids}
+            for d in range(image_copies):
+                original = out.image_ids[d * 5 + 1]
+                small = PILImage.open(io.BytesIO(pixels[original])).resize((90, 60))
+                buffer = io.BytesIO()
+                small.save(buffer, format="PNG")
+                copy = add_image(images + duplicates + lookalikes + d, data=buffer.getvalue())
+                image_vectors[copy] = _unit(
+                    image_vectors[original] + DUPLICATE_NOISE * rng.normal(size=dim)
+                )
+                out.image_copies.append((original, copy))
+            session.add_all(
+                ImageEmbedding(
+                    image_id=i, space_id=space.id, object_count=0, vector=v.astype("<f4").tobytes()
+                )
+                for i, v in image_vectors.items()
+            )
     return out
 
 
