@@ -116,9 +116,9 @@ class Truth:
         for found in boxes.values():  # two boxes on one object (two classes): one object
             ids = np.array([o for o, _ in found], dtype=np.int64)
             frame = np.array([b for _, b in found], float).reshape(-1, 4)
-            a, b = np.triu_indices(len(found), 1)
-            one = same_object(frame[a], frame[b])
-            edges.extend(zip(ids[a[one]].tolist(), ids[b[one]].tolist(), strict=True))
+            first, second = np.triu_indices(len(found), 1)
+            one = same_object(frame[first], frame[second])
+            edges.extend(zip(ids[first[one]].tolist(), ids[second[one]].tolist(), strict=True))
         self.object_class = _classes(edges)
 
     def _detections(

@@ -79,9 +79,11 @@ def test_an_unrelated_object_does_not_look_like_a_source(written: Path) -> None:
     ]
     items = read_coco_dataset(written)
     a, b = pairs[0], pairs[1]
+    source = items[_index(a["original"]["image"])].image
+    other = items[_index(b["duplicate"]["image"])].image
     score = confirm_score(
-        prepare(crop_signature(items[_index(a["original"]["image"])].image, a["original"]["box"])),
-        prepare(crop_signature(items[_index(b["duplicate"]["image"])].image, b["duplicate"]["box"])),
+        prepare(crop_signature(source, a["original"]["box"])),
+        prepare(crop_signature(other, b["duplicate"]["box"])),
     )
     assert score < 0.8
 

@@ -199,11 +199,11 @@ def seed_clustered(
                 small = PILImage.open(io.BytesIO(pixels[original])).resize((90, 60))
                 buffer = io.BytesIO()
                 small.save(buffer, format="PNG")
-                copy = add_image(images + duplicates + lookalikes + d, data=buffer.getvalue())
-                image_vectors[copy] = _unit(
+                copied = add_image(images + duplicates + lookalikes + d, data=buffer.getvalue())
+                image_vectors[copied] = _unit(
                     image_vectors[original] + DUPLICATE_NOISE * rng.normal(size=dim)
                 )
-                out.image_copies.append((original, copy))
+                out.image_copies.append((original, copied))
             session.add_all(
                 ImageEmbedding(
                     image_id=i, space_id=space.id, object_count=0, vector=v.astype("<f4").tobytes()
