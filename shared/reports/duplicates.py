@@ -48,10 +48,15 @@ class DuplicateFinder:
         seed: int,
         exact_limit: int = EXACT_LIMIT,
         cell_target: int = CELL_TARGET,
+        neighbours: int | None = None,
     ) -> None:
-        """``capacity``: most objects that will be added; ``sample``: float32 [m, dim]."""
+        """``capacity``: most objects that will be added; ``sample``: float32 [m, dim];
+        ``neighbours``: keep only each object's ``neighbours`` most similar (per cell) instead
+        of every pair above the threshold — bounds the pairs by ``n * neighbours`` at the low
+        thresholds of candidate search."""
         workdir.mkdir(parents=True, exist_ok=True)
         self.threshold = threshold
+        self.neighbours = neighbours
         self.capacity = capacity
         self.dim = dim
         self.vectors = np.lib.format.open_memmap(
@@ -135,16 +140,44 @@ class DuplicateFinder:
             index = faiss.IndexFlatIP(self.dim)
             index.add(x)
             for start in range(0, rows.size, QUERY_CHUNK):
-                lims, dist, hits = index.range_search(x[start : start + QUERY_CHUNK], radius)
-                query = np.repeat(np.arange(lims.size - 1) + start, np.diff(lims).astype(np.int64))
-                keep = hits > query  # each unordered pair once, never the object itself
+                if self.neighbours is None:
+                    lims, dist, hits = index.range_search(x[start : start + QUERY_CHUNK], radius)
+                    counts = np.diff(lims).astype(np.int64)
+                else:
+                    k = min(self.neighbours + 1, rows.size)  # +1: the object itself
+                    top, found = index.search(x[start : start + QUERY_CHUNK], k)
+                    dist, hits = top.ravel(), found.ravel().astype(np.int64)
+                    counts = np.full(top.shape[0], k, dtype=np.int64)
+                query = np.repeat(np.arange(counts.size) + start, counts)
+                # each unordered pair once (a kNN pair seen from its other end too is
+                # removed below), never the object itself
+                keep = (hits != query) & (hits >= 0) & (dist > radius)
+                if self.neighbours is None:
+                    keep &= hits > query
+                else:
+                    query, hits = np.minimum(query, hits), np.maximum(query, hits)
                 lefts.append(rows[query[keep]])
                 rights.append(rows[hits[keep]])
                 sims.append(dist[keep])
                 total += int(keep.sum())
                 if total >= MAX_PAIRS:
-                    return _cat(lefts), _cat(rights), _catf(sims), True
-        return _cat(lefts), _cat(rights), _catf(sims), False
+                    return self._unique(lefts, rights, sims, truncated=True)
+        return self._unique(lefts, rights, sims, truncated=False)
+
+    def _unique(
+        self,
+        lefts: list[np.ndarray],
+        rights: list[np.ndarray],
+        sims: list[np.ndarray],
+        *,
+        truncated: bool,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+        """The pairs, each once (a pair can be found from both ends, or in two cells)."""
+        left, right, sim = _cat(lefts), _cat(rights), _catf(sims)
+        if left.size:
+            _, first = np.unique(left * max(self.count, 1) + right, return_index=True)
+            left, right, sim = left[first], right[first], sim[first]
+        return left, right, sim, truncated
 
     def groups(
         self, max_groups: int, progress: Callable[[float], None] | None = None

@@ -1,9 +1,9 @@
 """Near-duplicates that mean something: candidates from the vectors, confirmed on the pixels.
 
-Objects: the :class:`~shared.reports.duplicates.DuplicateFinder` yields every pair of objects
-whose ROI vectors are at least ``duplicate_similarity`` similar (candidates; same-class shapes
-of other colours are among them); each object keeps its ``max_duplicate_candidates`` most
-similar; each kept pair is then confirmed by comparing the two crops from the stored originals
+Objects: the :class:`~shared.reports.duplicates.DuplicateFinder` yields, for each object, its
+``max_duplicate_candidates`` nearest neighbours whose ROI vectors are at least
+``duplicate_similarity`` similar (candidates; same-class shapes of other colours are among
+them); each candidate pair is then confirmed by comparing the two crops from the stored originals
 (mean colours within ``MAX_COLOUR_SHIFT`` and :func:`shared.imaging.matching.match_score` ≥
 ``duplicate_match``). Two boxes of one image
 that cover the same object (the smaller at least half inside the other: a detector naming one
@@ -49,29 +49,6 @@ Progress = Callable[[float], None]
 IMAGE_BATCH = 2048
 SAME_OBJECT_OVERLAP = 0.5
 PREPARED_CACHE = 512  # prepared crops kept (~0.3 MB each)
-
-
-def strongest_pairs(
-    left: np.ndarray, right: np.ndarray, sims: np.ndarray, per_row: int
-) -> np.ndarray:
-    """bool [e]: the pairs among the ``per_row`` most similar of at least one of their ends."""
-    if left.size == 0:
-        return np.zeros(0, dtype=bool)
-    order = np.argsort(-sims, kind="stable")
-
-    def ranks(ends: np.ndarray) -> np.ndarray:
-        keyed = ends[order]
-        by_end = np.lexsort((np.arange(keyed.size), keyed))  # per end, most similar first
-        sorted_ends = keyed[by_end]
-        starts = np.flatnonzero(np.r_[True, np.diff(sorted_ends) != 0])
-        first = np.repeat(starts, np.diff(np.r_[starts, keyed.size]))
-        rank_sorted = np.empty(keyed.size, dtype=np.int64)
-        rank_sorted[by_end] = np.arange(keyed.size) - first
-        out = np.empty(keyed.size, dtype=np.int64)
-        out[order] = rank_sorted
-        return out
-
-    return (ranks(left) < per_row) | (ranks(right) < per_row)
 
 
 class SignatureStore:
@@ -199,8 +176,6 @@ def object_duplicates(
 ) -> dict[str, Any]:
     """Object-level near-duplicate groups of the objects added to ``finder`` (JSON-ready)."""
     left, right, sims, truncated = finder.pairs(lambda f: progress(0.3 * f))
-    keep = strongest_pairs(left, right, sims, params.max_duplicate_candidates)
-    left, right, sims = left[keep], right[keep], sims[keep]
     ids = finder.ids[: finder.count]
     image_ids = finder.image_ids[: finder.count]
     scores = None
@@ -299,13 +274,12 @@ def image_duplicates(
                 threshold=threshold,
                 sample=vectors[: min(len(vectors), 4096)],
                 seed=params.seed,
+                neighbours=params.max_duplicate_candidates,
             )
         finder.add(ids, ids, vectors)
     if finder is None:
         return None
     left, right, sims, truncated = finder.pairs(lambda f: progress(0.3 * f))
-    keep = strongest_pairs(left, right, sims, params.max_duplicate_candidates)
-    left, right, sims = left[keep], right[keep], sims[keep]
     ids = finder.ids[: finder.count]
     scores = None
     if params.duplicate_match is not None and left.size:

@@ -109,7 +109,7 @@ class ClusterParams(BaseModel):
         "the vectors alone decide (no crop is read).",
     )
     max_duplicate_candidates: int = Field(
-        default=30,
+        default=100,
         ge=1,
         le=1000,
         description="Candidates per object checked on the pixels (its most similar ones).",

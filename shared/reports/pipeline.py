@@ -275,6 +275,9 @@ def _compute(
             threshold=params.duplicate_similarity,
             sample=np.concatenate(training) if training else np.zeros((0, selection.dim)),
             seed=params.seed,
+            neighbours=(
+                params.max_duplicate_candidates if params.duplicate_match is not None else None
+            ),
         )
         if params.duplicate_similarity is not None
         else None
