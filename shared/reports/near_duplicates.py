@@ -3,18 +3,19 @@
 Objects: the :class:`~shared.reports.duplicates.DuplicateFinder` yields, for each object, its
 ``max_duplicate_candidates`` nearest neighbours whose ROI vectors are at least
 ``duplicate_similarity`` similar (candidates; same-class shapes of other colours are among
-them); each candidate pair is then confirmed by comparing the two crops from the stored originals
-(mean colours within ``MAX_COLOUR_SHIFT`` and :func:`shared.imaging.matching.match_score` ≥
-``duplicate_match``). Two boxes of one image
-that cover the same object (the smaller at least half inside the other: a detector naming one
-object under two classes) are one object, never a near-duplicate pair. Groups are the connected
-components of the confirmed pairs.
+them); each candidate pair is then confirmed by comparing the two crops from the stored
+originals (mean colours within ``MAX_COLOUR_SHIFT`` and
+:func:`shared.imaging.matching.match_score` ≥ ``duplicate_match``). Two boxes of one image that
+cover the same object (the smaller at least half inside the other: a detector naming one
+object under two classes) are one object, never a near-duplicate pair. Groups are the
+connected components of the confirmed pairs.
 
 Images: the same with the whole-image vectors (``image_embeddings``) of the images of the
 selection (its space, and its ingestions when it names some), confirmed on the whole images.
 
-Signatures (a few KB per crop) go to memory maps in the work folder, one row per object that
-is in a kept candidate pair, so memory does not grow with the number of candidates.
+Signatures (a few KB per crop) go to memory maps in the work folder, one row per object in a
+candidate pair; prepared crops are cached (``PREPARED_CACHE``), so memory does not grow with
+the number of candidates.
 """
 
 from __future__ import annotations
@@ -255,10 +256,10 @@ def image_duplicates(
     workdir: Path,
     progress: Progress,
 ) -> dict[str, Any] | None:
-    """Image-level near-duplicate groups of the selection's images (None: switched off or no
-    image vectors)."""
+    """Image-level near-duplicate groups of the selection's images (None: switched off —
+    ``image_duplicate_similarity`` or ``duplicate_similarity`` null — or no image vectors)."""
     threshold = params.image_duplicate_similarity
-    if threshold is None:
+    if threshold is None or params.duplicate_similarity is None:  # null: no near-duplicates
         return None
     with db.read() as session:
         count = session.scalar(select(func.count()).select_from(_image_query(selection).subquery()))

@@ -109,6 +109,10 @@ def test_near_duplicates_are_the_same_pixels_not_the_same_vectors(
     }
     html = (settings.reports_dir / str(report.id) / "report.html").read_text()
     assert "Near-duplicate images" in html and html.count('alt="image ') == 4
+    # null duplicate_similarity switches both off
+    off = run(database, settings, duplicate_similarity=None)
+    assert off.result is not None
+    assert off.result["duplicates"] is None and off.result["image_duplicates"] is None
 
 
 def test_assignment_files_agree(
