@@ -80,7 +80,9 @@ class ReportOut(BaseModel):
         description="When done: selection, k (per group, with the auto-k scores), overall "
         "(objects, clusters, noise, purity, purity_baseline, mean_cohesion, silhouette), "
         "clusters (size, cohesion, exemplars, outliers, classes, ingestions), duplicates "
-        "(near-duplicate groups), map (PCA points), files. See docs/reports.md.",
+        "(near-duplicate object groups: vector candidates confirmed on the crops), "
+        "image_duplicates (near-duplicate image groups), map (PCA points), files. "
+        "See docs/reports.md.",
     )
 
 

@@ -6,14 +6,15 @@ Layout (a folder, or the same members in a zip archive)::
     labels/000000.txt ...        YOLO: "class cx cy w h" per object, normalised to 0..1
     annotations.json             COCO: images, annotations (bbox x, y, w, h in pixels), categories
     classes.txt                  one class name per line (YOLO class index = line number)
-    near_duplicates.json         planted near-duplicate pairs (see below)
+    near_duplicates.json         planted near-duplicate images (pairs of file names + transform)
+    near_duplicate_objects.json  planted near-duplicate objects (pairs: kind, image, box each)
     dataset.json                 seed, count, generator parameters
 
-COCO category ids are the YOLO class index + 1 (COCO keeps 0 free). Every
-:data:`DUPLICATE_PERIOD`-th image (index ≡ PERIOD−1) is not a new scene but a near-duplicate
-of an earlier one (rescaled 80–97 %, cropped up to 4 % per side, brightness ±10 %, another
-JPEG quality), with its ground truth transformed accordingly, so clustering and
-deduplication can be tested on known pairs.
+COCO category ids are the YOLO class index + 1 (COCO keeps 0 free). What is planted (image
+copies every :data:`DUPLICATE_PERIOD`-th image; one pasted object per odd scene, exact, JPEG
+re-encoded, resized or shifted) and how is described in :mod:`demo.planting`; the ground truth
+of the planted objects is transformed accordingly, so clustering and deduplication can be
+tested on known pairs.
 """
 
 from __future__ import annotations
@@ -29,82 +30,40 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from demo.scenes import (
-    CLASS_NAMES,
-    LONG_SIDE,
-    MAX_OBJECTS,
-    MIN_OBJECT_PX,
-    Scene,
-    SceneObject,
-    encode_jpeg,
-    generate_scene,
-    scene_rng,
+from demo.planting import (
+    DUPLICATE_PERIOD,
+    PASTE_KINDS,
+    PlantedScene,
+    dataset_scene,
+    duplicate_source,
+    image_name,
+    near_duplicate,
 )
+from demo.scenes import CLASS_NAMES, LONG_SIDE, MAX_OBJECTS, MIN_OBJECT_PX, Scene, encode_jpeg
 
-DUPLICATE_PERIOD = 40
-DUPLICATE_LOOKBACK = 30
+__all__ = [
+    "DUPLICATE_PERIOD",
+    "DatasetSummary",
+    "LabelledImage",
+    "dataset_scene",
+    "duplicate_source",
+    "image_name",
+    "near_duplicate",
+    "read_coco_dataset",
+    "write_dataset",
+    "yolo_lines",
+]
 
 
 @dataclass
 class DatasetSummary:
-    """What was written: counts and the planted near-duplicate pairs (file names)."""
+    """What was written: counts and the planted near-duplicates (image pairs, object pairs)."""
 
     images: int = 0
     objects: int = 0
     per_class: dict[str, int] = field(default_factory=dict)
     near_duplicates: list[dict[str, Any]] = field(default_factory=list)
-
-
-def image_name(index: int) -> str:
-    return f"images/{index:06d}.jpg"
-
-
-def duplicate_source(seed: int, index: int) -> int | None:
-    """The earlier scene that image ``index`` duplicates, or None for an ordinary scene.
-
-    The look-back window is shorter than the period, so a source is never itself a copy."""
-    if index % DUPLICATE_PERIOD != DUPLICATE_PERIOD - 1:
-        return None
-    rng = scene_rng(seed, index)
-    return index - int(rng.integers(1, min(index, DUPLICATE_LOOKBACK) + 1))
-
-
-def near_duplicate(scene: Scene, seed: int, index: int) -> tuple[Scene, dict[str, Any]]:
-    """A rescaled, cropped, re-lit copy of ``scene`` as scene ``index`` (+ the transform)."""
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(index), 1]))
-    h0, w0 = scene.image.shape[:2]
-    scale = float(rng.uniform(0.8, 0.97))
-    w1, h1 = round(w0 * scale), round(h0 * scale)
-    crop = [int(rng.integers(0, max(1, round(0.04 * s)) + 1)) for s in (w1, h1, w1, h1)]
-    left, top, right, bottom = crop
-    resized = Image.fromarray(scene.image).resize((w1, h1), Image.Resampling.BILINEAR)
-    cropped = np.asarray(resized.crop((left, top, w1 - right, h1 - bottom)), np.float32)
-    brightness = float(rng.uniform(0.9, 1.1))
-    image = np.clip(np.rint(cropped * brightness), 0, 255).astype(np.uint8)
-    h, w = image.shape[:2]
-    objects = []
-    for o in scene.objects:
-        x1, y1, x2, y2 = (v * scale for v in o.box)
-        x1, x2 = max(x1 - left, 0.0), min(x2 - left, float(w))
-        y1, y2 = max(y1 - top, 0.0), min(y2 - top, float(h))
-        if x2 - x1 >= 2 and y2 - y1 >= 2:
-            # mask area scales like the box (×scale², then the crop's share; assumes the
-            # mask is cut like its box)
-            box_area = (o.box[2] - o.box[0]) * (o.box[3] - o.box[1])
-            area = o.area * (x2 - x1) * (y2 - y1) / box_area
-            objects.append(SceneObject(o.class_id, (x1, y1, x2, y2), area, o.visible))
-    quality = int((scene.jpeg_quality + rng.integers(10, 40) - 35) % 61 + 35)
-    transform = {"scale": scale, "crop_ltrb": crop, "brightness": brightness, "quality": quality}
-    return Scene(image, objects, quality, seed, index), transform
-
-
-def dataset_scene(seed: int, index: int) -> tuple[Scene, dict[str, Any] | None]:
-    """Scene ``index`` of a written dataset: a fresh scene or a planted near-duplicate."""
-    src = duplicate_source(seed, index)
-    if src is None:
-        return generate_scene(seed, index), None
-    dup, transform = near_duplicate(generate_scene(seed, src), seed, index)
-    return dup, {"original": image_name(src), "duplicate": image_name(index), **transform}
+    object_pairs: list[dict[str, Any]] = field(default_factory=list)
 
 
 def yolo_lines(scene: Scene) -> str:
@@ -119,10 +78,9 @@ def yolo_lines(scene: Scene) -> str:
     return "".join(r + "\n" for r in rows)
 
 
-def _scenes(seed: int, n: int) -> Iterator[tuple[int, Scene, dict[str, Any] | None]]:
+def _scenes(seed: int, n: int, plant_objects: bool) -> Iterator[tuple[int, PlantedScene]]:
     for index in range(n):
-        scene, dup = dataset_scene(seed, index)
-        yield index, scene, dup
+        yield index, dataset_scene(seed, index, plant_objects=plant_objects)
 
 
 def write_dataset(
@@ -131,11 +89,13 @@ def write_dataset(
     seed: int = 0,
     *,
     as_zip: bool = False,
+    plant_objects: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> DatasetSummary:
     """Generate ``n`` scenes of ``seed`` into the folder ``out`` (or the zip archive ``out``).
 
-    ``progress(k)`` is called after each image. Returns the summary.
+    ``plant_objects``: paste near-duplicate objects (see :mod:`demo.planting`; image copies are
+    always planted). ``progress(k)`` is called after each image. Returns the summary.
     """
     if n < 0:
         raise ValueError(f"n must be ≥ 0, got {n}")
@@ -167,7 +127,8 @@ def write_dataset(
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        for index, scene, dup in _scenes(seed, n):
+        for index, planted in _scenes(seed, n, plant_objects):
+            scene = planted.scene
             name = image_name(index)
             put(name, encode_jpeg(scene.image, scene.jpeg_quality))
             put(f"labels/{index:06d}.txt", yolo_lines(scene).encode())
@@ -189,13 +150,15 @@ def write_dataset(
                 summary.per_class[CLASS_NAMES[o.class_id]] += 1
             summary.images += 1
             summary.objects += len(scene.objects)
-            if dup is not None:
-                summary.near_duplicates.append(dup)
+            if planted.image_copy is not None:
+                summary.near_duplicates.append(planted.image_copy)
+            summary.object_pairs.extend(planted.object_pairs)
             if progress is not None:
                 progress(index + 1)
         members["annotations.json"] = json.dumps(coco).encode()
         members["classes.txt"] = "".join(c + "\n" for c in CLASS_NAMES).encode()
         members["near_duplicates.json"] = json.dumps(summary.near_duplicates, indent=1).encode()
+        members["near_duplicate_objects.json"] = json.dumps(summary.object_pairs, indent=1).encode()
         members["dataset.json"] = json.dumps(
             {
                 "seed": seed,
@@ -206,6 +169,8 @@ def write_dataset(
                 "min_object_px": MIN_OBJECT_PX,
                 "max_objects": MAX_OBJECTS,
                 "duplicate_period": DUPLICATE_PERIOD,
+                "planted_objects": plant_objects,
+                "paste_kinds": list(PASTE_KINDS) if plant_objects else [],
             },
             indent=1,
         ).encode()

@@ -107,7 +107,8 @@ def ensure_training_data(config: TrainConfig, log: Log) -> None:
             f"into {config.data_dir}"
         )
         start = time.monotonic()
-        write_dataset(config.data_dir, config.train_images, config.seed)
+        # no pasted objects: the training set stays the one the shipped detector learnt from
+        write_dataset(config.data_dir, config.train_images, config.seed, plant_objects=False)
         log(f"generated in {time.monotonic() - start:.0f} s")
 
 

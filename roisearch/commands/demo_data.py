@@ -27,10 +27,16 @@ def demo_data(
     n: int = typer.Option(500, "--n", min=0, help="number of images"),
     seed: int = typer.Option(0, "--seed", help="scene stream; same seed, same images"),
     as_zip: bool = typer.Option(False, "--zip", help="write one zip archive instead of a folder"),
+    plant_objects: bool = typer.Option(
+        True,
+        "--plant-objects/--no-plant-objects",
+        help="paste near-duplicate objects into odd scenes (near_duplicate_objects.json)",
+    ),
     as_json: bool = json_option(),
 ) -> None:
     """Generate labelled scenes of the demo classes: JPEGs, COCO JSON, YOLO txt, and the
-    planted near-duplicate pairs (near_duplicates.json)."""
+    planted near-duplicates (images: near_duplicates.json; objects:
+    near_duplicate_objects.json)."""
     from demo.export import write_dataset
 
     if as_zip and out.suffix.lower() != ".zip":
@@ -41,7 +47,12 @@ def demo_data(
     with counting_bar("scenes") as bar:
         task = bar.add_task("scenes", total=n)
         summary = write_dataset(
-            out, n, seed, as_zip=as_zip, progress=lambda k: bar.update(task, completed=k)
+            out,
+            n,
+            seed,
+            as_zip=as_zip,
+            plant_objects=plant_objects,
+            progress=lambda k: bar.update(task, completed=k),
         )
     listing = Listing(
         f"{out}: {summary.images} images, {summary.objects} objects (seed {seed})", CLASS_COLUMNS
@@ -57,11 +68,15 @@ def demo_data(
                 "objects": summary.objects,
                 "classes": listing_json(listing),
                 "near_duplicate_pairs": len(summary.near_duplicates),
+                "near_duplicate_object_pairs": len(summary.object_pairs),
             }
         )
         return
     print_listing(listing)
-    message(f"near-duplicate pairs planted: {len(summary.near_duplicates)}")
+    message(
+        f"near-duplicates planted: {len(summary.near_duplicates)} image copies, "
+        f"{len(summary.object_pairs)} object pairs"
+    )
 
 
 def register(app: typer.Typer) -> None:

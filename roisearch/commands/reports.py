@@ -82,6 +82,11 @@ def clusters(
     duplicate_similarity: float | None = typer.Option(
         None, "--duplicate-similarity", help="near-duplicate threshold (default 0.97)"
     ),
+    duplicate_match: float | None = typer.Option(
+        None,
+        "--duplicate-match",
+        help="crop match a candidate pair needs to count as a near-duplicate (default 0.87)",
+    ),
     no_duplicates: bool = typer.Option(False, "--no-duplicates", help="skip near-duplicates"),
     as_json: bool = json_option(),
 ) -> None:
@@ -101,9 +106,12 @@ def clusters(
         density_similarity=density_similarity,
         density_min_samples=density_min_samples,
         duplicate_similarity=duplicate_similarity,
+        duplicate_match=duplicate_match,
     )
     if no_duplicates:
-        params = params.model_copy(update={"duplicate_similarity": None})
+        params = params.model_copy(
+            update={"duplicate_similarity": None, "image_duplicate_similarity": None}
+        )
     settings = settings_or_exit()
     db = open_database(settings)
     try:
@@ -170,8 +178,20 @@ def clusters(
     duplicates = result.get("duplicates")
     if duplicates:
         message(
-            f"near-duplicate groups: {duplicates['group_count']} "
-            f"({duplicates['objects_in_groups']} objects, similarity ≥ {duplicates['threshold']})"
+            f"near-duplicate objects: {duplicates['group_count']} groups "
+            f"({duplicates['objects_in_groups']} objects; {duplicates['candidate_pairs']} "
+            f"candidate pairs at similarity ≥ {duplicates['threshold']}, "
+            + (
+                f"confirmed by crop match ≥ {duplicates['match_threshold']})"
+                if duplicates.get("match_threshold") is not None
+                else "not checked on the pixels)"
+            )
+        )
+    images = result.get("image_duplicates")
+    if images:
+        message(
+            f"near-duplicate images: {images['group_count']} groups "
+            f"({images['images_in_groups']} of {images['images']} images)"
         )
     message(f"HTML: {html}")
     message(f"assignments: {', '.join(str(path) for path in assignments)}")

@@ -48,10 +48,15 @@ class DuplicateFinder:
         seed: int,
         exact_limit: int = EXACT_LIMIT,
         cell_target: int = CELL_TARGET,
+        neighbours: int | None = None,
     ) -> None:
-        """``capacity``: most objects that will be added; ``sample``: float32 [m, dim]."""
+        """``capacity``: most objects that will be added; ``sample``: float32 [m, dim];
+        ``neighbours``: keep only each object's ``neighbours`` most similar (per cell) instead
+        of every pair above the threshold — bounds the pairs by ``n * neighbours`` at the low
+        thresholds of candidate search."""
         workdir.mkdir(parents=True, exist_ok=True)
         self.threshold = threshold
+        self.neighbours = neighbours
         self.capacity = capacity
         self.dim = dim
         self.vectors = np.lib.format.open_memmap(
@@ -118,8 +123,8 @@ class DuplicateFinder:
         bounds = np.flatnonzero(np.diff(cell)) + 1
         return [part for part in np.split(rows, bounds) if part.size > 1]
 
-    def _pairs(
-        self, progress: Callable[[float], None] | None
+    def pairs(
+        self, progress: Callable[[float], None] | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
         """(left rows, right rows, similarity) of pairs at/above the threshold; truncated?"""
         lefts: list[np.ndarray] = []
@@ -135,56 +140,103 @@ class DuplicateFinder:
             index = faiss.IndexFlatIP(self.dim)
             index.add(x)
             for start in range(0, rows.size, QUERY_CHUNK):
-                lims, dist, hits = index.range_search(x[start : start + QUERY_CHUNK], radius)
-                query = np.repeat(np.arange(lims.size - 1) + start, np.diff(lims).astype(np.int64))
-                keep = hits > query  # each unordered pair once, never the object itself
+                if self.neighbours is None:
+                    lims, dist, hits = index.range_search(x[start : start + QUERY_CHUNK], radius)
+                    counts = np.diff(lims).astype(np.int64)
+                else:
+                    k = min(self.neighbours + 1, rows.size)  # +1: the object itself
+                    top, found = index.search(x[start : start + QUERY_CHUNK], k)
+                    dist, hits = top.ravel(), found.ravel().astype(np.int64)
+                    counts = np.full(top.shape[0], k, dtype=np.int64)
+                query = np.repeat(np.arange(counts.size) + start, counts)
+                # each unordered pair once (a kNN pair seen from its other end too is
+                # removed below), never the object itself
+                keep = (hits != query) & (hits >= 0) & (dist > radius)
+                if self.neighbours is None:
+                    keep &= hits > query
+                else:
+                    query, hits = np.minimum(query, hits), np.maximum(query, hits)
                 lefts.append(rows[query[keep]])
                 rights.append(rows[hits[keep]])
                 sims.append(dist[keep])
                 total += int(keep.sum())
                 if total >= MAX_PAIRS:
-                    return _cat(lefts), _cat(rights), _catf(sims), True
-        return _cat(lefts), _cat(rights), _catf(sims), False
+                    return self._unique(lefts, rights, sims, truncated=True)
+        return self._unique(lefts, rights, sims, truncated=False)
+
+    def _unique(
+        self,
+        lefts: list[np.ndarray],
+        rights: list[np.ndarray],
+        sims: list[np.ndarray],
+        *,
+        truncated: bool,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+        """The pairs, each once (a pair can be found from both ends, or in two cells)."""
+        left, right, sim = _cat(lefts), _cat(rights), _catf(sims)
+        if left.size:
+            _, first = np.unique(left * max(self.count, 1) + right, return_index=True)
+            left, right, sim = left[first], right[first], sim[first]
+        return left, right, sim, truncated
 
     def groups(
         self, max_groups: int, progress: Callable[[float], None] | None = None
     ) -> dict[str, Any]:
-        """Summary: the ``max_groups`` largest groups and overall counts (JSON-ready).
-
-        ``progress(fraction)`` is called as the cells are searched.
-        """
-        left, right, sims, truncated = self._pairs(progress)
-        n = self.count
-        labels = connected_components(n, left, right)
-        counts = np.bincount(labels, minlength=n) if n else np.zeros(0, dtype=np.int64)
-        roots = np.flatnonzero(counts >= 2)
-        min_sim = np.full(n, np.inf, dtype=np.float64)
-        if left.size:
-            np.minimum.at(min_sim, labels[left], sims.astype(np.float64))
-        order = roots[np.lexsort((roots, -counts[roots]))][:max_groups]
-        member_rows = {int(r): np.flatnonzero(labels == r) for r in order} if order.size else {}
-        groups = []
-        for root in order.tolist():
-            rows = member_rows[root]
-            shown = rows[:MAX_GROUP_MEMBERS]
-            groups.append(
-                {
-                    "size": int(rows.size),
-                    # The weakest link that joins the group (not every pair is that similar).
-                    "min_similarity": round(float(min_sim[root]), 6),
-                    "object_ids": [int(v) for v in self.ids[shown]],
-                    "image_ids": sorted({int(v) for v in self.image_ids[rows]}),
-                }
-            )
+        """Summary: the ``max_groups`` largest groups of every pair at/above the threshold
+        (JSON-ready). ``progress(fraction)`` is called as the cells are searched."""
+        left, right, sims, truncated = self.pairs(progress)
         return {
             "threshold": self.threshold,
             "method": self.method,
-            "group_count": int(roots.size),
-            "objects_in_groups": int(counts[roots].sum()) if roots.size else 0,
-            "pairs": int(left.size),
+            **group_summary(
+                self.ids[: self.count],
+                self.image_ids[: self.count],
+                left,
+                right,
+                {"min_similarity": sims},
+                max_groups,
+            ),
             "truncated": truncated,
-            "groups": groups,
         }
+
+
+def group_summary(
+    ids: np.ndarray,
+    image_ids: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    links: dict[str, np.ndarray],
+    max_groups: int,
+) -> dict[str, Any]:
+    """Groups = connected components of the edges ``left``-``right`` (rows into int64 [n]
+    ``ids``/``image_ids``); the ``max_groups`` largest, each with the weakest value of every
+    float [e] edge array in ``links`` (key = the name it gets in the group), JSON-ready."""
+    n = int(ids.size)
+    labels = connected_components(n, left, right)
+    counts = np.bincount(labels, minlength=n) if n else np.zeros(0, dtype=np.int64)
+    roots = np.flatnonzero(counts >= 2)
+    weakest: dict[str, np.ndarray] = {}
+    for name, values in links.items():
+        low = np.full(n, np.inf, dtype=np.float64)
+        if left.size:
+            np.minimum.at(low, labels[left], values.astype(np.float64))
+        weakest[name] = low
+    order = roots[np.lexsort((roots, -counts[roots]))][:max_groups]
+    groups = []
+    for root in order.tolist():
+        rows = np.flatnonzero(labels == root)
+        group: dict[str, Any] = {"size": int(rows.size)}
+        # The weakest link that joins the group (not every pair is that similar).
+        group.update({name: round(float(low[root]), 6) for name, low in weakest.items()})
+        group["object_ids"] = [int(v) for v in ids[rows[:MAX_GROUP_MEMBERS]]]
+        group["image_ids"] = sorted({int(v) for v in image_ids[rows]})
+        groups.append(group)
+    return {
+        "group_count": int(roots.size),
+        "objects_in_groups": int(counts[roots].sum()) if roots.size else 0,
+        "pairs": int(left.size),
+        "groups": groups,
+    }
 
 
 def _cat(parts: list[np.ndarray]) -> np.ndarray:

@@ -3,7 +3,8 @@
 Rendered with jinja2 (autoescaped) from the report's result JSON plus exemplar crops given as
 ``data:`` URIs. The page holds the overall figures, an inline SVG 2-D map (PCA) of a sample of
 the objects coloured by cluster, cluster sizes, and per cluster its class mix, exemplar crops
-(nearest the centre), outliers and source ingestions, and the near-duplicate groups.
+(nearest the centre), outliers and source ingestions, and the near-duplicate groups of objects
+and of images.
 """
 
 from __future__ import annotations
@@ -90,10 +91,12 @@ def render_report_html(
     report_id: int,
     result: dict[str, Any],
     crops: dict[int, str],
+    pictures: dict[int, str] | None = None,
     *,
     generated_at: datetime | None = None,
 ) -> str:
-    """The page for a finished report; ``crops``: object id → data URI (may be partial)."""
+    """The page for a finished report; ``crops``: object id → data URI, ``pictures``: image id
+    → data URI of the whole image (both may be partial)."""
     clusters = sorted(result.get("clusters", []), key=lambda c: (-c["size"], c["id"]))
     largest = max((c["size"] for c in clusters), default=1) or 1
     cards = []
@@ -115,6 +118,7 @@ def render_report_html(
             }
         )
     duplicates = result.get("duplicates") or {}
+    image_dups = result.get("image_duplicates") or {}
     template = _environment().get_template("report.html.j2")
     return template.render(
         report_id=report_id,
@@ -129,7 +133,10 @@ def render_report_html(
         duplicates=duplicates,
         duplicate_groups=(duplicates.get("groups") or [])[:DUPLICATE_GROUPS_SHOWN],
         duplicate_members=DUPLICATE_MEMBERS_SHOWN,
+        image_duplicates=image_dups,
+        image_duplicate_groups=(image_dups.get("groups") or [])[:DUPLICATE_GROUPS_SHOWN],
         crops=crops,
+        pictures=pictures or {},
         noise_colour=NOISE_COLOUR,
     )
 
@@ -145,3 +152,11 @@ def objects_to_crop(result: dict[str, Any]) -> list[int]:
     for group in groups[:DUPLICATE_GROUPS_SHOWN]:
         ids.extend(group["object_ids"][:DUPLICATE_MEMBERS_SHOWN])
     return ids
+
+
+def images_to_show(result: dict[str, Any]) -> list[int]:
+    """Image ids whose thumbnails the page shows (image-level near-duplicate groups)."""
+    groups = (result.get("image_duplicates") or {}).get("groups") or []
+    return [
+        i for g in groups[:DUPLICATE_GROUPS_SHOWN] for i in g["image_ids"][:DUPLICATE_MEMBERS_SHOWN]
+    ]

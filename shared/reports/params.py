@@ -17,6 +17,12 @@ MAX_CLUSTERS = 1000
 MAX_SAMPLE = 1_000_000
 REPORT_KIND_CLUSTERS = "clusters"
 
+# Calibrated on generated collections (docs/reports.md, "Near-duplicates"): candidates from the
+# vectors wide enough to keep every planted pair, the pixels decide.
+DUPLICATE_SIMILARITY = 0.6
+DUPLICATE_MATCH = 0.87
+IMAGE_DUPLICATE_SIMILARITY = 0.7
+
 DbId = Annotated[int, Field(ge=1, le=2**62)]
 
 
@@ -87,10 +93,33 @@ class ClusterParams(BaseModel):
     exemplars: int = Field(default=8, ge=1, le=50, description="Objects nearest each centre")
     outliers: int = Field(default=4, ge=0, le=50, description="Objects farthest from each centre")
     duplicate_similarity: float | None = Field(
-        default=0.97,
+        default=DUPLICATE_SIMILARITY,
         gt=0.0,
         le=1.0,
-        description="Objects at least this similar form near-duplicate groups (null: skip).",
+        description="Near-duplicate candidates: objects whose vectors are at least this "
+        "similar (null: skip near-duplicates).",
+    )
+    duplicate_match: float | None = Field(
+        default=DUPLICATE_MATCH,
+        ge=-1.0,
+        le=1.0,
+        description="A candidate pair is a near-duplicate when its two crops' mean colours "
+        "agree and the crops match at least this well (colour cross-correlation after "
+        "alignment, see docs/reports.md); null: "
+        "the vectors alone decide (no crop is read).",
+    )
+    max_duplicate_candidates: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="Candidates per object checked on the pixels (its most similar ones).",
+    )
+    image_duplicate_similarity: float | None = Field(
+        default=IMAGE_DUPLICATE_SIMILARITY,
+        gt=0.0,
+        le=1.0,
+        description="Image-level near-duplicate candidates: images whose whole-image vectors "
+        "are at least this similar, confirmed on the images with duplicate_match (null: skip).",
     )
     max_duplicate_groups: int = Field(default=50, ge=0, le=10_000)
     map_points: int = Field(default=2000, ge=0, le=20_000, description="Points on the 2-D map")

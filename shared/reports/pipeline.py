@@ -7,7 +7,8 @@
 3. **Assignment pass** (vectors, ``batch_size`` at a time): every object is assigned to the
    nearest centre of its group; statistics, exemplars/outliers, the assignments files and the
    near-duplicate store are fed batch by batch.
-4. Near-duplicate groups, the PCA map, the HTML page.
+4. Near-duplicate groups of objects and of images (candidates from the vectors, confirmed on
+   the pixels: :mod:`shared.reports.near_duplicates`), the PCA map, the HTML page.
 
 Memory is bounded by the training sample (``sample_size`` x dim floats), one batch, and per
 cluster a few exemplars, never by the number of objects; near-duplicate vectors go to a memory
@@ -38,7 +39,8 @@ from shared.reports.clustering import (
 )
 from shared.reports.duplicates import DuplicateFinder
 from shared.reports.errors import ReportError
-from shared.reports.html import objects_to_crop, render_report_html
+from shared.reports.html import images_to_show, objects_to_crop, render_report_html
+from shared.reports.near_duplicates import image_duplicates, object_duplicates
 from shared.reports.params import ClusterMethod, ClusterParams
 from shared.reports.projection import fit_pca
 from shared.reports.sampling import BottomK
@@ -54,7 +56,7 @@ from shared.reports.selection import (
     resolve_selection,
 )
 from shared.reports.summaries import ClusterAccumulator
-from shared.reports.thumbnails import crop_data_uris
+from shared.reports.thumbnails import crop_data_uris, image_data_uris
 from shared.settings import Settings
 
 REPORT_HTML = "report.html"
@@ -273,6 +275,9 @@ def _compute(
             threshold=params.duplicate_similarity,
             sample=np.concatenate(training) if training else np.zeros((0, selection.dim)),
             seed=params.seed,
+            neighbours=(
+                params.max_duplicate_candidates if params.duplicate_match is not None else None
+            ),
         )
         if params.duplicate_similarity is not None
         else None
@@ -291,11 +296,15 @@ def _compute(
             seen += len(batch)
             stages.at(seen / total)
 
-    stages.begin("duplicates", 0.7, 0.92)
+    stages.begin("duplicates", 0.7, 0.86)
     duplicate_summary = (
-        duplicates.groups(params.max_duplicate_groups, progress=stages.at)
+        object_duplicates(db, settings, duplicates, params, work / "duplicates", stages.at)
         if duplicates is not None
         else None
+    )
+    stages.begin("image duplicates", 0.86, 0.92)
+    image_summary = image_duplicates(
+        db, settings, selection, params, work / "image-duplicates", stages.at
     )
 
     stages.begin("map", 0.92, 0.94)
@@ -334,6 +343,7 @@ def _compute(
         "overall": overall,
         "clusters": clusters,
         "duplicates": duplicate_summary,
+        "image_duplicates": image_summary,
         "map": map_view,
         "files": {
             "html": REPORT_HTML,
@@ -344,7 +354,8 @@ def _compute(
 
     stages.begin("html", 0.94, 1.0)
     crops = crop_data_uris(db, settings, objects_to_crop(result))
-    (work / REPORT_HTML).write_text(render_report_html(report_id, result, crops), "utf-8")
+    pictures = image_data_uris(db, settings, images_to_show(result))
+    (work / REPORT_HTML).write_text(render_report_html(report_id, result, crops, pictures), "utf-8")
     stages.finish()
     result["timings_s"] = stages.timings
     return result

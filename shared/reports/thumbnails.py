@@ -11,67 +11,43 @@ import base64
 import logging
 from collections.abc import Iterable
 
-from sqlalchemy import select
-
 from shared.db.database import Database
-from shared.db.models import DetectedObject, Image
-from shared.imaging.crops import CropError, crop_thumbnail, jpeg_bytes, load_original
+from shared.imaging.crops import CropError, crop_thumbnail, jpeg_bytes
+from shared.reports.originals import iter_image_pixels, iter_object_pixels
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 THUMBNAIL_SIZE = 112
 THUMBNAIL_QUALITY = 80
-IN_CHUNK = 2000
 
 
 def crop_data_uris(
     db: Database, settings: Settings, object_ids: Iterable[int], *, size: int = THUMBNAIL_SIZE
 ) -> dict[int, str]:
     """object id → ``data:image/jpeg;base64,...`` of its crop (missing ids are left out)."""
-    wanted = sorted(set(object_ids))
-    rows: list[tuple[int, int, str | None, tuple[float, float, float, float]]] = []
-    with db.read() as session:
-        for start in range(0, len(wanted), IN_CHUNK):
-            rows.extend(
-                (int(r[0]), int(r[1]), r[2], (r[3], r[4], r[5], r[6]))
-                for r in session.execute(
-                    select(
-                        DetectedObject.id,
-                        DetectedObject.image_id,
-                        Image.storage_path,
-                        DetectedObject.x1,
-                        DetectedObject.y1,
-                        DetectedObject.x2,
-                        DetectedObject.y2,
-                    )
-                    .join(Image, Image.id == DetectedObject.image_id)
-                    .where(DetectedObject.id.in_(wanted[start : start + IN_CHUNK]))
-                ).all()
-            )
-    rows.sort(key=lambda r: (r[1], r[0]))
     out: dict[int, str] = {}
-    current_image: int | None = None
-    array = None
-    for object_id, image_id, storage_path, box in rows:
-        if image_id != current_image:
-            current_image = image_id
-            try:
-                array = load_original(
-                    settings.data_dir,
-                    storage_path,
-                    image_id,
-                    max_pixels=settings.max_image_pixels,
-                )
-            except CropError as exc:
-                log.info("report crops: %s", exc.message)
-                array = None
-        if array is None:
-            continue
+    for object_id, array, box in iter_object_pixels(db, settings, object_ids):
         try:
             data = jpeg_bytes(crop_thumbnail(array, box, size), THUMBNAIL_QUALITY)
         except CropError as exc:
             log.info("report crop of object %s: %s", object_id, exc.message)
             continue
-        out[object_id] = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+        out[object_id] = _data_uri(data)
     return out
+
+
+def image_data_uris(
+    db: Database, settings: Settings, image_ids: Iterable[int], *, size: int = THUMBNAIL_SIZE
+) -> dict[int, str]:
+    """image id → ``data:`` URI of the whole image fitted into ``size`` (missing ids left out)."""
+    out: dict[int, str] = {}
+    for image_id, array in iter_image_pixels(db, settings, image_ids):
+        h, w = array.shape[:2]
+        thumbnail = crop_thumbnail(array, (0.0, 0.0, float(w), float(h)), size)
+        out[image_id] = _data_uri(jpeg_bytes(thumbnail, THUMBNAIL_QUALITY))
+    return out
+
+
+def _data_uri(data: bytes) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")

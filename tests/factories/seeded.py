@@ -12,12 +12,14 @@ store, ingestion items, and objects whose vectors have a known neighbourhood str
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image as PILImage
 
 from shared.db.database import Database
-from shared.db.models import Ingestion
+from shared.db.models import ImageEmbedding, Ingestion
 from shared.settings import Settings
 from tests.factories.rows import (
     CLASSES,
@@ -105,6 +107,8 @@ class Collection:
     ingestion_of_image: dict[int, int] = field(default_factory=dict)
     vectors: dict[int, np.ndarray] = field(default_factory=dict)
     duplicate_pairs: list[tuple[int, int]] = field(default_factory=list)
+    lookalike_pairs: list[tuple[int, int]] = field(default_factory=list)
+    image_copies: list[tuple[int, int]] = field(default_factory=list)
 
 
 def seed_clustered(
@@ -118,10 +122,20 @@ def seed_clustered(
     classes: list[str] | None = None,
     space_key: str = "synthetic-space",
     dim: int = DIM,
+    lookalikes: int = 0,
+    image_copies: int = 0,
 ) -> Collection:
+    """A clustered collection. Planted ``duplicates`` copy an object's vector (tiny noise) and
+    its pixels into another image (the only pixel-identical crops: every image is random noise
+    otherwise). ``lookalikes``: objects with a near-copy of another object's vector but pixels
+    of their own (not near-duplicates); ``image_copies``: images stored again at 75 % size, with
+    whole-image vectors (``image_embeddings``) for every image, the copies' near their
+    originals'."""
     names = classes or CLASSES
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(len(names), dim)).astype(np.float32)
+    pixels: dict[int, bytes] = {}
+    ordinal_of: dict[int, int] = {}
     with db.begin() as session:
         space = space_row(
             space_key,
@@ -138,11 +152,18 @@ def seed_clustered(
         session.flush()
         out = Collection(space_id=space.id, ingestion_ids=[i.id for i in ingestions])
 
-        def image(i: int) -> int:
-            data = png_bytes(120, 80, seed * 10_000 + i)
+        def image(i: int, paste: tuple[int, int] | None = None, data: bytes | None = None) -> int:
+            """Image ``i`` (``data``: its PNG, else random noise); ``paste`` (object id,
+            ordinal): that object's pixels copied into the box an object of that ordinal gets
+            here."""
+            data = data or png_bytes(120, 80, seed * 10_000 + i)
+            if paste is not None:
+                data = _pasted(data, pixels[out.image_of[paste[0]]], ordinal_of[paste[0]], paste[1])
+            width, height = PILImage.open(io.BytesIO(data)).size
             image_id = add_stored_image(
-                session, settings, data, width=120, height=80, source=f"synthetic:{i}.png"
+                session, settings, data, width=width, height=height, source=f"synthetic:{i}.png"
             )
+            pixels[image_id] = data
             ingestion_id = out.ingestion_ids[i % 2]
             add_item(session, ingestion_id, i, image_id, size=len(data))
             out.image_ids.append(image_id)
@@ -150,7 +171,7 @@ def seed_clustered(
             return image_id
 
         def obj(image_id: int, ordinal: int, class_id: int, vector: np.ndarray) -> int:
-            x1, y1 = 4.0 + 25 * (ordinal % 4), 6.0 + 12 * (ordinal % 4)
+            x1, y1 = (float(v) for v in _corner(ordinal))
             object_id = add_object(
                 session,
                 image_id=image_id,
@@ -166,6 +187,7 @@ def seed_clustered(
             out.class_of[object_id] = class_id
             out.image_of[object_id] = image_id
             out.vectors[object_id] = vector
+            ordinal_of[object_id] = ordinal
             return object_id
 
         for i in range(images):
@@ -175,7 +197,47 @@ def seed_clustered(
                 obj(image_id, j, class_id, unit(centres[class_id] + NOISE * rng.normal(size=dim)))
         for d in range(duplicates):
             original = out.object_ids[(d * 7 + 3) % len(out.object_ids)]
-            image_id = image(images + d)
+            image_id = image(images + d, paste=(original, 0))
             copy = unit(out.vectors[original] + DUPLICATE_NOISE * rng.normal(size=dim))
             out.duplicate_pairs.append((original, obj(image_id, 0, out.class_of[original], copy)))
+        for d in range(lookalikes):
+            original = out.object_ids[(d * 11 + 5) % images]
+            image_id = image(images + duplicates + d)
+            copy = unit(out.vectors[original] + DUPLICATE_NOISE * rng.normal(size=dim))
+            out.lookalike_pairs.append((original, obj(image_id, 0, out.class_of[original], copy)))
+        if image_copies:
+            image_vectors = {i: unit(rng.normal(size=dim)) for i in out.image_ids}
+            for d in range(image_copies):
+                original = out.image_ids[d * 5 + 1]
+                small = PILImage.open(io.BytesIO(pixels[original])).resize((90, 60))
+                buffer = io.BytesIO()
+                small.save(buffer, format="PNG")
+                copied = image(images + duplicates + lookalikes + d, data=buffer.getvalue())
+                image_vectors[copied] = unit(
+                    image_vectors[original] + DUPLICATE_NOISE * rng.normal(size=dim)
+                )
+                out.image_copies.append((original, copied))
+            session.add_all(
+                ImageEmbedding(
+                    image_id=i, space_id=space.id, object_count=0, vector=v.astype("<f4").tobytes()
+                )
+                for i, v in image_vectors.items()
+            )
     return out
+
+
+def _corner(ordinal: int) -> tuple[int, int]:
+    """Top-left corner of the 20 x 18 box of the object of this ordinal in its image."""
+    return 4 + 25 * (ordinal % 4), 6 + 12 * (ordinal % 4)
+
+
+def _pasted(data: bytes, source: bytes, source_ordinal: int, ordinal: int) -> bytes:
+    """``data`` (a PNG) with the box of ``source_ordinal`` in ``source`` pasted at ``ordinal``."""
+    src = np.asarray(PILImage.open(io.BytesIO(source)))
+    array = np.asarray(PILImage.open(io.BytesIO(data))).copy()
+    sx, sy = _corner(source_ordinal)
+    dx, dy = _corner(ordinal)
+    array[dy : dy + 18, dx : dx + 20] = src[sy : sy + 18, sx : sx + 20]
+    buffer = io.BytesIO()
+    PILImage.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()

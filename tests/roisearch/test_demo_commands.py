@@ -37,6 +37,7 @@ def test_demo_data_zip(tmp_path: Path) -> None:
     with zipfile.ZipFile(tmp_path / "scenes.zip") as zf:
         names = set(zf.namelist())
     assert {"annotations.json", "classes.txt", "images/000002.jpg", "labels/000000.txt"} <= names
+    assert "near_duplicate_objects.json" in names and "object pairs" in result.output
     document = json.loads(
         CliRunner()
         .invoke(app, ["demo-data", "--out", str(tmp_path / "more"), "--n", "2", "--json"])

@@ -55,7 +55,7 @@ def test_report_clusters_writes_the_page(
     assert result.exit_code == 0, result.output
     assert out.is_file() and "<svg" in out.read_text()
     assert "purity: 1.000" in result.output
-    assert "near-duplicate groups: 3" in result.output
+    assert "near-duplicate objects: 3 groups" in result.output
     document = json.loads(
         CliRunner()
         .invoke(app, ["report", "clusters", "-k", "4", "-c", "cat,dog,car,boat", "--json"], env=env)

@@ -104,3 +104,29 @@ def test_near_duplicate_groups_find_the_planted_pairs(
         source = image_of_member[Path(pair["original"]).name]
         # some group joins an object of the copy with one of its source
         assert any({copy, source} <= images for images in grouped_images), (pair, groups)
+
+
+def test_planted_near_duplicate_objects_are_found_and_little_else(
+    demo_collection: tuple[Database, Path, list],
+) -> None:
+    """With the default settings, the pasted objects (exact, JPEG, resized, shifted) and the
+    objects of image copies are found as groups; look-alikes (same class, other pixels)
+    are not (the bench's scoring, on this smaller collection)."""
+    from bench.near_duplicates import Truth, score_images, score_objects
+
+    db, root, _ = demo_collection
+    settings = load_settings(data_dir=root / "data", database_url=str(db.engine.url))
+    report_id = create_cluster_report(db, ClusterParams(max_duplicate_groups=1000))
+    assert run_cluster_report(db, settings, report_id) == ReportStatus.DONE
+    with db.read() as session:
+        report = session.get(Report, report_id)
+        assert report is not None and report.result is not None
+        result = report.result
+    truth = Truth(db, root / "scenes")
+    objects = score_objects(truth, result["duplicates"]["groups"])
+    assert objects["planted_pairs"] >= 30 and objects["detectable_pairs"] >= 25, objects
+    assert objects["recall"] >= 0.8 and objects["precision"] >= 0.9, objects
+    assert objects["false_groups"] <= 2, objects
+    images = score_images(truth, result["image_duplicates"])
+    assert images["found_pairs"] == images["planted_pairs"] == 2, images
+    assert images["false_groups"] == 0, images

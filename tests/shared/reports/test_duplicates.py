@@ -67,6 +67,19 @@ def test_cells_find_the_same_groups(tmp_path: Path) -> None:
     assert found == expected_groups(3000, 20)
 
 
+def test_nearest_neighbours_find_the_same_groups_with_bounded_pairs(tmp_path: Path) -> None:
+    """Candidate search at a low threshold: each object's few most similar only."""
+    x, _ = planted(3000, 16, 20, seed=1)
+    for kwargs in ({}, {"exact_limit": 500, "cell_target": 200}):
+        summary = run(tmp_path / str(len(kwargs)), x, threshold=0.97, neighbours=3, **kwargs)
+        found = {frozenset(g["object_ids"]) for g in summary["groups"]}
+        assert found == expected_groups(3000, 20)
+        loose = run(tmp_path / f"loose{len(kwargs)}", x, threshold=0.0, neighbours=3, **kwargs)
+        # not all 4.5 million pairs above 0: 3 per object and cell (an object is in <= 2 cells)
+        assert loose["pairs"] <= 2 * 3 * x.shape[0]
+        assert loose["pairs"] >= x.shape[0]
+
+
 def test_high_threshold_finds_nothing_among_random_vectors(tmp_path: Path) -> None:
     x = normalise(np.random.default_rng(3).normal(size=(300, 32)))
     summary = run(tmp_path, x, threshold=0.9)

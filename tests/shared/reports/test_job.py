@@ -77,6 +77,44 @@ def test_auto_k_report_follows_the_classes(
     assert all(assigned[p[3]] == p[2] for p in points)
 
 
+def test_near_duplicates_are_the_same_pixels_not_the_same_vectors(
+    settings: Settings, database: Database
+) -> None:
+    """Look-alikes (a vector as close as a copy's, other pixels) are candidates but not
+    near-duplicates; pixel copies are. Image copies (75 % size) form image-level groups."""
+    collection = seed_clustered(settings, database, lookalikes=3, image_copies=2)
+    report = run(database, settings, max_duplicate_groups=100)
+    assert report.status == ReportStatus.DONE, report.error_message
+    assert report.result is not None
+    duplicates = report.result["duplicates"]
+    found = {frozenset(g["object_ids"]) for g in duplicates["groups"]}
+    assert found == {frozenset(p) for p in collection.duplicate_pairs}
+    assert duplicates["candidate_pairs"] >= len(collection.duplicate_pairs) + 3
+    assert all(g["min_match"] >= duplicates["match_threshold"] for g in duplicates["groups"])
+    # with the vectors alone (the old behaviour) the look-alikes are grouped too
+    vectors_only = run(
+        database,
+        settings,
+        duplicate_similarity=0.97,
+        duplicate_match=None,
+        max_duplicate_groups=100,
+    )
+    assert vectors_only.result is not None
+    loose = {frozenset(g["object_ids"]) for g in vectors_only.result["duplicates"]["groups"]}
+    assert {frozenset(p) for p in collection.lookalike_pairs} <= loose
+    images = report.result["image_duplicates"]
+    assert images["images"] == len(collection.image_ids)
+    assert {frozenset(g["image_ids"]) for g in images["groups"]} == {
+        frozenset(p) for p in collection.image_copies
+    }
+    html = (settings.reports_dir / str(report.id) / "report.html").read_text()
+    assert "Near-duplicate images" in html and html.count('alt="image ') == 4
+    # null duplicate_similarity switches both off
+    off = run(database, settings, duplicate_similarity=None)
+    assert off.result is not None
+    assert off.result["duplicates"] is None and off.result["image_duplicates"] is None
+
+
 def test_assignment_files_agree(
     settings: Settings, database: Database, collection: Collection
 ) -> None:
