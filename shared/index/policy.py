@@ -50,6 +50,8 @@ BUDGET_HYSTERESIS = 0.5
 # The compressed tier re-ranks this many PQ candidates per wanted result (at least RERANK_MIN).
 RERANK_FACTOR = 10
 RERANK_MIN = 100
+# PQ's 8-bit codebooks train on at least 256 vectors: no compressed tier below.
+COMPRESSED_MIN_OBJECTS = 256
 
 
 def rerank_depth(k: int) -> int:
@@ -135,7 +137,7 @@ class IndexPolicy:
             return IndexPlan(kind, override, built_for=n, override=True, params=params)
         if n * dim < self.flat_max_work:
             return IndexPlan(kind="flat", factory="Flat", built_for=n)
-        if self.over_budget(n, dim):
+        if n >= COMPRESSED_MIN_OBJECTS and self.over_budget(n, dim):
             factory = f"IVF{ivf_lists(n)},PQ{pq_bytes(dim)}x8"
             return IndexPlan(kind="ivfpq", factory=factory, built_for=n)
         return IndexPlan(kind="ivf", factory=f"IVF{ivf_lists(n)},Flat", built_for=n)
@@ -163,7 +165,11 @@ class IndexPolicy:
             return None
         if plan.kind == "ivf" and wanted.kind == "ivfpq":
             return f"{live} objects outgrow the index memory budget: {wanted.factory} instead"
-        if plan.kind == "ivfpq" and not self.over_budget(live, dim, BUDGET_HYSTERESIS):
+        if (
+            plan.kind == "ivfpq"
+            and wanted.kind != "ivfpq"
+            and not self.over_budget(live, dim, BUDGET_HYSTERESIS)
+        ):
             return f"{live} objects fit the memory budget uncompressed: {wanted.factory}"
         if plan.kind in {"ivf", "ivfpq"} and live > GROWTH_REBUILD_FACTOR * max(plan.built_for, 1):
             return f"the collection grew from {plan.built_for} to {live} objects"
