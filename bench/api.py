@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,8 +52,16 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def build_collection(settings: Settings, n: int, space_kwargs: dict[str, object]) -> int:
-    """Insert ``n`` objects into a fresh database; returns the space id."""
+def build_collection(
+    settings: Settings,
+    n: int,
+    space_kwargs: dict[str, object],
+    classes: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Insert ``n`` objects into a fresh database, ``BATCH`` rows per executemany; returns the
+    space id. Class of object ``i``: ``i % classes`` (independent of its cluster), or its
+    cluster modulo 3 when ``classes`` is None. ``progress(rows inserted)`` after each batch."""
     migrations.upgrade(settings.resolved_database_url)
     db = Database.from_url(settings.resolved_database_url)
     dim = int(space_kwargs["dim"])  # type: ignore[call-overload]
@@ -64,27 +73,33 @@ def build_collection(settings: Settings, n: int, space_kwargs: dict[str, object]
         session.flush()
         space_id = space.id
     images = (n + OBJECTS_PER_IMAGE - 1) // OBJECTS_PER_IMAGE
-    with db.begin() as session:
-        session.execute(
-            insert(Image),
-            [
-                {
-                    "sha256": f"{i:064x}",
-                    "width": 640,
-                    "height": 480,
-                    "format": "JPEG",
-                    "bytes": 1,
-                    "source": f"bench/{i}.jpg",
-                    "storage_path": None,
-                }
-                for i in range(images)
-            ],
-        )
+    for first in range(0, images, BATCH):
+        with db.begin() as session:
+            session.execute(
+                insert(Image),
+                [
+                    {
+                        "sha256": f"{i:064x}",
+                        "width": 640,
+                        "height": 480,
+                        "format": "JPEG",
+                        "bytes": 1,
+                        "source": f"bench/{i}.jpg",
+                        "storage_path": None,
+                    }
+                    for i in range(first, min(images, first + BATCH))
+                ],
+            )
     for start in range(0, n, BATCH):
         count = min(BATCH, n - start)
         labels = rng.integers(0, len(centres), size=count)
         vectors = centres[labels] + 0.3 * rng.normal(size=(count, dim)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        class_ids = (
+            (labels % 3 if classes is None else np.arange(start, start + count) % classes)
+            .astype(int)
+            .tolist()
+        )
         rows = []
         for j in range(count):
             i = start + j
@@ -97,14 +112,16 @@ def build_collection(settings: Settings, n: int, space_kwargs: dict[str, object]
                     "y1": 10.0,
                     "x2": 90.0,
                     "y2": 120.0,
-                    "class_id": int(labels[j]) % 3,
-                    "class_name": str(int(labels[j]) % 3),
+                    "class_id": class_ids[j],
+                    "class_name": str(class_ids[j]),
                     "score": 0.8,
                     "vector": vectors[j].astype("<f4").tobytes(),
                 }
             )
         with db.begin() as session:
             session.execute(insert(DetectedObject), rows)
+        if progress is not None:
+            progress(start + count)
     db.dispose()
     return space_id
 
@@ -171,7 +188,11 @@ class Load:
     rate: float  # requests/s
 
 
-async def http_load(port: int, ids: np.ndarray, concurrency: int, requests: int, k: int) -> Load:
+async def http_load(
+    port: int, ids: np.ndarray, concurrency: int, requests: int, k: int, query: str = ""
+) -> Load:
+    """``requests`` searches by id (``ids`` in turn) from ``concurrency`` clients; ``query``
+    is appended to each URL (filters: ``&classes=c7``)."""
     load = Load([], [], [], 0.0)
     cursor = 0
 
@@ -183,7 +204,9 @@ async def http_load(port: int, ids: np.ndarray, concurrency: int, requests: int,
                 object_id = int(ids[cursor % len(ids)])
                 cursor += 1
                 start = time.perf_counter()
-                status, body, index_s = await client.get(f"/v1/objects/{object_id}/similar?k={k}")
+                status, body, index_s = await client.get(
+                    f"/v1/objects/{object_id}/similar?k={k}{query}"
+                )
                 latency = time.perf_counter() - start
                 if status != 200 or index_s is None:
                     raise RuntimeError(f"HTTP {status} (Server-Timing {index_s}): {body[:200]!r}")
@@ -197,6 +220,39 @@ async def http_load(port: int, ids: np.ndarray, concurrency: int, requests: int,
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     load.rate = len(load.latencies) / (time.perf_counter() - began)
     return load
+
+
+def start_server(root: Path, port: int, env_extra: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``roisearch serve`` on ``root`` in a subprocess (its index on one OpenMP thread)."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "ROISEARCH_DATA_DIR": str(root),
+            "ROISEARCH_API_KEY": API_KEY,
+            "ROISEARCH_MAX_CONCURRENT_SEARCHES": "10000",
+            "ROISEARCH_LOG_LEVEL": "WARNING",
+            "OMP_NUM_THREADS": "1",
+            **env_extra,
+        }
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "roisearch", "serve", "--port", str(port), "--no-warm-model"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def wait_ready(url: str, server: subprocess.Popen[bytes], timeout_s: float = 600) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(url + "/readyz", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise RuntimeError("server did not become ready")
+        time.sleep(0.5)
 
 
 def image_bytes() -> bytes:
@@ -274,36 +330,12 @@ def main() -> None:
     db.dispose()
 
     port = free_port()
-    env = dict(os.environ)
-    env.update(
-        {
-            "ROISEARCH_DATA_DIR": str(root),
-            "ROISEARCH_API_KEY": API_KEY,
-            "ROISEARCH_MAX_CONCURRENT_SEARCHES": "10000",
-            "ROISEARCH_LOG_LEVEL": "WARNING",
-            "OMP_NUM_THREADS": "1",
-        }
-    )
-    if args.weights is not None:
-        env["ROISEARCH_WEIGHTS"] = str(args.weights)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "roisearch", "serve", "--port", str(port), "--no-warm-model"],
-        env=env,
-        stdout=subprocess.DEVNULL,
+    server = start_server(
+        root, port, {"ROISEARCH_WEIGHTS": str(args.weights)} if args.weights else {}
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 600
-        while True:
-            try:
-                if httpx.get(url + "/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("server did not become ready")
-            time.sleep(0.5)
-
+        wait_ready(url, server)
         table = Table(title=f"search by object id, {args.objects} objects, k={args.k}")
         columns = ("clients", "p50 ms", "p99 ms", "req/s", "server index p50 ms")
         for column in (*columns, "HTTP overhead p50 ms"):

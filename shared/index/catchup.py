@@ -10,7 +10,7 @@ rows, see ``api/deletion.py``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -181,13 +181,18 @@ def space_cursor(
     )
 
 
-def read_space(conn: Connection, space: SpaceInfo, cut: Cut) -> tuple[ObjectRows, Cursor]:
+def read_space(
+    conn: Connection,
+    space: SpaceInfo,
+    cut: Cut,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[ObjectRows, Cursor]:
     """Every object of ``space`` and the cursor this snapshot covers (for a rebuild).
 
     ``cut`` must be settled before this snapshot began (PostgreSQL), or read inside it
     (SQLite). Vectors are filled into one preallocated ``[n, D]`` array (the uncompressed
     tiers hold them all in RAM anyway); the compressed tier streams instead
-    (:mod:`shared.index.compressed_build`).
+    (:mod:`shared.index.compressed_build`). ``progress("load", rows read, total)`` per page.
     """
     total = count_objects(conn, space.id)
     out = ObjectRows.zeros(total, space.dim)
@@ -201,6 +206,8 @@ def read_space(conn: Connection, space: SpaceInfo, cut: Cut) -> tuple[ObjectRows
             columns[name][filled : filled + n] = column
         out.vectors[filled : filled + n] = part.vectors
         filled += n
+        if progress is not None:
+            progress("load", filled + len(rejected), total)
     rows = out.slice(0, filled)
     rows.rejected = rejected
     return rows, space_cursor(conn, space.id, cut, rows.ids, rejected)

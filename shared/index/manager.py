@@ -249,7 +249,7 @@ class IndexManager:
                     read = load_pages(streamed, stream_space(conn, info), total, report)
                     streamed.cursor = space_cursor(conn, info.id, cut, read, ())
                 else:
-                    rows, cursor = read_space(conn, info, cut)
+                    rows, cursor = read_space(conn, info, cut, report)
         if streamed is not None:
             train_and_add(streamed, progress=report)
             space = streamed
