@@ -76,12 +76,13 @@ def read_rows(conn: Connection, object_ids: list[int], dim: int) -> ObjectRows:
 
 
 def read_objects(
-    conn: Connection, space: SpaceInfo, after: int, applied: set[int]
-) -> tuple[ObjectRows, list[int]]:
-    """Objects of ``space`` with id ``> after`` not in ``applied``.
+    conn: Connection, space: SpaceInfo, after: int, applied: set[int], page: int = STREAM_BATCH
+) -> Iterator[tuple[ObjectRows, list[int]]]:
+    """Objects of ``space`` with id ``> after`` not in ``applied``, ``page`` at a time (so a
+    catch-up after a long pause holds one page, not the whole backlog).
 
-    Returns the rows (bad vectors left out and recorded in ``rejected``) and every id read
-    (including the rejected ones), ascending.
+    Yields the rows (bad vectors left out and recorded in ``rejected``) and every id read
+    (including the rejected ones), ascending, page by page in id order.
     """
     if applied:
         present = conn.execute(
@@ -90,14 +91,12 @@ def read_objects(
             )
         ).scalars()
         new_ids = sorted(int(i) for i in present if int(i) not in applied)
-        return read_rows(conn, new_ids, space.dim), new_ids
-    rows = decode_rows(
-        conn.execute(
-            _ROW_SELECT.where(DetectedObject.space_id == space.id, DetectedObject.id > after)
-        ),
-        space.dim,
-    )
-    return rows, sorted([*(int(i) for i in rows.ids), *rows.rejected])
+        for start in range(0, len(new_ids), page):
+            chunk = new_ids[start : start + page]
+            yield read_rows(conn, chunk, space.dim), chunk
+        return
+    for rows in stream_space(conn, space, page, after=after):
+        yield rows, sorted([*(int(i) for i in rows.ids), *rows.rejected])
 
 
 def read_tombstones(conn: Connection, space_id: int, cursor: Cursor) -> list[tuple[int, int]]:
@@ -141,13 +140,13 @@ def id_range(conn: Connection, space_id: int) -> tuple[int, int] | None:
 
 
 def stream_space(
-    conn: Connection, space: SpaceInfo, page: int = STREAM_BATCH
+    conn: Connection, space: SpaceInfo, page: int = STREAM_BATCH, *, after: int = -1
 ) -> Iterator[ObjectRows]:
-    """Every object of ``space`` in id order, ``page`` rows at a time (keyset pages: ``id >
-    last ORDER BY id LIMIT page``, all in the caller's one read snapshot), so memory holds
-    one page whatever the space's size. Bad vectors are left out of each page and recorded
-    in its ``rejected``."""
-    last = -1
+    """Every object of ``space`` with id ``> after``, in id order, ``page`` rows at a time
+    (keyset pages: ``id > last ORDER BY id LIMIT page``, all in the caller's one read
+    snapshot), so memory holds one page whatever the space's size. Bad vectors are left out
+    of each page and recorded in its ``rejected``."""
+    last = after
     while True:
         batch = conn.execute(
             _ROW_SELECT.where(DetectedObject.space_id == space.id, DetectedObject.id > last)

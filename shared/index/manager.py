@@ -24,7 +24,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
@@ -79,6 +79,18 @@ def _iso(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def _with_last(
+    pages: Iterator[tuple[ObjectRows, list[int]]], dim: int
+) -> Iterator[tuple[tuple[ObjectRows, list[int]], bool]]:
+    """Each page with True for the last one; a single empty page when there is none."""
+    previous: tuple[ObjectRows, list[int]] | None = None
+    for page in pages:
+        if previous is not None:
+            yield previous, False
+        previous = page
+    yield (previous if previous is not None else (ObjectRows.empty(dim), [])), True
 
 
 class IndexManager:
@@ -339,15 +351,16 @@ class IndexManager:
                 for space_id, tombs in tombstones.items()
             }
             floor = self._reuse_floor(targets, removed) if cut.exact else None
-            reads: dict[int, tuple[ObjectRows, list[int]]] = {}
             for space_id, space in targets.items():
                 after = space.cursor.low if floor is None else min(space.cursor.low, floor)
                 info = SpaceInfo(space_id, space.space_key, space.dim)
                 applied = space.cursor.above if floor is None else set()
-                reads[space_id] = read_objects(conn, info, after, applied)
-        for space_id, space in targets.items():
-            rows, seen = reads[space_id]
-            self._apply(space, rows, seen, tombstones[space_id], cut)
+                # Applied page by page inside the read snapshot (memory: one page); the
+                # cursor moves to the cut only with the last one.
+                pages = _with_last(read_objects(conn, info, after, set(applied)), space.dim)
+                for number, ((rows, seen), last) in enumerate(pages):
+                    tombs = tombstones[space_id] if number == 0 else []
+                    self._apply(space, rows, seen, tombs, cut, final=last)
         return db_ids
 
     def _reuse_floor(
@@ -377,7 +390,10 @@ class IndexManager:
         seen: list[int],
         tombstones: list[tuple[int, int]],
         cut: Cut,
+        *,
+        final: bool = True,
     ) -> None:
+        """Apply one page of a catch-up; ``final``: the last one (the cursor then moves)."""
         deleted = np.asarray([o for _, o in tombstones], np.int64)
         with self._spaces_lock:
             pending = self._pending_removes.get(space.space_id)
@@ -391,6 +407,8 @@ class IndexManager:
             rows.rejected = {k: v for k, v in rows.rejected.items() if k not in space.rejected}
         before = space.cursor.copy()
         if not (len(rows) or deleted.size or seen or tombstones):
+            if not final:
+                return
             after = before.copy()
             after.advance(cut.objects, cut.tombstones, exact=cut.exact)
             if after == before:
@@ -401,7 +419,8 @@ class IndexManager:
             space.add(rows)
             space.cursor.above.update(seen)
             space.cursor.tomb_above.update(t for t, _ in tombstones)
-            space.cursor.advance(cut.objects, cut.tombstones, exact=cut.exact)
+            if final:
+                space.cursor.advance(cut.objects, cut.tombstones, exact=cut.exact)
             if space.cursor.low != before.low or space.cursor.tomb_low != before.tomb_low:
                 space.dirty = True
 

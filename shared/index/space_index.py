@@ -130,7 +130,7 @@ def _make_index(plan: IndexPlan, dim: int) -> faiss.Index:
     if isinstance(pq, faiss.IndexIVFPQ):
         # Polysemous training (a code re-ordering for Hamming pre-filtering, unused here) is
         # most of the training time: 26 of 27 s for 2,500 vectors of 16-d.
-        pq.do_polysemous_training = False
+        pq.do_polysemous_training = False  # type: ignore[attr-defined]
     if plan.kind != "ivfpq":
         # Lets a selective filtered search read the matching vectors back (exact path); the
         # compressed tier reads them from its vector file instead (and saves the hashtable).

@@ -187,3 +187,20 @@ def test_sqlite_reused_ids_are_indexed_as_the_new_objects(sqlite_url: str, tmp_p
         assert manager.check(space).ok
     finally:
         db.dispose()
+
+
+def test_read_objects_comes_in_pages_and_skips_applied_ids(database: Database) -> None:
+    """A catch-up holds one page of a backlog at a time (both read paths)."""
+    from shared.index.catchup import SpaceInfo, read_objects
+
+    space = make_space(database, DIM)
+    ids = insert_objects(database, space, clustered(23, DIM, seed=8))
+    info = SpaceInfo(space, "k", DIM)
+    with database.read_connection() as conn:
+        plain = list(read_objects(conn, info, ids[2], set(), page=7))
+        open_ids = list(read_objects(conn, info, ids[2], {ids[5], ids[6]}, page=7))
+    assert [len(rows) for rows, _ in plain] == [7, 7, 6]
+    assert [i for _, seen in plain for i in seen] == ids[3:]
+    assert [len(rows) for rows, _ in open_ids] == [7, 7, 4]
+    want = [i for i in ids[3:] if i not in {ids[5], ids[6]}]
+    assert [int(i) for rows, _ in open_ids for i in rows.ids] == want
