@@ -58,15 +58,19 @@ def build_collection(
     space_kwargs: dict[str, object],
     classes: int | None = None,
     progress: Callable[[int], None] | None = None,
+    objects_per_centre: int = 100,
+    noise: float = 0.3,
 ) -> int:
     """Insert ``n`` objects into a fresh database, ``BATCH`` rows per executemany; returns the
     space id. Class of object ``i``: ``i % classes`` (independent of its cluster), or its
-    cluster modulo 3 when ``classes`` is None. ``progress(rows inserted)`` after each batch."""
+    cluster modulo 3 when ``classes`` is None. ``progress(rows inserted)`` after each batch.
+    Vectors: ``n / objects_per_centre`` random centres plus ``noise`` times a random vector
+    of the same expected norm, normalised."""
     migrations.upgrade(settings.resolved_database_url)
     db = Database.from_url(settings.resolved_database_url)
     dim = int(space_kwargs["dim"])  # type: ignore[call-overload]
     rng = np.random.default_rng(0)
-    centres = rng.normal(size=(max(1, n // 100), dim)).astype(np.float32)
+    centres = rng.normal(size=(max(1, n // objects_per_centre), dim)).astype(np.float32)
     with db.begin() as session:
         space = EmbeddingSpace(**space_kwargs)
         session.add(space)
@@ -93,7 +97,7 @@ def build_collection(
     for start in range(0, n, BATCH):
         count = min(BATCH, n - start)
         labels = rng.integers(0, len(centres), size=count)
-        vectors = centres[labels] + 0.3 * rng.normal(size=(count, dim)).astype(np.float32)
+        vectors = centres[labels] + noise * rng.normal(size=(count, dim)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         class_ids = (
             (labels % 3 if classes is None else np.arange(start, start + count) % classes)

@@ -7,8 +7,9 @@ For each size, in a fresh data directory (``--data-dir``: kept, and reused when 
 that many objects):
 
 1. *database*: ``n`` objects streamed into SQLite by :func:`bench.api.build_collection`
-   (clustered unit vectors in the model's embedding dimension, 10 objects per image, 100
-   classes independent of the clusters: one class is 1 % of the objects; executemany batches);
+   (clustered unit vectors in the model's embedding dimension: ``n/1000`` centres, noise as
+   large as the centres, as bench/index.py draws them; 10 objects per image, 100 classes
+   independent of the clusters: one class is 1 % of the objects; executemany batches);
 2. *build*: ``roisearch index rebuild`` in a subprocess, as an operator runs it (the streamed
    build: keyset pages into the vector file, training on a sample): wall time, CPU time and the
    peak resident memory of that process;
@@ -114,7 +115,11 @@ def ensure_collection(settings: Settings, n: int, dim: int) -> tuple[int, float 
             rate = done / (time.perf_counter() - began)
             console.print(f"  inserted {done:,} / {n:,} ({rate:,.0f} rows/s)")
 
-    space_id = build_collection(settings, n, kwargs, classes=CLASSES, progress=progress)
+    # bench/index.py's distribution: n/1000 centres, noise as large as the centres (clusters
+    # that overlap: neighbours spread over several IVF lists).
+    space_id = build_collection(
+        settings, n, kwargs, classes=CLASSES, progress=progress, objects_per_centre=1000, noise=1.0
+    )
     return space_id, time.perf_counter() - began
 
 
