@@ -165,7 +165,15 @@ def test_snapshots_carry_the_vector_file(
 def test_rebuild_streams_and_reports_progress(settings: Settings, database: Database) -> None:
     space, x, ids, manager = seeded(settings, database, n=2_500)
     seen: list[tuple[str, int, int]] = []
-    manager.rebuild(space, progress=lambda phase, done, total: seen.append((phase, done, total)))
+    shown: list[dict[str, object] | None] = []
+
+    def progress(phase: str, done: int, total: int) -> None:
+        seen.append((phase, done, total))
+        if phase == "train" and not shown:  # what /v1/index/status shows meanwhile
+            shown.append(manager.status(space).rebuild_progress)
+
+    manager.rebuild(space, progress=progress)
+    assert shown == [{"phase": "train", "done": 0, "total": 1}]
     phases = [p for p, _, _ in seen]
     assert phases[0] == "load" and "train" in phases and phases[-1] == "add"
     assert seen[-1][1:] == (2_500, 2_500)
