@@ -25,7 +25,6 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,18 +40,14 @@ from shared.index.catchup import (
     list_spaces,
     object_ids,
     read_objects,
-    read_space,
     read_tombstones,
-    space_cursor,
-    stream_space,
 )
-from shared.index.compressed_build import Progress, load_pages, train_and_add
+from shared.index.compressed_build import Progress
 from shared.index.consistency import IndexCheck, IndexStatus, compare
-from shared.index.cursor import Cursor
 from shared.index.filters import SearchFilter, allowed_images, candidate_mask
 from shared.index.horizon import Cut, PgHorizon, sqlite_cut
 from shared.index.metadata import ObjectMetadata
-from shared.index.policy import IndexPlan, IndexPolicy
+from shared.index.policy import IndexPolicy
 from shared.index.rows import ObjectRows
 from shared.index.snapshots import (
     SnapshotError,
@@ -61,8 +56,8 @@ from shared.index.snapshots import (
     snapshot_path,
     write_snapshot,
 )
+from shared.index.space_build import SpaceBuilder, log_build_progress
 from shared.index.space_index import Hit, RebuildState, SpaceIndex
-from shared.index.vector_store import VectorStore, store_path
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -107,6 +102,9 @@ class IndexManager:
         )
         self._index_dir = settings.index_dir
         self._horizon = PgHorizon() if db.dialect == "postgresql" else None
+        self._builder = SpaceBuilder(
+            db, self._horizon, self._policy, settings.index_factory, self._index_dir
+        )
         self._spaces: dict[int, SpaceIndex] = {}
         self._spaces_lock = threading.Lock()
         self._sync_lock = threading.Lock()
@@ -237,92 +235,9 @@ class IndexManager:
         return cut
 
     def _build(self, info: SpaceInfo, progress: Progress | None = None) -> SpaceIndex:
-        """A new index of ``info`` from every object in the database (no lock needed).
-
-        The compressed tier streams the rows (a page at a time into its vector file); the
-        others hold every vector in RAM anyway and read them into one array.
-        """
-        started = time.monotonic()
-        report = progress or self._log_progress(info.id)
+        """A new index of ``info`` from every object in the database (no lock needed)."""
         settled = self._horizon.settled if self._horizon is not None else None
-        streamed: SpaceIndex | None = None
-        with self._db.read_connection() as conn:
-            exempt: AbstractContextManager[object] = (
-                self._horizon.exempt(conn) if self._horizon is not None else nullcontext()
-            )
-            with exempt:
-                cut = settled if settled is not None else sqlite_cut(conn)
-                total = count_objects(conn, info.id)
-                plan = self._choose(info.id, total, info.dim)
-                if plan.kind == "ivfpq":
-                    streamed = SpaceIndex.empty(
-                        info.id, info.identity, info.dim, plan, store=self._store(info)
-                    )
-                    read = load_pages(streamed, stream_space(conn, info), total, report)
-                    streamed.cursor = space_cursor(conn, info.id, cut, read, ())
-                else:
-                    rows, cursor = read_space(conn, info, cut, report)
-        if streamed is not None:
-            train_and_add(streamed, progress=report)
-            space = streamed
-        else:
-            space = self._build_in_memory(info, plan, rows, cursor)
-        space.dirty = True
-        log.info(
-            "index of space %d built: %d objects, %s in %.1f s",
-            info.id,
-            space.live_count,
-            space.plan.factory,
-            time.monotonic() - started,
-        )
-        return space
-
-    def _choose(self, space_id: int, n: int, dim: int) -> IndexPlan:
-        override = self._settings.index_factory
-        try:
-            return self._policy.choose(n, dim, override)
-        except ValueError as exc:
-            if not override:
-                raise
-            self._override_unusable(space_id, exc)
-            return self._policy.choose(n, dim)
-
-    @staticmethod
-    def _override_unusable(space_id: int, exc: ValueError) -> None:
-        log.error(
-            "space %d: the index factory override cannot be used (%s); using the automatic "
-            "choice until it can",
-            space_id,
-            exc,
-        )
-
-    def _store(self, info: SpaceInfo) -> VectorStore:
-        return VectorStore(store_path(self._index_dir, info.id), info.dim)
-
-    def _build_in_memory(
-        self, info: SpaceInfo, plan: IndexPlan, rows: ObjectRows, cursor: Cursor
-    ) -> SpaceIndex:
-        if plan.override:
-            try:
-                return SpaceIndex.build(info.id, info.identity, info.dim, plan, rows, cursor)
-            except ValueError as exc:
-                self._override_unusable(info.id, exc)
-                plan = self._policy.choose(len(rows), info.dim)
-        store = self._store(info) if plan.kind == "ivfpq" else None
-        return SpaceIndex.build(info.id, info.identity, info.dim, plan, rows, cursor, store=store)
-
-    @staticmethod
-    def _log_progress(space_id: int) -> Progress:
-        """Progress to the log: a line per phase and per tenth of the objects."""
-        last: dict[str, int] = {}
-
-        def report(phase: str, done: int, total: int) -> None:
-            step = 10 * done // max(total, 1)
-            if last.get(phase) != step:
-                last[phase] = step
-                log.info("space %d: index build %s %d/%d", space_id, phase, done, total)
-
-        return report
+        return self._builder.build(info, settled, progress)
 
     def _catch_up(
         self, targets: dict[int, SpaceIndex] | None = None, *, ids_of: int | None = None
@@ -579,7 +494,7 @@ class IndexManager:
                 log.info("rebuilding the index of space %d (%s)", space_id, reason)
                 faiss.omp_set_num_threads(os.cpu_count() or 1)
                 self._settled_before_snapshot()  # a fresh settled point for the new cursor
-                log_progress = self._log_progress(space_id)
+                log_progress = log_build_progress(space_id)
 
                 def report(phase: str, done: int, total: int) -> None:
                     state.phase, state.done, state.total = phase, done, total
