@@ -23,7 +23,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,26 +56,46 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def build_collection(settings: Settings, n: int, space: EmbeddingSpaceSpec) -> int:
-    """Insert ``n`` clustered unit vectors (object ids 1..n) into a fresh database; returns
-    the space id. Objects take the space's first three classes in turn."""
+def build_collection(
+    settings: Settings,
+    n: int,
+    space: EmbeddingSpaceSpec,
+    *,
+    classes: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    objects_per_centre: int = 100,
+    noise: float = 0.3,
+) -> int:
+    """Insert ``n`` clustered unit vectors (object ids 1..n) into a fresh database, ``BATCH``
+    rows per transaction; returns the space id. Vectors: ``n / objects_per_centre`` random
+    centres plus ``noise`` times a random vector, normalised. Class of object ``i``: its
+    cluster modulo the space's first three classes, or ``i % classes`` (independent of its
+    cluster) when ``classes`` is given. ``progress(rows inserted)`` after each batch."""
     migrations.upgrade(settings.resolved_database_url)
     db = Database.from_url(settings.resolved_database_url)
     rng = np.random.default_rng(0)
-    centres = rng.normal(size=(max(1, n // 100), space.dim)).astype(np.float32)
+    centres = rng.normal(size=(max(1, n // objects_per_centre), space.dim)).astype(np.float32)
     images = (n + OBJECTS_PER_IMAGE - 1) // OBJECTS_PER_IMAGE
     with db.begin() as session:
         space_id = ensure_space(session, space)
         image_ids = insert_images(session, images, source="bench")
-    classes = min(3, len(space.class_names))
+    cluster_classes = min(3, len(space.class_names))
 
     def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for start in range(0, n, BATCH):
             count = min(BATCH, n - start)
             labels = rng.integers(0, len(centres), size=count)
-            noise = 0.3 * rng.normal(size=(count, space.dim)).astype(np.float32)
-            vectors = centres[labels] + noise
-            yield vectors / np.linalg.norm(vectors, axis=1, keepdims=True), labels % classes
+            vectors = centres[labels] + noise * rng.normal(size=(count, space.dim)).astype(
+                np.float32
+            )
+            class_ids = (
+                labels % cluster_classes
+                if classes is None
+                else np.arange(start, start + count) % classes
+            )
+            yield vectors / np.linalg.norm(vectors, axis=1, keepdims=True), class_ids
+            if progress is not None:
+                progress(start + count)
 
     insert_batches(
         db, space_id, image_ids, batches(), space.class_names, per_image=OBJECTS_PER_IMAGE

@@ -126,6 +126,13 @@ class Settings(BaseSettings):
     )
     index_poll_interval_s: float = Field(default=0.5, gt=0.0, le=60.0)
     index_snapshot_interval_s: float = Field(default=300.0, gt=0.0)
+    index_memory_budget_mb: int = Field(
+        default=2048,
+        ge=0,
+        description="RAM one space's index may use uncompressed (float32 vectors in IVF-Flat); "
+        "above it the compressed tier (IVF-PQ codes in RAM, float16 re-ranking from a "
+        "memory-mapped file beside the snapshots) is chosen. 0: no limit.",
+    )
 
     # --- ingestion -----------------------------------------------------------------------
     import_roots: Annotated[list[Path], NoDecode] = Field(

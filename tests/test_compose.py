@@ -48,3 +48,20 @@ def test_worker_scales_and_reserves_a_gpu() -> None:
 def test_dockerfile_installs_pinned_torch_before_the_project() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert text.index('"torch==2.13.0"') < text.index("RUN pip install .")
+
+
+def test_two_api_replicas_answer_behind_one_address() -> None:
+    services = _compose()["services"]
+    api, gateway = services["api"], services["gateway"]
+    assert api["deploy"]["replicas"] == 2
+    assert "ports" not in api and "container_name" not in api  # replicas cannot clash
+    assert gateway["ports"] == ["8000:8000"]
+    assert gateway["depends_on"]["api"]["condition"] == "service_healthy"
+    source, target, _ = gateway["volumes"][0].split(":")
+    assert target == "/etc/nginx/conf.d/default.conf"
+    conf = (ROOT / source).read_text()
+    assert "server api:8000" in conf and "listen 8000;" in conf
+    assert "proxy_pass http://roisearch_api;" in conf
+    # Every replica sees the same data volume (snapshots, vector file, image store).
+    assert "roisearch-data:/data" in api["volumes"]
+    assert "roisearch-data:/data" in services["worker"]["volumes"]

@@ -53,6 +53,7 @@ def _space_ids(db: Database, space: int | None) -> list[int]:
 @app.command()
 def rebuild(space: int | None = SpaceOption) -> None:
     """Build each space's index from the database and write its snapshot."""
+    from roisearch.rebuild_progress import rebuild_bar
     from shared.index import IndexManager
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -61,7 +62,8 @@ def rebuild(space: int | None = SpaceOption) -> None:
     try:
         manager = IndexManager(settings, db)
         for space_id in _space_ids(db, space):
-            manager.rebuild(space_id, reason="roisearch index rebuild")
+            with rebuild_bar(space_id) as progress:
+                manager.rebuild(space_id, reason="roisearch index rebuild", progress=progress)
             status = manager.status(space_id)
             console.print(
                 f"space {space_id}: {status.count_index} objects, {status.factory} "

@@ -10,7 +10,7 @@ rows, see ``api/deletion.py``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,12 +76,13 @@ def read_rows(conn: Connection, object_ids: list[int], dim: int) -> ObjectRows:
 
 
 def read_objects(
-    conn: Connection, space: SpaceInfo, after: int, applied: set[int]
-) -> tuple[ObjectRows, list[int]]:
-    """Objects of ``space`` with id ``> after`` not in ``applied``.
+    conn: Connection, space: SpaceInfo, after: int, applied: set[int], page: int = STREAM_BATCH
+) -> Iterator[tuple[ObjectRows, list[int]]]:
+    """Objects of ``space`` with id ``> after`` not in ``applied``, ``page`` at a time (so a
+    catch-up after a long pause holds one page, not the whole backlog).
 
-    Returns the rows (bad vectors left out and recorded in ``rejected``) and every id read
-    (including the rejected ones), ascending.
+    Yields the rows (bad vectors left out and recorded in ``rejected``) and every id read
+    (including the rejected ones), ascending, page by page in id order.
     """
     if applied:
         present = conn.execute(
@@ -90,14 +91,12 @@ def read_objects(
             )
         ).scalars()
         new_ids = sorted(int(i) for i in present if int(i) not in applied)
-        return read_rows(conn, new_ids, space.dim), new_ids
-    rows = decode_rows(
-        conn.execute(
-            _ROW_SELECT.where(DetectedObject.space_id == space.id, DetectedObject.id > after)
-        ),
-        space.dim,
-    )
-    return rows, sorted([*(int(i) for i in rows.ids), *rows.rejected])
+        for start in range(0, len(new_ids), page):
+            chunk = new_ids[start : start + page]
+            yield read_rows(conn, chunk, space.dim), chunk
+        return
+    for rows in stream_space(conn, space, page, after=after):
+        yield rows, sorted([*(int(i) for i in rows.ids), *rows.rejected])
 
 
 def read_tombstones(conn: Connection, space_id: int, cursor: Cursor) -> list[tuple[int, int]]:
@@ -130,40 +129,84 @@ def object_ids(conn: Connection, space_id: int) -> np.ndarray:
     return np.fromiter((int(i) for i in ids), np.int64)
 
 
-def read_space(conn: Connection, space: SpaceInfo, cut: Cut) -> tuple[ObjectRows, Cursor]:
+def id_range(conn: Connection, space_id: int) -> tuple[int, int] | None:
+    """``(lowest, highest)`` object id of the space, or None when it has none."""
+    low, high = conn.execute(
+        select(func.min(DetectedObject.id), func.max(DetectedObject.id)).where(
+            DetectedObject.space_id == space_id
+        )
+    ).one()
+    return None if low is None else (int(low), int(high))
+
+
+def stream_space(
+    conn: Connection, space: SpaceInfo, page: int = STREAM_BATCH, *, after: int = -1
+) -> Iterator[ObjectRows]:
+    """Every object of ``space`` with id ``> after``, in id order, ``page`` rows at a time
+    (keyset pages: ``id > last ORDER BY id LIMIT page``, all in the caller's one read
+    snapshot), so memory holds one page whatever the space's size. Bad vectors are left out
+    of each page and recorded in its ``rejected``."""
+    last = after
+    while True:
+        batch = conn.execute(
+            _ROW_SELECT.where(DetectedObject.space_id == space.id, DetectedObject.id > last)
+            .order_by(DetectedObject.id)
+            .limit(page)
+        ).all()
+        if not batch:
+            return
+        last = int(batch[-1][0])
+        yield decode_rows(batch, space.dim)
+        if len(batch) < page:
+            return
+
+
+def space_cursor(
+    conn: Connection, space_id: int, cut: Cut, ids: np.ndarray, rejected: Iterable[int]
+) -> Cursor:
+    """The cursor a rebuild covers: ``ids`` (every id read, ascending) and ``rejected`` ids
+    were read in the same snapshot as ``cut`` (see :func:`read_space`)."""
+    tombstones = conn.execute(
+        select(ObjectTombstone.id).where(
+            ObjectTombstone.space_id == space_id, ObjectTombstone.id > cut.tombstones
+        )
+    ).scalars()
+    return Cursor(
+        low=cut.objects,
+        above={int(i) for i in ids[np.searchsorted(ids, cut.objects, side="right") :]}
+        | {i for i in rejected if i > cut.objects},
+        tomb_low=cut.tombstones,
+        tomb_above={int(i) for i in tombstones},
+    )
+
+
+def read_space(
+    conn: Connection,
+    space: SpaceInfo,
+    cut: Cut,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[ObjectRows, Cursor]:
     """Every object of ``space`` and the cursor this snapshot covers (for a rebuild).
 
     ``cut`` must be settled before this snapshot began (PostgreSQL), or read inside it
-    (SQLite). Vectors are filled into one preallocated ``[n, D]`` array.
+    (SQLite). Vectors are filled into one preallocated ``[n, D]`` array (the uncompressed
+    tiers hold them all in RAM anyway); the compressed tier streams instead
+    (:mod:`shared.index.compressed_build`). ``progress("load", rows read, total)`` per page.
     """
     total = count_objects(conn, space.id)
     out = ObjectRows.zeros(total, space.dim)
     columns = out.columns()
     rejected: dict[int, str] = {}
     filled = 0
-    result = conn.execution_options(stream_results=True, yield_per=STREAM_BATCH).execute(
-        _ROW_SELECT.where(DetectedObject.space_id == space.id).order_by(DetectedObject.id)
-    )
-    for batch in result.partitions(STREAM_BATCH):
-        part = decode_rows(batch, space.dim)
+    for part in stream_space(conn, space):
         rejected.update(part.rejected)
         n = len(part)
         for name, column in part.columns().items():
             columns[name][filled : filled + n] = column
         out.vectors[filled : filled + n] = part.vectors
         filled += n
+        if progress is not None:
+            progress("load", filled + len(rejected), total)
     rows = out.slice(0, filled)
     rows.rejected = rejected
-    tombstones = conn.execute(
-        select(ObjectTombstone.id).where(
-            ObjectTombstone.space_id == space.id, ObjectTombstone.id > cut.tombstones
-        )
-    ).scalars()
-    cursor = Cursor(
-        low=cut.objects,
-        above={int(i) for i in rows.ids[rows.ids > cut.objects]}
-        | {i for i in rejected if i > cut.objects},
-        tomb_low=cut.tombstones,
-        tomb_above={int(i) for i in tombstones},
-    )
-    return rows, cursor
+    return rows, space_cursor(conn, space.id, cut, rows.ids, rejected)

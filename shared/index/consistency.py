@@ -44,6 +44,8 @@ class IndexStatus:
     snapshot_covers: dict[str, int] | None = None
     rebuilding: bool = False
     last_rebuild: dict[str, Any] | None = None
+    # While a rebuild runs: {"phase": "load" | "train" | "add", "done": n, "total": n}.
+    rebuild_progress: dict[str, Any] | None = None
 
 
 @dataclass

@@ -24,7 +24,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,9 +40,9 @@ from shared.index.catchup import (
     list_spaces,
     object_ids,
     read_objects,
-    read_space,
     read_tombstones,
 )
+from shared.index.compressed_build import Progress
 from shared.index.consistency import IndexCheck, IndexStatus, compare
 from shared.index.filters import SearchFilter, allowed_images, candidate_mask
 from shared.index.horizon import Cut, PgHorizon, sqlite_cut
@@ -56,6 +56,7 @@ from shared.index.snapshots import (
     snapshot_path,
     write_snapshot,
 )
+from shared.index.space_build import SpaceBuilder, log_build_progress
 from shared.index.space_index import Hit, RebuildState, SpaceIndex
 from shared.settings import Settings
 
@@ -75,6 +76,18 @@ def _iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
+def _with_last(
+    pages: Iterator[tuple[ObjectRows, list[int]]], dim: int
+) -> Iterator[tuple[tuple[ObjectRows, list[int]], bool]]:
+    """Each page with True for the last one; a single empty page when there is none."""
+    previous: tuple[ObjectRows, list[int]] | None = None
+    for page in pages:
+        if previous is not None:
+            yield previous, False
+        previous = page
+    yield (previous if previous is not None else (ObjectRows.empty(dim), [])), True
+
+
 class IndexManager:
     """All embedding spaces' indexes of this process (build once, at an entry point)."""
 
@@ -83,9 +96,15 @@ class IndexManager:
     ) -> None:
         self._settings = settings
         self._db = db
-        self._policy = policy or IndexPolicy()
+        budget_mb = settings.index_memory_budget_mb
+        self._policy = policy or IndexPolicy(
+            memory_budget_bytes=budget_mb * 1024 * 1024 if budget_mb else None
+        )
         self._index_dir = settings.index_dir
         self._horizon = PgHorizon() if db.dialect == "postgresql" else None
+        self._builder = SpaceBuilder(
+            db, self._horizon, self._policy, settings.index_factory, self._index_dir
+        )
         self._spaces: dict[int, SpaceIndex] = {}
         self._spaces_lock = threading.Lock()
         self._sync_lock = threading.Lock()
@@ -215,41 +234,10 @@ class IndexManager:
             conn.rollback()
         return cut
 
-    def _build(self, info: SpaceInfo) -> SpaceIndex:
+    def _build(self, info: SpaceInfo, progress: Progress | None = None) -> SpaceIndex:
         """A new index of ``info`` from every object in the database (no lock needed)."""
-        started = time.monotonic()
         settled = self._horizon.settled if self._horizon is not None else None
-        with self._db.read_connection() as conn:
-            if self._horizon is not None:
-                with self._horizon.exempt(conn):
-                    assert settled is not None
-                    rows, cursor = read_space(conn, info, settled)
-            else:
-                rows, cursor = read_space(conn, info, sqlite_cut(conn))
-        override = self._settings.index_factory
-        try:
-            plan = self._policy.choose(len(rows), info.dim, override)
-            space = SpaceIndex.build(info.id, info.identity, info.dim, plan, rows, cursor)
-        except ValueError as exc:
-            if not override:
-                raise
-            log.error(
-                "space %d: the index factory override cannot be used (%s); using the automatic "
-                "choice until it can",
-                info.id,
-                exc,
-            )
-            plan = self._policy.choose(len(rows), info.dim)
-            space = SpaceIndex.build(info.id, info.identity, info.dim, plan, rows, cursor)
-        space.dirty = True
-        log.info(
-            "index of space %d built: %d objects, %s in %.1f s",
-            info.id,
-            space.live_count,
-            space.plan.factory,
-            time.monotonic() - started,
-        )
-        return space
+        return self._builder.build(info, settled, progress)
 
     def _catch_up(
         self, targets: dict[int, SpaceIndex] | None = None, *, ids_of: int | None = None
@@ -278,15 +266,16 @@ class IndexManager:
                 for space_id, tombs in tombstones.items()
             }
             floor = self._reuse_floor(targets, removed) if cut.exact else None
-            reads: dict[int, tuple[ObjectRows, list[int]]] = {}
             for space_id, space in targets.items():
                 after = space.cursor.low if floor is None else min(space.cursor.low, floor)
                 info = SpaceInfo(space_id, space.space_key, space.dim)
                 applied = space.cursor.above if floor is None else set()
-                reads[space_id] = read_objects(conn, info, after, applied)
-        for space_id, space in targets.items():
-            rows, seen = reads[space_id]
-            self._apply(space, rows, seen, tombstones[space_id], cut)
+                # Applied page by page inside the read snapshot (memory: one page); the
+                # cursor moves to the cut only with the last one.
+                pages = _with_last(read_objects(conn, info, after, set(applied)), space.dim)
+                for number, ((rows, seen), last) in enumerate(pages):
+                    tombs = tombstones[space_id] if number == 0 else []
+                    self._apply(space, rows, seen, tombs, cut, final=last)
         return db_ids
 
     def _reuse_floor(
@@ -316,7 +305,10 @@ class IndexManager:
         seen: list[int],
         tombstones: list[tuple[int, int]],
         cut: Cut,
+        *,
+        final: bool = True,
     ) -> None:
+        """Apply one page of a catch-up; ``final``: the last one (the cursor then moves)."""
         deleted = np.asarray([o for _, o in tombstones], np.int64)
         with self._spaces_lock:
             pending = self._pending_removes.get(space.space_id)
@@ -330,6 +322,8 @@ class IndexManager:
             rows.rejected = {k: v for k, v in rows.rejected.items() if k not in space.rejected}
         before = space.cursor.copy()
         if not (len(rows) or deleted.size or seen or tombstones):
+            if not final:
+                return
             after = before.copy()
             after.advance(cut.objects, cut.tombstones, exact=cut.exact)
             if after == before:
@@ -340,7 +334,8 @@ class IndexManager:
             space.add(rows)
             space.cursor.above.update(seen)
             space.cursor.tomb_above.update(t for t, _ in tombstones)
-            space.cursor.advance(cut.objects, cut.tombstones, exact=cut.exact)
+            if final:
+                space.cursor.advance(cut.objects, cut.tombstones, exact=cut.exact)
             if space.cursor.low != before.low or space.cursor.tomb_low != before.tomb_low:
                 space.dirty = True
 
@@ -480,11 +475,14 @@ class IndexManager:
         with self._spaces_lock:
             return self._rebuild_locks.setdefault(space_id, threading.Lock())
 
-    def rebuild(self, space_id: int, *, reason: str = "requested") -> None:
+    def rebuild(
+        self, space_id: int, *, reason: str = "requested", progress: Progress | None = None
+    ) -> None:
         """Build a fresh index of the space from the database and swap it in.
 
         Searches keep using the current index until the swap. Raises ``KeyError`` for a space
-        that does not exist.
+        that does not exist. ``progress(phase, done, total)`` is called as the build goes
+        (also shown by :meth:`status` as ``rebuild_progress``).
         """
         with self._rebuild_lock(space_id):
             state = RebuildState(running=True, reason=reason, started_at=time.time())
@@ -496,7 +494,15 @@ class IndexManager:
                 log.info("rebuilding the index of space %d (%s)", space_id, reason)
                 faiss.omp_set_num_threads(os.cpu_count() or 1)
                 self._settled_before_snapshot()  # a fresh settled point for the new cursor
-                fresh = self._build(info)
+                log_progress = log_build_progress(space_id)
+
+                def report(phase: str, done: int, total: int) -> None:
+                    state.phase, state.done, state.total = phase, done, total
+                    log_progress(phase, done, total)
+                    if progress is not None:
+                        progress(phase, done, total)
+
+                fresh = self._build(info, report)
                 with self._sync_lock:
                     if self._stop.is_set():
                         log.info("index rebuild of space %d abandoned: shutting down", space_id)
@@ -573,6 +579,12 @@ class IndexManager:
             rebuilding=bool(state and state.running),
             last_rebuild=last_rebuild,
         )
+        if state is not None and state.running and state.phase is not None:
+            out.rebuild_progress = {
+                "phase": state.phase,
+                "done": state.done,
+                "total": state.total,
+            }
         if space is None:
             return out
         with space.lock.read():

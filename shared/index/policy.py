@@ -13,6 +13,11 @@ Measured with ``bench/index.py`` on 2 cores, clustered 256-d unit vectors, held-
   0.998 vs 0.979, a third of the build CPU time, lower latency, 20 % less memory — and at 1M
   it builds in about a minute where HNSW takes 7–10; it also deletes for real and adds cheaply.
 
+Above a memory budget (``ROISEARCH_INDEX_MEMORY_BUDGET_MB``: what IVF-Flat's float32 vectors
+would hold in RAM), the compressed tier ``IVF{≈4√n},PQ{m}x8`` (``m`` bytes per vector, 32–64)
+keeps only the PQ codes in memory and re-ranks the top candidates exactly from float16 copies
+in a memory-mapped file beside the snapshots (:mod:`shared.index.vector_store`).
+
 HNSW stays available through the override (``ROISEARCH_INDEX_FACTORY=HNSW32``): deleted ids
 are then filtered out until a rebuild. Any FAISS factory string can be given.
 """
@@ -35,14 +40,31 @@ GROWTH_REBUILD_FACTOR = 4.0
 # Fraction of the main index's ids that may be dead (HNSW cannot remove) before a rebuild.
 STALE_REBUILD_FRACTION = 0.2
 
-KINDS = ("flat", "ivf", "hnsw", "custom")
+KINDS = ("flat", "ivf", "ivfpq", "hnsw", "custom")
+# Memory per object of an IVF-Flat index beyond its float32 vector: the id in its list and the
+# id hashtable (measured: 1,075 B/obj at d=256 with the metadata, see docs/index.md).
+IVF_FLAT_EXTRA_BYTES = 24
+# Back from the compressed tier to IVF-Flat only when that would use under this share of the
+# budget (no flapping at the edge).
+BUDGET_HYSTERESIS = 0.5
+# The compressed tier re-ranks this many PQ candidates per wanted result (at least RERANK_MIN).
+RERANK_FACTOR = 10
+RERANK_MIN = 100
+# PQ's 8-bit codebooks train on at least 256 vectors: no compressed tier below.
+COMPRESSED_MIN_OBJECTS = 256
+
+
+def rerank_depth(k: int) -> int:
+    """PQ candidates fetched for a top-``k`` search of the compressed tier."""
+    return max(RERANK_MIN, RERANK_FACTOR * k)
 
 
 @dataclass
 class IndexPlan:
     """The index a space should have: its FAISS factory string and search parameters.
 
-    ``kind``: ``flat`` (exact), ``hnsw``, ``ivf`` or ``custom`` (an override that is neither
+    ``kind``: ``flat`` (exact), ``hnsw``, ``ivf``, ``ivfpq`` (the compressed tier: PQ codes
+    in memory, float16 re-ranking from a file) or ``custom`` (an override that is neither
     of the others); ``built_for``: the collection size the plan was made for.
     """
 
@@ -82,11 +104,31 @@ def ivf_lists(n: int) -> int:
     return int(max(1, min(nlist, n // 39 if n >= 39 else 1)))
 
 
+def pq_bytes(dim: int) -> int:
+    """PQ code bytes per vector: ``dim / 4`` (4 dimensions per 8-bit sub-quantiser), capped at
+    64 and lowered to a divisor of ``dim``."""
+    m = max(1, min(64, dim // 4))
+    while dim % m:
+        m -= 1
+    return m
+
+
+def ivf_flat_bytes(n: int, dim: int) -> int:
+    """RAM an IVF-Flat index of ``n`` vectors needs (float32 vectors, ids, id hashtable)."""
+    return n * (4 * dim + IVF_FLAT_EXTRA_BYTES)
+
+
 @dataclass(frozen=True)
 class IndexPolicy:
-    """The exact-search limit, expressed as vectors × dimension (the cost of one query)."""
+    """The exact-search limit, expressed as vectors × dimension (the cost of one query), and
+    the RAM budget of one space's index (None: no limit, IVF-Flat at every size)."""
 
     flat_max_work: int = FLAT_MAX_WORK
+    memory_budget_bytes: int | None = None
+
+    def over_budget(self, n: int, dim: int, share: float = 1.0) -> bool:
+        budget = self.memory_budget_bytes
+        return budget is not None and ivf_flat_bytes(n, dim) > budget * share
 
     def choose(self, n: int, dim: int, override: str | None = None) -> IndexPlan:
         if override:
@@ -95,6 +137,9 @@ class IndexPolicy:
             return IndexPlan(kind, override, built_for=n, override=True, params=params)
         if n * dim < self.flat_max_work:
             return IndexPlan(kind="flat", factory="Flat", built_for=n)
+        if n >= COMPRESSED_MIN_OBJECTS and self.over_budget(n, dim):
+            factory = f"IVF{ivf_lists(n)},PQ{pq_bytes(dim)}x8"
+            return IndexPlan(kind="ivfpq", factory=factory, built_for=n)
         return IndexPlan(kind="ivf", factory=f"IVF{ivf_lists(n)},Flat", built_for=n)
 
     def rebuild_reason(
@@ -113,14 +158,22 @@ class IndexPolicy:
         wanted = self.choose(live, dim)
         if plan.kind == "flat" and wanted.kind != "flat":
             return f"{live} objects call for a {wanted.factory} index instead of exact search"
-        if plan.kind == "ivf" and wanted.kind == "flat":
+        if plan.kind in {"ivf", "ivfpq"} and wanted.kind == "flat":
             # Hysteresis: back to exact only well below the threshold (no flapping at the edge).
             if live * GROWTH_REBUILD_FACTOR < plan.built_for:
                 return f"{live} objects no longer need an IVF index"
             return None
-        if plan.kind == "ivf" and live > GROWTH_REBUILD_FACTOR * max(plan.built_for, 1):
+        if plan.kind == "ivf" and wanted.kind == "ivfpq":
+            return f"{live} objects outgrow the index memory budget: {wanted.factory} instead"
+        if (
+            plan.kind == "ivfpq"
+            and wanted.kind != "ivfpq"
+            and not self.over_budget(live, dim, BUDGET_HYSTERESIS)
+        ):
+            return f"{live} objects fit the memory budget uncompressed: {wanted.factory}"
+        if plan.kind in {"ivf", "ivfpq"} and live > GROWTH_REBUILD_FACTOR * max(plan.built_for, 1):
             return f"the collection grew from {plan.built_for} to {live} objects"
-        if plan.kind not in {"flat", "ivf"}:
+        if plan.kind not in {"flat", "ivf", "ivfpq"}:
             return f"a {plan.factory} index without an override: the policy wants {wanted.factory}"
         return None
 

@@ -11,7 +11,10 @@ section's offset, size, CRC32, dtype and shape, plus the plan (factory, tuned pa
 space's key and dimension, and the database point the snapshot covers (the cursor). Writing goes
 to a temporary file in the same directory, which is flushed, fsynced and renamed over the
 previous snapshot (then the directory is fsynced): a crash at any moment leaves either the old
-or the new snapshot, never a torn one. Any mismatch on load (another format version included)
+or the new snapshot, never a torn one. The compressed tier's vector file
+(:mod:`shared.index.vector_store`) is not copied: it is fsynced before the snapshot is
+written (every vector the snapshot indexes is then on disk), named in the footer, and must
+cover the snapshot's ids when loaded. Any mismatch on load (another format version included)
 raises :class:`SnapshotError` with the reason.
 """
 
@@ -34,6 +37,7 @@ from shared.index.cursor import Cursor
 from shared.index.metadata import ObjectTable
 from shared.index.policy import IndexPlan
 from shared.index.space_index import SpaceIndex
+from shared.index.vector_store import VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +128,8 @@ def write_snapshot(index_dir: Path, space: SpaceIndex) -> Path:
     cursor = space.cursor.copy()
     base, columns = space.table.used()
     written_at = time.time()
+    if space.store is not None:
+        space.store.flush()
     try:
         with tmp.open("wb") as file:
             out = _SectionWriter(file)
@@ -147,6 +153,7 @@ def write_snapshot(index_dir: Path, space: SpaceIndex) -> Path:
                     "cursor": {"low": cursor.low, "tomb_low": cursor.tomb_low},
                     "rejected": {str(k): v for k, v in list(space.rejected.items())[:1000]},
                     "written_at": written_at,
+                    "vector_file": space.store.path.name if space.store is not None else None,
                     "sections": out.sections,
                 },
                 sort_keys=True,
@@ -223,7 +230,9 @@ def read_snapshot(path: Path, *, space_id: int, space_key: str, dim: int) -> Spa
     try:
         file, size = _open(path)
         with file:
-            return _load(file, size, space_id=space_id, space_key=space_key, dim=dim)
+            return _load(
+                file, size, space_id=space_id, space_key=space_key, dim=dim, directory=path.parent
+            )
     except SnapshotError:
         raise
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
@@ -242,7 +251,27 @@ def _crc_of(file: BinaryIO, offset: int, nbytes: int) -> int:
     return crc
 
 
-def _load(file: BinaryIO, size: int, *, space_id: int, space_key: str, dim: int) -> SpaceIndex:
+def _vector_file(
+    footer: dict[str, Any], directory: Path, table: ObjectTable, dim: int
+) -> VectorStore:
+    """The compressed tier's vector file, checked to hold a row for every indexed id."""
+    name = footer.get("vector_file")
+    if not name or Path(name).name != name:
+        raise SnapshotError("a compressed index without its vector file name")
+    path = directory / name
+    if not path.is_file():
+        raise SnapshotError(f"vector file {name} is missing")
+    store = VectorStore(path, dim)
+    physical = table.ids_where(table.columns["physical"])
+    if physical.size and store.rows <= int(physical[-1]):
+        store.close()
+        raise SnapshotError(f"vector file {name} is shorter than the indexed ids")
+    return store
+
+
+def _load(
+    file: BinaryIO, size: int, *, space_id: int, space_key: str, dim: int, directory: Path
+) -> SpaceIndex:
     footer = _footer(file, size)
     if footer["space_id"] != space_id or footer["space_key"] != space_key:
         raise SnapshotError(
@@ -282,16 +311,19 @@ def _load(file: BinaryIO, size: int, *, space_id: int, space_key: str, dim: int)
     main = indexes["index.main"]
     if main.d != dim:
         raise SnapshotError(f"index dimension {main.d} differs from the space's {dim}")
+    plan = IndexPlan.from_json(footer["plan"])
+    store = _vector_file(footer, directory, table, dim) if plan.kind == "ivfpq" else None
     space = SpaceIndex(
         space_id=space_id,
         space_key=space_key,
         dim=dim,
-        plan=IndexPlan.from_json(footer["plan"]),
+        plan=plan,
         index=main,
         table=table,
         cursor=cursor,
         overflow=indexes.get("index.overflow"),
         rejected={int(k): str(v) for k, v in footer.get("rejected", {}).items()},
+        store=store,
     )
     physical = int(np.count_nonzero(table.columns["physical"]))
     if main.ntotal != physical:

@@ -21,9 +21,9 @@ import faiss
 import numpy as np
 
 from shared.index.cursor import Cursor
-from shared.index.filters import Selector, id_selector
 from shared.index.metadata import ObjectTable
-from shared.index.policy import HNSW_M, RECALL_TARGET, IndexPlan
+from shared.index.neighbours import Candidates, Neighbours, merge, search_params
+from shared.index.policy import HNSW_M, RECALL_TARGET, IndexPlan, rerank_depth
 from shared.index.rows import ObjectRows
 from shared.index.rwlock import RWLock
 from shared.index.tuning import (
@@ -34,6 +34,7 @@ from shared.index.tuning import (
     exact_neighbours,
     tune,
 )
+from shared.index.vector_store import VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -58,60 +59,6 @@ class Hit:
     score: float
 
 
-@dataclass
-class Neighbours:
-    """Raw results: scores float32 ``[q, k]`` (descending) and ids int64 ``[q, k]`` (-1 = none)."""
-
-    scores: np.ndarray
-    ids: np.ndarray
-
-    @classmethod
-    def empty(cls, q: int, k: int) -> Neighbours:
-        return cls(np.full((q, k), -np.inf, np.float32), np.full((q, k), -1, np.int64))
-
-    def found(self) -> np.ndarray:
-        """Results per query: int ``[q]``."""
-        return np.count_nonzero(self.ids >= 0, axis=1)
-
-
-@dataclass
-class Candidates:
-    """The main-index slots a search may return: bool mask ``[capacity]`` and its count; the
-    FAISS selector is built on first use (cached with the candidates)."""
-
-    mask: np.ndarray
-    count: int
-    _selector: Selector | None = None
-
-    @classmethod
-    def of(cls, mask: np.ndarray) -> Candidates:
-        return cls(mask, int(np.count_nonzero(mask)))
-
-    def selector(self, table: ObjectTable) -> Selector:
-        if self._selector is None:
-            self._selector = id_selector(table, self.mask)
-        return self._selector
-
-
-def search_params(name: str, **values: Any) -> Any:
-    """``faiss.<name>(**values)``: the keyword constructors (which also keep the selector
-    object referenced) are added by FAISS's Python layer and unknown to its type stubs."""
-    return getattr(faiss, name)(**values)
-
-
-def merge(parts: list[Neighbours], k: int) -> Neighbours:
-    """Top-``k`` of several result sets for the same queries."""
-    if len(parts) == 1:
-        return parts[0]
-    scores = np.concatenate([p.scores for p in parts], axis=1)
-    ids = np.concatenate([p.ids for p in parts], axis=1)
-    scores = np.where(ids >= 0, scores, -np.inf)
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return Neighbours(
-        np.take_along_axis(scores, order, axis=1), np.take_along_axis(ids, order, axis=1)
-    )
-
-
 def _make_index(plan: IndexPlan, dim: int) -> faiss.Index:
     if plan.factory.upper().startswith("IDMAP"):
         raise ValueError(
@@ -125,8 +72,15 @@ def _make_index(plan: IndexPlan, dim: int) -> faiss.Index:
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is None:
         return faiss.IndexIDMap2(index)
-    # Lets a selective filtered search read the matching vectors back (exact path).
-    ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]
+    pq = faiss.downcast_index(ivf)
+    if isinstance(pq, faiss.IndexIVFPQ):
+        # Polysemous training (a code re-ordering for Hamming pre-filtering, unused here) is
+        # most of the training time: 26 of 27 s for 2,500 vectors of 16-d.
+        pq.do_polysemous_training = False  # type: ignore[attr-defined]
+    if plan.kind != "ivfpq":
+        # Lets a selective filtered search read the matching vectors back (exact path); the
+        # compressed tier reads them from its vector file instead (and saves the hashtable).
+        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]
     return index
 
 
@@ -153,6 +107,7 @@ class SpaceIndex:
         cursor: Cursor,
         overflow: faiss.Index | None = None,
         rejected: dict[int, str] | None = None,
+        store: VectorStore | None = None,
     ) -> None:
         self.space_id = space_id
         self.space_key = space_key
@@ -163,6 +118,8 @@ class SpaceIndex:
         self.cursor = cursor
         self.overflow = overflow
         self.rejected: dict[int, str] = dict(rejected or {})
+        # The compressed tier's float16 vectors (re-ranking, exact filtered scans), else None.
+        self.store = store
         self.removable = _removable(index)
         self.ivf = faiss.try_extract_index_ivf(index)
         self.lock = RWLock()
@@ -174,7 +131,16 @@ class SpaceIndex:
 
     # --- construction ------------------------------------------------------------------
     @classmethod
-    def empty(cls, space_id: int, space_key: str, dim: int, plan: IndexPlan) -> SpaceIndex:
+    def empty(
+        cls,
+        space_id: int,
+        space_key: str,
+        dim: int,
+        plan: IndexPlan,
+        *,
+        cursor: Cursor | None = None,
+        store: VectorStore | None = None,
+    ) -> SpaceIndex:
         return cls(
             space_id=space_id,
             space_key=space_key,
@@ -182,7 +148,8 @@ class SpaceIndex:
             plan=plan,
             index=_make_index(plan, dim),
             table=ObjectTable(),
-            cursor=Cursor(),
+            cursor=cursor or Cursor(),
+            store=store,
         )
 
     @classmethod
@@ -196,11 +163,15 @@ class SpaceIndex:
         cursor: Cursor,
         *,
         seed: int = 0,
+        store: VectorStore | None = None,
     ) -> SpaceIndex:
         """Train (if the type needs it), add ``rows`` and tune the search parameters.
 
+        ``store``: the vector file of the compressed tier (required for ``ivfpq`` plans).
         Raises ``ValueError`` when the factory cannot be trained on this many vectors.
         """
+        if plan.kind == "ivfpq" and store is None:
+            raise ValueError("the compressed tier (ivfpq) needs a vector file")
         plan = IndexPlan(plan.kind, plan.factory, len(rows), plan.override, dict(plan.params))
         index = _make_index(plan, dim)
         if not index.is_trained:
@@ -229,8 +200,9 @@ class SpaceIndex:
             table=ObjectTable(),
             cursor=cursor,
             rejected=rows.rejected,
+            store=store,
         )
-        tunable = plan.kind in {"ivf", "hnsw"} and len(rows) >= MIN_TUNING_ROWS
+        tunable = plan.kind in {"ivf", "ivfpq", "hnsw"} and len(rows) >= MIN_TUNING_ROWS
         if not tunable:
             # Too small to tune (and cheap to scan): probe everything / search widely.
             if space.ivf is not None:
@@ -262,13 +234,18 @@ class SpaceIndex:
         for row in range(held.size):
             kept = [i for i in exact[row] if int(i) not in excluded][:TUNING_K]
             truth[row, : len(kept)] = kept
-        unseen = np.full(held.size, -1, np.int64)
-        if self.plan.kind == "ivf" and self.ivf is not None:
+        self.tune_on(queries, truth)
+
+    def tune_on(self, queries: np.ndarray, truth: np.ndarray) -> None:
+        """Tune on held-out ``queries`` (float32 ``[q, D]``, not in the index) whose exact
+        top-10 among the indexed objects is ``truth`` (int64 ``[q, 10]``)."""
+        unseen = np.full(queries.shape[0], -1, np.int64)
+        if self.plan.kind in {"ivf", "ivfpq"} and self.ivf is not None:
             ivf = self.ivf
 
             def run_ivf(x: np.ndarray, k: int, nprobe: int) -> np.ndarray:
                 params = self._wrap(search_params("SearchParametersIVF", nprobe=nprobe))
-                return np.asarray(self.index.search(x, k, params=params)[1])
+                return self._run_ivf(x, k, params).ids
 
             value, recall = tune(
                 run_ivf, NPROBE_STEPS, queries, truth, unseen, RECALL_TARGET, ivf.nlist
@@ -289,7 +266,7 @@ class SpaceIndex:
             self.plan.factory,
             {k: v for k, v in self.plan.params.items() if k in {"nprobe", "efSearch"}},
             recall,
-            held.size,
+            queries.shape[0],
         )
 
     # --- mutation (caller holds lock.write()) ------------------------------------------
@@ -307,6 +284,8 @@ class SpaceIndex:
         if self.rejected:
             for object_id in ids:
                 self.rejected.pop(int(object_id), None)
+        if self.store is not None:
+            self.store.write(ids, rows.vectors)
         in_overflow = self.table.flag("overflow", ids)
         if in_overflow.any() and self.overflow is not None:
             self.overflow.remove_ids(faiss.IDSelectorBatch(ids[in_overflow]))
@@ -359,7 +338,7 @@ class SpaceIndex:
 
     def _remove_main(self, ids: np.ndarray) -> None:
         ids = np.ascontiguousarray(ids, np.int64)
-        if self.ivf is not None:
+        if self.ivf is not None and self._reconstructs_from_index:
             # The IVF's id hashtable only takes an explicit id array (and then needs no scan).
             self.index.remove_ids(faiss.IDSelectorArray(ids.size, faiss.swig_ptr(ids)))
         else:
@@ -385,6 +364,10 @@ class SpaceIndex:
             nlist = int(self.ivf.nlist)
             nprobe = int(self.plan.params.get("nprobe", nlist))
             per_list = math.ceil(int(self.index.ntotal) / max(nlist, 1))
+            if self.store is not None:
+                # PQ: one table lookup per code byte, then the re-ranked candidates in full.
+                codes = nprobe * per_list * int(self.ivf.code_size)
+                return (nlist + rerank_depth(10)) * d + codes + side
             return (nlist + nprobe * per_list) * d + side
         if self.plan.kind == "hnsw":
             ef = int(self.plan.params.get("efSearch", 64))
@@ -450,11 +433,23 @@ class SpaceIndex:
 
     @property
     def _reconstructs(self) -> bool:
-        """True if vectors can be read back by id (id map, or IVF with its id hashtable)."""
+        """True if vectors can be read back by id (vector file, id map, or IVF with its id
+        hashtable)."""
+        return self.store is not None or self._reconstructs_from_index
+
+    @property
+    def _reconstructs_from_index(self) -> bool:
         if self.ivf is None:
             return True
         direct_map: Any = self.ivf.direct_map
         return int(direct_map.type) != 0  # 0: NoMap
+
+    def _vectors(self, ids: np.ndarray) -> np.ndarray:
+        """float32 ``[n, D]`` vectors of ``ids`` (stored objects): exact ones, from the vector
+        file (float16) or the index."""
+        if self.store is not None:
+            return self.store.read(ids)
+        return np.asarray(self.index.reconstruct_batch(ids), np.float32)
 
     def _unfiltered_candidates(self) -> Candidates:
         """Live ids not superseded by the side index, cached until the table changes."""
@@ -485,11 +480,9 @@ class SpaceIndex:
         kind = self.plan.kind
         if candidates is not None and kind == "flat":
             return self._search_exact_flat(self.index, queries, k, candidates)
-        if (
-            mask is not None
-            and self._reconstructs
-            and (matching <= EXACT_SCAN_MAX or selectivity < EXACT_SCAN_SELECTIVITY)
-        ):
+        # The vector file costs a page read per matching object: only the count bounds it.
+        selective = selectivity < EXACT_SCAN_SELECTIVITY and self.store is None
+        if mask is not None and self._reconstructs and (matching <= EXACT_SCAN_MAX or selective):
             return self._search_exact_reconstruct(queries, k, mask)
         selector = candidates.selector(self.table) if candidates is not None else None
         sel = selector.sel if selector is not None else None
@@ -497,14 +490,14 @@ class SpaceIndex:
             nprobe = int(self.plan.params.get("nprobe", 1))
             widened = min(self.ivf.nlist, math.ceil(nprobe / max(selectivity, 1e-9)))
             first = self._wrap(search_params("SearchParametersIVF", sel=sel, nprobe=widened))
-            result = self._run(queries, k, first)
+            result = self._run_ivf(queries, k, first)
             short = np.flatnonzero(result.found() < wanted)
             if short.size and widened < self.ivf.nlist:
                 # Every list scanned: exact among the matching objects.
                 full = self._wrap(
                     search_params("SearchParametersIVF", sel=sel, nprobe=self.ivf.nlist)
                 )
-                again = self._run(np.ascontiguousarray(queries[short]), k, full)
+                again = self._run_ivf(np.ascontiguousarray(queries[short]), k, full)
                 result.scores[short], result.ids[short] = again.scores, again.ids
             return result
         if kind == "hnsw":
@@ -532,6 +525,15 @@ class SpaceIndex:
         scores, ids = self.index.search(queries, k, params=params)
         return Neighbours(np.asarray(scores, np.float32), np.asarray(ids, np.int64))
 
+    def _run_ivf(self, queries: np.ndarray, k: int, params: faiss.SearchParameters) -> Neighbours:
+        """An IVF search; the compressed tier fetches :func:`rerank_depth` PQ candidates and
+        scores them exactly from the vector file."""
+        if self.store is None:
+            return self._run(queries, k, params)
+        _, candidates = self.index.search(queries, rerank_depth(k), params=params)
+        scores, ids = self.store.rerank(queries, np.asarray(candidates, np.int64), k)
+        return Neighbours(scores, ids)
+
     def _search_exact_flat(
         self, index: faiss.Index, queries: np.ndarray, k: int, mask: np.ndarray | Candidates
     ) -> Neighbours:
@@ -551,7 +553,7 @@ class SpaceIndex:
         best = Neighbours.empty(queries.shape[0], k)
         for start in range(0, ids.shape[0], RECONSTRUCT_CHUNK):
             chunk = ids[start : start + RECONSTRUCT_CHUNK]
-            vectors = self.index.reconstruct_batch(chunk)
+            vectors = self._vectors(chunk)
             scores = queries @ vectors.T
             take = min(k, chunk.shape[0])
             top = np.argpartition(-scores, take - 1, axis=1)[:, :take]
@@ -572,6 +574,7 @@ class SpaceIndex:
             "count": self.live_count,
             "stale": self.table.stale_count,
             "overflow": int(self.overflow.ntotal) if self.overflow is not None else 0,
+            "vector_file": str(self.store.path) if self.store is not None else None,
         }
 
 
@@ -585,3 +588,7 @@ class RebuildState:
     finished_at: float | None = None
     error: str | None = None
     pending_removes: set[int] = field(default_factory=set)
+    # The build's phase ("load", "train", "add") and its objects done / total.
+    phase: str | None = None
+    done: int = 0
+    total: int = 0

@@ -11,8 +11,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import resources_of
-from tests.api.seeding import png_bytes
 from tests.api.test_ingestions import ingest_client, wait_done
+from tests.factories import png_bytes
 
 __all__ = ["ingest_client"]  # the fixture, shared with the ingestion tests
 

@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.seeding import CLASSES, Seeded
+from tests.factories import SEEDED_CLASSES as CLASSES
+from tests.factories import Seeded
 
-# tests/api/seeding.py: image i has objects j = 0, 1, 2 of class (i + j) % 3, detector score
+# seed_collection (tests/factories): image i has objects j = 0, 1, 2 of class (i + j) % 3,
+# detector score
 # 0.5 + 0.1 j and box sides 16 + 2 j.
 
 

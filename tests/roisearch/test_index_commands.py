@@ -33,6 +33,7 @@ def test_rebuild_status_check(settings: Settings, database: Database) -> None:
     built = runner.invoke(app, ["index", "rebuild", "--space", str(space)], env=env)
     assert built.exit_code == 0, built.output
     assert f"space {space}: 25 objects, Flat" in built.output
+    assert "reading the database" in built.output and "25/25" in built.output  # the bar
 
     after = runner.invoke(app, ["index", "status"], env=env)
     assert after.exit_code == 0, after.output

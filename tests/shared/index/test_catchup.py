@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from shared.db.database import Database
 from shared.index import IndexManager
+from shared.index.policy import IndexPolicy
 from shared.settings import Settings, load_settings
 from tests.conftest import _truncate_pg
 from tests.factories import (
@@ -120,14 +121,22 @@ def test_an_id_drawn_before_the_transaction_has_an_xid_is_not_skipped(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("tier", ["automatic", "compressed"])
 def test_concurrent_writer_processes_nothing_skipped_or_duplicated(
-    settings: Settings, database: Database, db_url: str
+    settings: Settings, database: Database, db_url: str, tier: str
 ) -> None:
     """Four processes insert (and some delete) in transactions that commit out of id order,
-    one holding its transactions open much longer, while the index catches up continually."""
+    one holding its transactions open much longer, while the index catches up continually.
+    ``compressed``: the same on the compressed tier (IVF-PQ + vector file), forced by a tiny
+    memory budget over 300 objects first (its codebooks need 256 to train)."""
     space = make_space(database, DIM)
-    manager = IndexManager(settings, database)
+    policy = None
+    if tier == "compressed":
+        policy = IndexPolicy(flat_max_work=0, memory_budget_bytes=1)
+        insert_objects(database, space, clustered(300, DIM, seed=3))
+    manager = IndexManager(settings, database, policy=policy)
     manager.sync_once()
+    assert manager.status(space).kind == ("ivfpq" if policy else "flat")
     ctx = multiprocessing.get_context("spawn")
     writers = [
         ctx.Process(target=write_objects, args=(db_url, space, DIM, 15, 0.03, seed))
@@ -155,14 +164,24 @@ def test_concurrent_writer_processes_nothing_skipped_or_duplicated(
     assert check.ok, check
 
 
-def test_sqlite_reused_ids_are_indexed_as_the_new_objects(sqlite_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("tier", ["automatic", "compressed"])
+def test_sqlite_reused_ids_are_indexed_as_the_new_objects(
+    sqlite_url: str, tmp_path: Path, tier: str
+) -> None:
+    """``compressed``: a reused id's row of the vector file is overwritten with the new
+    object's vector, and searches re-rank with it."""
     db = Database.from_url(sqlite_url)
     settings = load_settings(data_dir=tmp_path / "data", database_url=sqlite_url)
     try:
         space = make_space(db, DIM)
+        policy = None
+        if tier == "compressed":
+            policy = IndexPolicy(flat_max_work=0, memory_budget_bytes=1)
+            insert_objects(db, space, clustered(300, DIM, seed=4))
         ids = insert_objects(db, space, clustered(10, DIM, seed=5))
-        manager = IndexManager(settings, db)
+        manager = IndexManager(settings, db, policy=policy)
         manager.sync_once()
+        assert manager.status(space).kind == ("ivfpq" if policy else "flat")
 
         # The last rows deleted, new rows take their ids (SQLite has no AUTOINCREMENT here).
         delete_objects(db, space, ids[-3:])
@@ -187,3 +206,20 @@ def test_sqlite_reused_ids_are_indexed_as_the_new_objects(sqlite_url: str, tmp_p
         assert manager.check(space).ok
     finally:
         db.dispose()
+
+
+def test_read_objects_comes_in_pages_and_skips_applied_ids(database: Database) -> None:
+    """A catch-up holds one page of a backlog at a time (both read paths)."""
+    from shared.index.catchup import SpaceInfo, read_objects
+
+    space = make_space(database, DIM)
+    ids = insert_objects(database, space, clustered(23, DIM, seed=8))
+    info = SpaceInfo(space, "k", DIM)
+    with database.read_connection() as conn:
+        plain = list(read_objects(conn, info, ids[2], set(), page=7))
+        open_ids = list(read_objects(conn, info, ids[2], {ids[5], ids[6]}, page=7))
+    assert [len(rows) for rows, _ in plain] == [7, 7, 6]
+    assert [i for _, seen in plain for i in seen] == ids[3:]
+    assert [len(rows) for rows, _ in open_ids] == [7, 7, 4]
+    want = [i for i in ids[3:] if i not in {ids[5], ids[6]}]
+    assert [int(i) for rows, _ in open_ids for i in rows.ids] == want

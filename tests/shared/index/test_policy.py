@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from shared.index.cursor import Cursor
-from shared.index.policy import IndexPlan, IndexPolicy, ivf_lists, kind_of_factory
+from shared.index.policy import IndexPlan, IndexPolicy, ivf_lists, kind_of_factory, pq_bytes
 from shared.index.rows import ObjectRows
 from shared.index.space_index import SpaceIndex
 from shared.index.tuning import exact_neighbours, recall_at_k
@@ -86,3 +86,34 @@ def test_each_automatic_type_reaches_recall_095(n: int, override: str | None, ki
     exact = exact_neighbours(base, np.arange(1, n + 1, dtype=np.int64), queries, 10)
     recall = recall_at_k(found, exact, 10, np.full(queries.shape[0], -1))
     assert recall >= 0.95, (kind, recall, space.plan.params)
+
+
+def test_memory_budget_chooses_the_compressed_tier() -> None:
+    mib = 1024 * 1024
+    policy = IndexPolicy(memory_budget_bytes=2048 * mib)
+    # IVF-Flat at d=256 needs 1,048 B per object: 2 GiB holds about 2M objects.
+    assert policy.choose(1_000_000, 256).factory == "IVF4096,Flat"
+    compressed = policy.choose(3_000_000, 256)
+    assert compressed.kind == "ivfpq" and compressed.factory == "IVF8192,PQ64x8"
+    assert policy.choose(10_000_000, 256).factory == "IVF16384,PQ64x8"
+    assert pq_bytes(256) == 64 and pq_bytes(224) == 56 and pq_bytes(128) == 32
+    assert pq_bytes(16) == 4 and pq_bytes(6) == 1
+    # Never below what PQ's codebooks can train on, whatever the budget.
+    tiny = IndexPolicy(flat_max_work=0, memory_budget_bytes=1)
+    assert tiny.choose(255, 16).kind == "ivf" and tiny.choose(256, 16).kind == "ivfpq"
+    assert IndexPlan.from_json(compressed.to_json()) == compressed
+
+
+def test_rebuild_reasons_of_the_budget() -> None:
+    budget = IndexPolicy(flat_max_work=1000 * 8, memory_budget_bytes=200_000)  # 3,571 at d=8
+    ivf = IndexPlan("ivf", "IVF32,Flat", built_for=3000)
+    assert "budget" in (budget.rebuild_reason(ivf, 4000, 0, 8, None) or "")
+    assert budget.rebuild_reason(ivf, 3500, 0, 8, None) is None
+    compressed = IndexPlan("ivfpq", "IVF64,PQ2x8", built_for=4000)
+    assert budget.rebuild_reason(compressed, 4000, 0, 8, None) is None
+    assert budget.rebuild_reason(compressed, 2000, 0, 8, None) is None  # hysteresis
+    assert "fit the memory budget" in (budget.rebuild_reason(compressed, 1500, 0, 8, None) or "")
+    assert "grew" in (budget.rebuild_reason(compressed, 20_000, 0, 8, None) or "")
+    assert "no longer" in (budget.rebuild_reason(compressed, 900, 0, 8, None) or "")
+    unlimited = IndexPolicy(flat_max_work=1000 * 8)
+    assert "fit" in (unlimited.rebuild_reason(compressed, 4000, 0, 8, None) or "")

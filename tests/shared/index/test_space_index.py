@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from shared.index.cursor import Cursor
+from shared.index.neighbours import Neighbours, merge
 from shared.index.policy import IndexPlan
 from shared.index.rows import ObjectRows
-from shared.index.space_index import Neighbours, SpaceIndex, merge
+from shared.index.space_index import SpaceIndex
 from tests.factories import boxes_of, clustered
 
 DIM = 16

@@ -20,7 +20,6 @@ from api.routes.docs import ASSETS
 from shared.settings import Settings, load_settings
 from tests.api.conftest import api_settings
 from tests.api.live_server import LiveServer
-from tests.api.test_web_page import browser  # noqa: F401  (the suite's Chromium fixture)
 
 SIMILAR_PATH = "/v1/objects/{object_id}/similar"
 EXTERNAL_URL = re.compile(r"""(?:https?:)?//[^\s"'<>]+""")
@@ -103,7 +102,7 @@ def _offline_page(chromium: Any, server: LiveServer) -> tuple[Any, list[str], li
 @pytest.mark.browser
 @pytest.mark.slow
 def test_swagger_ui_renders_the_operations_offline(
-    browser: Any,  # noqa: F811
+    browser: Any,
     docs_server: LiveServer,
 ) -> None:
     page, refused, errors = _offline_page(browser, docs_server)
@@ -120,7 +119,7 @@ def test_swagger_ui_renders_the_operations_offline(
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_redoc_renders_offline(browser: Any, docs_server: LiveServer) -> None:  # noqa: F811
+def test_redoc_renders_offline(browser: Any, docs_server: LiveServer) -> None:
     page, refused, errors = _offline_page(browser, docs_server)
     page.goto(f"{docs_server.url}/redoc")
     page.get_by_text(SIMILAR_PATH, exact=False).first.wait_for(state="attached")
