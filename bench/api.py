@@ -160,7 +160,11 @@ class Load:
     rate: float  # requests/s
 
 
-async def http_load(port: int, ids: np.ndarray, concurrency: int, requests: int, k: int) -> Load:
+async def http_load(
+    port: int, ids: np.ndarray, concurrency: int, requests: int, k: int, query: str = ""
+) -> Load:
+    """``requests`` searches by id (``ids`` in turn) from ``concurrency`` clients; ``query``
+    is appended to each URL (filters: ``&classes=c7``)."""
     load = Load([], [], [], 0.0)
     cursor = 0
 
@@ -172,7 +176,9 @@ async def http_load(port: int, ids: np.ndarray, concurrency: int, requests: int,
                 object_id = int(ids[cursor % len(ids)])
                 cursor += 1
                 start = time.perf_counter()
-                status, body, index_s = await client.get(f"/v1/objects/{object_id}/similar?k={k}")
+                status, body, index_s = await client.get(
+                    f"/v1/objects/{object_id}/similar?k={k}{query}"
+                )
                 latency = time.perf_counter() - start
                 if status != 200 or index_s is None:
                     raise RuntimeError(f"HTTP {status} (Server-Timing {index_s}): {body[:200]!r}")

@@ -83,7 +83,7 @@ def model_dim(settings: Settings) -> int:
     beyond the spec)."""
     from shared.yolov7.detector import Detector
 
-    detector = Detector.from_settings(settings)
+    detector = Detector.load(settings.detector_config())
     return int(detector.space.dim)
 
 
