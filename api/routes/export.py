@@ -16,13 +16,13 @@ from fastapi.responses import StreamingResponse
 from api.dependencies import ResourcesDep
 from api.errors import ApiError
 from api.report_schemas import ExportFormat, SplitPart
-from api.routes.reports import report_error
 from api.schemas import DbId, ErrorResponse
 from shared.export.rows import ExportSpec
 from shared.export.splits import SplitSpec, split_index
 from shared.export.streams import MEDIA_TYPES, stream_csv, stream_npy, stream_npz, stream_parquet
 from shared.reports.errors import ReportError
 from shared.reports.selection import count_objects, resolve_selection
+from shared.selection import Selection, SelectionError, split_names
 
 router = APIRouter(tags=["export"])
 EXPORT_BATCH = 4096
@@ -72,28 +72,24 @@ def export(
         SplitPart | None, Query(description="Only this part of the split (needs split)")
     ] = None,
 ) -> StreamingResponse:
-    names = [p.strip() for value in classes or [] for p in value.split(",") if p.strip()]
-    try:
-        split_spec = SplitSpec.parse(split, seed) if split is not None else None
-        if part is not None and split_spec is None:
-            raise ReportError("invalid_split", "part needs a split (for example split=0.8,0.1,0.1)")
-        with resources.db.read() as session:
-            selection = resolve_selection(
-                session,
-                space_id=space_id,
-                classes=names,
-                ingestions=ingestions or [],
-                min_score=min_score,
-            )
-            if count_objects(session, selection) == 0:
-                raise ReportError("empty_selection", "no object matches the selection")
-        spec = ExportSpec(
-            selection=selection,
-            split=split_spec,
-            part=None if part is None else split_index(part.value),
-        )
-    except ReportError as exc:
-        raise report_error(exc) from None
+    wanted = Selection(
+        space_id=space_id,
+        classes=split_names(classes),
+        ingestions=tuple(ingestions or ()),
+        min_score=min_score,
+    )
+    split_spec = SplitSpec.parse(split, seed) if split is not None else None
+    if part is not None and split_spec is None:
+        raise ReportError("invalid_split", "part needs a split (for example split=0.8,0.1,0.1)")
+    with resources.db.read() as session:
+        selection = resolve_selection(session, wanted)
+        if count_objects(session, selection) == 0:
+            raise SelectionError("empty_selection", "no object matches the selection")
+    spec = ExportSpec(
+        selection=selection,
+        split=split_spec,
+        part=None if part is None else split_index(part.value),
+    )
     db = resources.db
     body: Iterator[bytes]
     if format == ExportFormat.csv:

@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 
 from api.dependencies import PageDep, ResourcesDep
 from api.errors import not_found
-from api.presenters import object_out
 from api.rendering import crop_jpeg
 from api.schemas import ErrorResponse, ObjectList, ObjectOut, Page
 from shared.db.models import DetectedObject, Image
+from shared.search.hits import object_out
 
 router = APIRouter(tags=["objects"])
 ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}}

@@ -22,7 +22,6 @@ from api.report_schemas import ReportLinks, ReportList, ReportOut
 from api.schemas import ErrorResponse, Page
 from shared.db.models import Report, ReportStatus
 from shared.reports.assignments import ASSIGNMENTS_CSV, ASSIGNMENTS_PARQUET
-from shared.reports.errors import ReportError
 from shared.reports.job import create_cluster_report
 from shared.reports.params import REPORT_KIND_CLUSTERS, ClusterParams
 from shared.reports.pipeline import REPORT_HTML, plan_report
@@ -37,11 +36,6 @@ FILE_ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorResponse, "description": "The report is not done (yet)"},
 }
 ReportId = Annotated[int, Path(ge=1, le=2**62, description="Report id")]
-
-
-def report_error(exc: ReportError) -> ApiError:
-    """Bad request parameters or data → 422 with the report error's code and details."""
-    return ApiError(422, exc.code, exc.message, exc.details)
 
 
 def _links(report: Report) -> ReportLinks:
@@ -87,10 +81,7 @@ def create_clusters_report(params: ClusterParams, resources: ResourcesDep) -> Re
     ``ingestion_not_found``, ``empty_selection``, ``k_too_large``, ``validation_error``.
     """
     with resources.db.read() as session:
-        try:
-            plan_report(session, params)
-        except ReportError as exc:
-            raise report_error(exc) from None
+        plan_report(session, params)  # raises invalid input (422) before anything is queued
     report_id = create_cluster_report(resources.db, params)
     try:
         resources.queue.enqueue_report(report_id)

@@ -20,8 +20,8 @@ from roisearch.commands.ingest import failures_table, ingest_embedded, open_data
 from roisearch.context import console, err_console, settings_or_exit
 from shared.db.database import Database
 from shared.db.models import DetectedObject, Image, Report, ReportStatus
+from shared.errors import InvalidInput
 from shared.ingestion.progress import ingestion_progress
-from shared.reports.errors import ReportError
 from shared.reports.job import create_cluster_report, run_cluster_report
 from shared.reports.params import ClusterParams
 from shared.reports.pipeline import REPORT_HTML
@@ -121,7 +121,7 @@ def _report(settings: Settings, db: Database) -> Path | None:
         report_id = create_cluster_report(db, params)
         with console.status(f"computing clustering report {report_id}…"):
             status = run_cluster_report(db, settings, report_id)
-    except ReportError as exc:
+    except InvalidInput as exc:
         err_console.print(f"[yellow]no clustering report: {exc.code}: {exc.message}[/yellow]")
         return None
     with db.read() as session:

@@ -9,11 +9,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 
 from roisearch.commands.ingest import open_database
 from roisearch.context import console, err_console, settings_or_exit
+from shared.errors import InvalidInput
 from shared.export.files import FILE_FORMATS, export_directory
 from shared.export.rows import ExportSpec
 from shared.export.splits import SplitSpec, split_index
 from shared.reports.errors import ReportError
 from shared.reports.selection import count_objects, resolve_selection
+from shared.selection import Selection, split_names
 
 
 def export(
@@ -53,10 +55,12 @@ def export(
         with db.read() as session:
             selection = resolve_selection(
                 session,
-                space_id=space,
-                classes=[p.strip() for c in classes or [] for p in c.split(",") if p.strip()],
-                ingestions=ingestions or [],
-                min_score=min_score,
+                Selection(
+                    space_id=space,
+                    classes=split_names(classes),
+                    ingestions=tuple(ingestions or ()),
+                    min_score=min_score,
+                ),
             )
             total = count_objects(session, selection)
         if total == 0:
@@ -66,7 +70,7 @@ def export(
             split=split_spec,
             part=None if part is None else split_index(part),
         )
-    except ReportError as exc:
+    except InvalidInput as exc:
         err_console.print(f"[red]{exc.code}: {exc.message}[/red]")
         db.dispose()
         raise typer.Exit(1) from None

@@ -16,8 +16,8 @@ from rich.table import Table
 from roisearch.commands.ingest import open_database
 from roisearch.context import console, err_console, settings_or_exit
 from shared.db.models import Report, ReportStatus
+from shared.errors import InvalidInput
 from shared.reports.assignments import ASSIGNMENTS_CSV, ASSIGNMENTS_PARQUET
-from shared.reports.errors import ReportError
 from shared.reports.job import create_cluster_report, run_cluster_report
 from shared.reports.params import ClusterMethod, ClusterParams
 from shared.reports.pipeline import REPORT_HTML, plan_report
@@ -89,7 +89,7 @@ def clusters(
     try:
         with db.read() as session:
             plan_report(session, params)
-    except ReportError as exc:
+    except InvalidInput as exc:
         err_console.print(f"[red]{exc.code}: {exc.message}[/red]")
         db.dispose()
         raise typer.Exit(1) from None

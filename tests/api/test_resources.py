@@ -23,7 +23,7 @@ def test_class_names_are_read_once_per_space(client: TestClient, seeded: Seeded)
     event.listen(resources.db.engine, "before_cursor_execute", record)
     try:
         with ThreadPoolExecutor(8) as pool:
-            answers = list(pool.map(resources.class_names, [seeded.space_id] * 32))
+            answers = list(pool.map(resources.search.class_names, [seeded.space_id] * 32))
     finally:
         event.remove(resources.db.engine, "before_cursor_execute", record)
     assert all(a == tuple(CLASSES) for a in answers) and len(reads) == 1
@@ -34,11 +34,11 @@ def test_class_names_are_read_once_per_space(client: TestClient, seeded: Seeded)
             .where(EmbeddingSpace.id == seeded.space_id)
             .values(class_names=["x", "y", "z"])
         )
-    assert resources.class_names(seeded.space_id) == tuple(CLASSES)
+    assert resources.search.class_names(seeded.space_id) == tuple(CLASSES)
 
 
 def test_an_unknown_space_has_no_class_names_until_it_exists(client: TestClient) -> None:
     resources = resources_of(client)
-    assert resources.class_names(1) == ()
+    assert resources.search.class_names(1) == ()
     later = seed_collection(resources.settings, resources.db, images=1)
-    assert later.space_id == 1 and resources.class_names(1) == tuple(CLASSES)
+    assert later.space_id == 1 and resources.search.class_names(1) == tuple(CLASSES)
