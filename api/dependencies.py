@@ -19,7 +19,7 @@ from api.resources import Resources
 from api.schemas import DbId
 from shared.db.database import Database
 from shared.search.models import GroupBy
-from shared.selection import Selection, split_names
+from shared.selection import Selection, selection_from
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -150,9 +150,9 @@ async def filter_params(
     ] = None,
 ) -> Selection:
     """The query parameters of a selection: the one place the API parses them."""
-    return Selection(
-        classes=split_names(classes),
-        ingestions=tuple(ingestions or ()),
+    return selection_from(
+        classes=classes,
+        ingestions=ingestions,
         min_score=min_score,
         min_box_side=min_box_side,
         min_similarity=min_similarity,

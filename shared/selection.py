@@ -62,6 +62,27 @@ def split_names(values: Iterable[str] | None) -> tuple[str, ...]:
     )
 
 
+def selection_from(
+    *,
+    classes: Iterable[str] | None = None,
+    ingestions: Iterable[int] | None = None,
+    min_score: float | None = None,
+    min_box_side: float | None = None,
+    min_similarity: float | None = None,
+    space_id: int | None = None,
+) -> Selection:
+    """A selection from the values a caller typed: repeated and/or comma-separated class
+    names, any iterable of ingestion ids, ``None`` for what was not given."""
+    return Selection(
+        classes=split_names(classes),
+        ingestions=tuple(ingestions or ()),
+        min_score=min_score,
+        min_box_side=min_box_side,
+        min_similarity=min_similarity,
+        space_id=space_id,
+    )
+
+
 def resolve_classes(names: Sequence[str], wanted: Sequence[str]) -> tuple[int, ...]:
     """Class names or ids → sorted class ids of a space whose classes are ``names`` (index =
     id); unknown ones are one ``unknown_class`` error naming them and the space's classes."""

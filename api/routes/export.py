@@ -22,7 +22,7 @@ from shared.export.splits import SplitSpec, split_index
 from shared.export.streams import MEDIA_TYPES, stream_csv, stream_npy, stream_npz, stream_parquet
 from shared.reports.errors import ReportError
 from shared.reports.selection import count_objects, resolve_selection
-from shared.selection import Selection, SelectionError, split_names
+from shared.selection import SelectionError, selection_from
 
 router = APIRouter(tags=["export"])
 EXPORT_BATCH = 4096
@@ -72,11 +72,8 @@ def export(
         SplitPart | None, Query(description="Only this part of the split (needs split)")
     ] = None,
 ) -> StreamingResponse:
-    wanted = Selection(
-        space_id=space_id,
-        classes=split_names(classes),
-        ingestions=tuple(ingestions or ()),
-        min_score=min_score,
+    wanted = selection_from(
+        space_id=space_id, classes=classes, ingestions=ingestions, min_score=min_score
     )
     split_spec = SplitSpec.parse(split, seed) if split is not None else None
     if part is not None and split_spec is None:

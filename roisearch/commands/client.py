@@ -22,7 +22,7 @@ from roisearch.context import console, settings_or_exit
 from roisearch.errors import reported
 from shared.errors import CodedError, Conflict, InvalidInput, NotFound, Unavailable, Unsupported
 from shared.search.models import GroupBy, Pick
-from shared.selection import Selection, split_names
+from shared.selection import Selection, selection_from
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -54,16 +54,16 @@ MinSimilarityOption = typer.Option(
 GroupOption = typer.Option(GroupBy.object, "--group-by", help="'image' rolls hits up to images")
 
 
-def selection_of(
+def _selection(
     classes: list[str] | None,
     ingestions: list[int] | None,
     min_score: float | None,
     min_box_side: float | None,
     min_similarity: float | None,
 ) -> Selection:
-    return Selection(
-        classes=split_names(classes),
-        ingestions=tuple(ingestions or ()),
+    return selection_from(
+        classes=classes,
+        ingestions=ingestions,
         min_score=min_score,
         min_box_side=min_box_side,
         min_similarity=min_similarity,
@@ -225,7 +225,7 @@ def search(
     api_key: str | None = typer.Option(None, help=KEY_HELP),
 ) -> None:
     """Search with IMAGE: its detected objects, or the regions given with --box."""
-    selection = selection_of(classes, ingestions, min_score, min_box_side, min_similarity)
+    selection = _selection(classes, ingestions, min_score, min_box_side, min_similarity)
     settings = settings_or_exit()
     data = image.read_bytes()
     with reported():
@@ -279,7 +279,7 @@ def similar(
     api_key: str | None = typer.Option(None, help=KEY_HELP),
 ) -> None:
     """Objects similar to stored object OBJECT_ID."""
-    selection = selection_of(classes, ingestions, min_score, min_box_side, min_similarity)
+    selection = _selection(classes, ingestions, min_score, min_box_side, min_similarity)
     settings = settings_or_exit()
     with reported():
         if url is None:

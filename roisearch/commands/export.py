@@ -15,7 +15,7 @@ from shared.export.rows import ExportSpec
 from shared.export.splits import SplitSpec, split_index
 from shared.reports.errors import ReportError
 from shared.reports.selection import count_objects, resolve_selection
-from shared.selection import Selection, split_names
+from shared.selection import selection_from
 
 
 def export(
@@ -55,11 +55,8 @@ def export(
         with db.read() as session:
             selection = resolve_selection(
                 session,
-                Selection(
-                    space_id=space,
-                    classes=split_names(classes),
-                    ingestions=tuple(ingestions or ()),
-                    min_score=min_score,
+                selection_from(
+                    space_id=space, classes=classes, ingestions=ingestions, min_score=min_score
                 ),
             )
             total = count_objects(session, selection)

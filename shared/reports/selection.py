@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from shared.db.database import Database
 from shared.db.models import DetectedObject, EmbeddingSpace, Ingestion, IngestionItem
 from shared.reports.errors import ReportError
+from shared.search.hits import HIT_COLUMNS
 from shared.selection import Selection, SelectionError, resolve_classes
 
 DEFAULT_BATCH = 4096
@@ -172,17 +173,7 @@ def class_counts(session: Session, selection: ResolvedSelection) -> dict[int, in
     return {int(c): int(n) for c, n in rows}
 
 
-_META_COLUMNS = (
-    DetectedObject.id,
-    DetectedObject.image_id,
-    DetectedObject.class_id,
-    DetectedObject.class_name,
-    DetectedObject.score,
-    DetectedObject.x1,
-    DetectedObject.y1,
-    DetectedObject.x2,
-    DetectedObject.y2,
-)
+_META_COLUMNS = HIT_COLUMNS
 
 
 def decode_vectors(blobs: Sequence[bytes], ids: Sequence[int], dim: int) -> np.ndarray:

@@ -60,8 +60,8 @@ class HitRow(Protocol):
     y2: float
 
 
-# The columns a query object needs: a hit's, its space and ordinal, and its vector.
-OBJECT_COLUMNS = (
+# The columns of a hit (:class:`HitRow`), in this order.
+HIT_COLUMNS = (
     DetectedObject.id,
     DetectedObject.image_id,
     DetectedObject.class_id,
@@ -71,6 +71,10 @@ OBJECT_COLUMNS = (
     DetectedObject.y1,
     DetectedObject.x2,
     DetectedObject.y2,
+)
+# The columns a query object needs: a hit's, its space and ordinal, and its vector.
+OBJECT_COLUMNS = (
+    *HIT_COLUMNS,
     DetectedObject.space_id,
     DetectedObject.ordinal,
     DetectedObject.vector,

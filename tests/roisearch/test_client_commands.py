@@ -15,20 +15,19 @@ from roisearch.cli import app
 from shared.db.database import Database
 from shared.settings import Settings
 from tests.api.seeding import CLASSES, Seeded, seed_collection
+from tests.api.test_search import HIT_FIELDS
 from tests.roisearch.test_index_commands import env_of
 
 runner = CliRunner()
-HIT_FIELDS = {
-    "score",
-    "object_id",
-    "class_id",
-    "class_name",
-    "detector_score",
-    "box",
-    "image_id",
-    "image_url",
-    "crop_url",
-}
+
+
+def table_rows(output: str) -> list[list[str]]:
+    """The cells of a printed hits table's rows (those whose first cell is a rank)."""
+    return [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in output.splitlines()
+        if line.startswith("│") and line.split("│")[1].strip().isdigit()
+    ]
 
 
 def _local_env(settings: Settings) -> dict[str, str]:
@@ -43,11 +42,7 @@ def test_similar_answers_in_process_as_a_table(settings: Settings, database: Dat
     result = runner.invoke(app, ["similar", str(query), "-k", "3"], env=_local_env(settings))
     assert result.exit_code == 0, result.output
     assert f"similar to object {query}" in result.output
-    rows = [
-        [cell.strip() for cell in line.split("│")[1:-1]]
-        for line in result.output.splitlines()
-        if line.startswith("│") and line.split("│")[1].strip().isdigit()
-    ]
+    rows = table_rows(result.output)
     assert [row[0] for row in rows] == ["1", "2", "3"]
     assert all(seeded.cluster_of[int(row[2])] == seeded.cluster_of[query] for row in rows)
     # Not a terminal: no wrapping, every hit's crop path whole on its row.
