@@ -103,6 +103,12 @@ class SearchService:
                 names = self._class_names[space_id] = tuple(str(name) for name in stored)
             return names
 
+    def space_id(self, key: str) -> int | None:
+        """The id of the embedding space ``key`` (a model's), ``None`` until one of its
+        objects is stored."""
+        with self.db.read() as session:
+            return session.scalar(select(EmbeddingSpace.id).where(EmbeddingSpace.key == key))
+
     def model(self) -> Detector:
         """The model (loaded on first use); ``model_unavailable`` if it cannot be loaded."""
         try:
@@ -174,10 +180,7 @@ class SearchService:
     ) -> ImageSearchResponse:
         """Search for an embedded image's boxes, or for its detections chosen by ``pick``."""
         queries, vectors = _queries(emb, pick)
-        with self.db.read() as session:
-            space_id = session.scalar(
-                select(EmbeddingSpace.id).where(EmbeddingSpace.key == emb.space_key)
-            )
+        space_id = self.space_id(emb.space_key)
         if space_id is not None and queries:
             names = self.class_names(space_id)
             flt = index_filter(selection, names)
