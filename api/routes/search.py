@@ -56,14 +56,13 @@ async def similar(
     """Nearest neighbours of object ``object_id`` using its stored vector (never re-embedded).
 
     The response carries ``Server-Timing: index;dur=…, handler;dur=…`` (milliseconds).
-
-    With SQLite and a cheap index (IVF, HNSW, or Flat up to ~18k vectors at 224-d) the whole
-    request is ~0.5 ms of local work, and a hop to the thread pool and back costs ~0.15 ms of
-    that on two cores while buying no parallelism (the work holds the GIL but for the search):
-    such a search runs on the event loop (``SearchService.runs_inline``). Everything slower —
-    PostgreSQL round trips, exact scans of large spaces, filters that build candidate masks,
-    an index locked by a writer (a catch-up, a rebuild swap) — runs in the thread pool.
     """
+    # With SQLite and a cheap index (IVF, HNSW, or Flat up to ~18k vectors at 224-d) the whole
+    # request is ~0.5 ms of local work, and a hop to the thread pool and back costs ~0.15 ms of
+    # that on two cores while buying no parallelism (the work holds the GIL but for the search):
+    # such a search runs on the event loop (SearchService.runs_inline). Everything slower —
+    # PostgreSQL round trips, exact scans of large spaces, filters that build candidate masks,
+    # an index locked by a writer (a catch-up, a rebuild swap) — runs in the thread pool.
     run = partial(similar_response, resources.search, object_id, k, filters, group_by, include_self)
     if resources.search.runs_inline(filters):
         try:
