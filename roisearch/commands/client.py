@@ -10,12 +10,15 @@ of :mod:`shared.search.models`: stable field names, documented in docs/api.md).
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich import box
+from rich.console import Console
 from rich.table import Table
 
 from roisearch.context import console, settings_or_exit
@@ -37,10 +40,10 @@ URL_HELP = (
     "data dir in process."
 )
 KEY_HELP = "API key for --url (default ROISEARCH_API_KEY)."
+# Width of piped tables: wider than any row, so that none is wrapped.
+UNWRAPPED = 100_000
 JSON_HELP = "Print the API's JSON response body instead of a table."
 TIMEOUT_S = 120.0
-# Longest crop column a terminal table keeps on one line before folding it.
-CROP_WIDTH = 48
 
 
 # --- the selection: CLI options → Selection, in this one place --------------------------------
@@ -163,35 +166,30 @@ def emit_json(body: dict[str, Any]) -> None:
     typer.echo(json.dumps(body, indent=2))
 
 
-def print_table(table: Table) -> None:
-    """Piped or redirected output is never wrapped: every row stays on one line."""
-    if console.is_terminal:
-        console.print(table)
-    else:
-        console.print(table, width=10_000, crop=False)
-
-
-def hits_table(title: str, hits: list[dict[str, Any]], base_url: str) -> Table:
-    table = Table(title=title)
-    for column in ("rank", "score", "object", "class", "det. score", "box", "image"):
-        table.add_column(column, justify="right" if column != "class" else "left", no_wrap=True)
-    crops = [base_url.rstrip("/") + hit["crop_url"] for hit in hits]
-    table.add_column(
-        "crop", overflow="fold", min_width=min(CROP_WIDTH, max(map(len, crops), default=4))
+def print_hits(title: str, hits: list[dict[str, Any]], base_url: str) -> None:
+    """One row per hit. In a terminal the table takes its width and the crop column the rest
+    (folded if longer); piped or redirected, nothing is wrapped: a row is one line."""
+    fit = console.is_terminal
+    table = Table(
+        title=title, box=box.SIMPLE_HEAD, expand=fit, pad_edge=False, collapse_padding=True
     )
-    for rank, (hit, crop) in enumerate(zip(hits, crops, strict=True), 1):
-        box = hit["box"]
+    for column in ("#", "score", "object", "class", "det", "box", "image"):
+        table.add_column(column, justify="left" if column == "class" else "right", no_wrap=True)
+    table.add_column("crop", overflow="fold", ratio=1 if fit else None)
+    for rank, hit in enumerate(hits, 1):
+        box_ = hit["box"]
         table.add_row(
             str(rank),
             f"{hit['score']:.3f}",
             str(hit["object_id"]),
             hit["class_name"],
             f"{hit['detector_score']:.2f}",
-            f"{box['x1']:.0f},{box['y1']:.0f},{box['x2']:.0f},{box['y2']:.0f}",
+            f"{box_['x1']:.0f},{box_['y1']:.0f},{box_['x2']:.0f},{box_['y2']:.0f}",
             str(hit["image_id"]),
-            crop,
+            base_url.rstrip("/") + hit["crop_url"],
         )
-    return table
+    # A console's width caps what one print may use: piped output gets a console of its own.
+    (console if fit else Console(file=sys.stdout, width=UNWRAPPED)).print(table)
 
 
 def _parse_box(text: str) -> str:
@@ -260,7 +258,7 @@ def search(
         title = (
             f"{query['source']} {what} at {b['x1']:.0f},{b['y1']:.0f},{b['x2']:.0f},{b['y2']:.0f}"
         )
-        print_table(hits_table(title, query["hits"], base))
+        print_hits(title, query["hits"], base)
 
 
 @app.command()
@@ -298,4 +296,4 @@ def similar(
         return
     query = body["query"]
     title = f"similar to object {object_id} ({query['class_name']}, image {query['image_id']})"
-    print_table(hits_table(title, body["hits"], base))
+    print_hits(title, body["hits"], base)

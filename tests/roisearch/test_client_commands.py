@@ -8,9 +8,11 @@ import socket
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image as PILImage
 from typer.testing import CliRunner
 
+from roisearch import context
 from roisearch.cli import app
 from shared.db.database import Database
 from shared.settings import Settings
@@ -22,12 +24,10 @@ runner = CliRunner()
 
 
 def table_rows(output: str) -> list[list[str]]:
-    """The cells of a printed hits table's rows (those whose first cell is a rank)."""
-    return [
-        [cell.strip() for cell in line.split("│")[1:-1]]
-        for line in output.splitlines()
-        if line.startswith("│") and line.split("│")[1].strip().isdigit()
-    ]
+    """The cells of a printed hits table's rows (those whose first cell is a rank; the test
+    collections' class names are single words)."""
+    rows = [line.split() for line in output.splitlines()]
+    return [row for row in rows if len(row) == 8 and row[0].isdigit()]
 
 
 def _local_env(settings: Settings) -> dict[str, str]:
@@ -123,3 +123,18 @@ def test_search_in_process_embeds_the_image(
     refused = runner.invoke(app, ["search", str(text)], env=env)
     assert refused.exit_code == 1 and len(refused.output.strip().splitlines()) == 1
     assert "uploaded file 'notes.txt'" in refused.output and "(not_an_image)" in refused.output
+
+
+def test_an_80_column_terminal_leaves_the_crop_column_room(
+    settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded = seed_collection(settings, database)
+    monkeypatch.setattr(context.console, "_force_terminal", True)
+    env = {**_local_env(settings), "COLUMNS": "80"}
+    result = runner.invoke(app, ["similar", str(seeded.object_ids[0]), "-k", "3"], env=env)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    rows = table_rows(result.output)
+    assert len(rows) == 3  # one line each: the crop path is whole, not folded
+    assert all(row[-1] == f"/v1/objects/{row[2]}/crop.jpg" for row in rows)
