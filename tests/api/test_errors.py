@@ -10,6 +10,7 @@ from shared.imaging.decoding import ImageDecodeError, UnsupportedImageError
 from shared.ingestion.sources import MemberError, SourceError
 from shared.reports.errors import ReportError
 from shared.selection import SelectionError
+from shared.yolov7.errors import CheckpointError, ConfigError, EngineError, UnsafeCheckpointError
 
 
 @pytest.mark.parametrize(
@@ -28,9 +29,18 @@ from shared.selection import SelectionError
         # (both are decoding errors: the more specific kind decides).
         (ImageDecodeError("corrupt", "m"), 422),
         (UnsupportedImageError("not_an_image", "m"), 415),
+        (CheckpointError("weights.pt is not a checkpoint"), 422),
         (ApiError(413, "payload_too_large", "m"), 413),
         (CodedError("unclassified", "m"), 500),
     ],
 )
 def test_statuses_follow_the_error_class(error: CodedError, status: int) -> None:
     assert http_status(error) == status
+
+
+def test_engine_errors_take_their_code_from_the_class_and_print_the_message() -> None:
+    unsafe = UnsafeCheckpointError("x.pt references os.system")
+    assert (unsafe.code, str(unsafe)) == ("unsafe_checkpoint", "x.pt references os.system")
+    assert isinstance(unsafe, CheckpointError) and isinstance(unsafe, InvalidInput)
+    assert ConfigError("m").code == "invalid_model_config"
+    assert EngineError("m").code == "engine_error" and http_status(EngineError("m")) == 500
