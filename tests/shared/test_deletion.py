@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 from sqlalchemy import func, select
@@ -20,11 +22,17 @@ def _count(db: Database, column: object) -> int:
         return int(session.scalar(select(func.count(column))) or 0)  # type: ignore[arg-type]
 
 
+@pytest.fixture
+def index(settings: Settings, database: Database) -> Iterator[IndexManager]:
+    manager = IndexManager(settings, database)
+    yield manager
+    manager.stop()
+
+
 def test_deleted_images_leave_search_at_once_and_lose_their_originals(
-    settings: Settings, database: Database
+    settings: Settings, database: Database, index: IndexManager
 ) -> None:
     seeded = seed_collection(settings, database, images=4, objects_per_image=3)
-    index = IndexManager(settings, database)
     index.sync_once()
     deletion = Deletion(database, index, settings.data_dir)
     with database.read() as session:
@@ -42,14 +50,12 @@ def test_deleted_images_leave_search_at_once_and_lose_their_originals(
     query = np.stack([seeded.vectors[o] for o in gone]).astype(np.float32)
     hits = index.search(seeded.space_id, query, 12, None)
     assert not {h.object_id for row in hits for h in row} & set(gone)
-    index.stop()
 
 
 def test_an_ingestion_goes_with_its_images_and_then_is_not_found(
-    settings: Settings, database: Database
+    settings: Settings, database: Database, index: IndexManager
 ) -> None:
     first = seed_collection(settings, database, images=2, objects_per_image=1)
-    index = IndexManager(settings, database)
     index.sync_once()
     deletion = Deletion(database, index, settings.data_dir)
     result = deletion.delete_ingestion(first.ingestion_id)
@@ -62,4 +68,3 @@ def test_an_ingestion_goes_with_its_images_and_then_is_not_found(
         "ingestion_not_found",
         f"ingestion {first.ingestion_id} does not exist",
     )
-    index.stop()
