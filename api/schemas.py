@@ -12,12 +12,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 # The search models are the search service's own (shared/search/models.py); the routes answer
-# with them as they are. Re-exported: the other routes' responses embed them.
-from shared.search.models import MAX_ID as MAX_ID
-from shared.search.models import Box as Box
+# with them as they are, and the other responses here embed them. DbId is re-exported: the
+# routes' id parameters use it.
 from shared.search.models import DbId as DbId
-from shared.search.models import GroupBy as GroupBy
-from shared.search.models import ObjectOut as ObjectOut
+from shared.search.models import ObjectOut
 
 
 class ErrorInfo(BaseModel):
