@@ -1,4 +1,5 @@
-"""Typed FastAPI dependencies: the process's resources and bounded paging/k parameters.
+"""Typed FastAPI dependencies: the process's resources, bounded paging/k parameters and the
+selection (:class:`shared.selection.Selection`) parsed from query parameters.
 
 They are ``async def`` on purpose: they never block, and FastAPI would run a plain ``def``
 dependency in the thread pool (one thread hop per dependency per request).
@@ -15,8 +16,10 @@ from fastapi.security import APIKeyHeader
 from api.errors import ApiError
 from api.middleware import API_KEY_HEADER
 from api.resources import Resources
-from api.schemas import DbId, GroupBy
+from api.schemas import DbId
 from shared.db.database import Database
+from shared.search.models import GroupBy
+from shared.selection import Selection, selection_from
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -122,28 +125,6 @@ async def k_param(
 KDep = Annotated[int, Depends(k_param)]
 
 
-@dataclass(frozen=True)
-class FilterParams:
-    """Search filters as given by the caller (class names/ids are resolved per space)."""
-
-    classes: tuple[str, ...]
-    min_score: float | None
-    ingestions: tuple[int, ...]
-    min_box_side: float | None
-    min_similarity: float | None
-    group_by: GroupBy
-
-    @property
-    def restricts_candidates(self) -> bool:
-        """True if only some objects may be returned (``min_similarity`` cuts scores only)."""
-        return bool(
-            self.classes
-            or self.ingestions
-            or self.min_score is not None
-            or self.min_box_side is not None
-        )
-
-
 async def filter_params(
     classes: Annotated[
         list[str] | None,
@@ -167,21 +148,26 @@ async def filter_params(
         float | None,
         Query(ge=-1.0, le=1.0, description="Minimum cosine similarity (maximum distance)"),
     ] = None,
+) -> Selection:
+    """The query parameters of a selection: the one place the API parses them."""
+    return selection_from(
+        classes=classes,
+        ingestions=ingestions,
+        min_score=min_score,
+        min_box_side=min_box_side,
+        min_similarity=min_similarity,
+    )
+
+
+FilterDep = Annotated[Selection, Depends(filter_params)]
+
+
+async def group_by_param(
     group_by: Annotated[
         GroupBy, Query(description="'image' rolls object hits up to their images")
     ] = GroupBy.object,
-) -> FilterParams:
-    names = tuple(
-        part.strip() for value in classes or [] for part in value.split(",") if part.strip()
-    )
-    return FilterParams(
-        classes=names,
-        min_score=min_score,
-        ingestions=tuple(ingestions or ()),
-        min_box_side=min_box_side,
-        min_similarity=min_similarity,
-        group_by=group_by,
-    )
+) -> GroupBy:
+    return group_by
 
 
-FilterDep = Annotated[FilterParams, Depends(filter_params)]
+GroupDep = Annotated[GroupBy, Depends(group_by_param)]

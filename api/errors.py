@@ -1,10 +1,11 @@
-"""One error format for every error the API returns.
+"""One error format for every error the API returns, and the one map from errors to statuses.
 
-Every non-2xx response body is ``{"error": {"code": str, "message": str, "details": ...}}``:
-route errors (:class:`ApiError`), validation errors, unknown routes (404), wrong methods (405),
-middleware rejections (401, 413, 503) and unexpected exceptions (500). Messages name the item
-and the reason; they never contain server paths or stack traces (unexpected exceptions are
-logged server-side and answered with a generic message).
+Every non-2xx response body is ``{"error": {"code": str, "message": str, "details": ...}}``: the
+coded errors of every layer (:mod:`shared.errors`, mapped to a status by their class in
+:func:`http_status`; :class:`ApiError` names its own), validation errors, unknown routes (404),
+wrong methods (405), middleware rejections (401, 413, 503) and unexpected exceptions (500).
+Messages name the item and the reason; they never contain server paths or stack traces
+(unexpected exceptions are logged server-side and answered with a generic message).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Send
+
+from shared.errors import CodedError, Conflict, InvalidInput, NotFound, Unavailable, Unsupported
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +41,19 @@ STATUS_CODES: dict[int, str] = {
 }
 
 
-class ApiError(Exception):
-    """An error a route raises on purpose; rendered as the common error body."""
+# By class, most specific first: an error may be of two kinds (a file that is not an image is
+# both invalid input and unsupported; the status says the more specific).
+HTTP_STATUS: tuple[tuple[type[CodedError], int], ...] = (
+    (NotFound, 404),
+    (Unsupported, 415),
+    (Conflict, 409),
+    (Unavailable, 503),
+    (InvalidInput, 422),
+)
+
+
+class ApiError(CodedError):
+    """An HTTP-only error with its own status (paging limits, overload, upload size)."""
 
     def __init__(
         self,
@@ -49,16 +63,23 @@ class ApiError(Exception):
         details: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(code, message, details)
         self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
         self.headers = dict(headers or {})
 
 
-def not_found(kind: str, item_id: int | str) -> ApiError:
-    return ApiError(404, f"{kind}_not_found", f"{kind} {item_id} does not exist")
+def http_status(exc: CodedError) -> int:
+    """The HTTP status of a coded error: its own for :class:`ApiError`, else by class."""
+    if isinstance(exc, ApiError):
+        return exc.status
+    for kind, status in HTTP_STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+def not_found(kind: str, item_id: int | str) -> NotFound:
+    return NotFound(f"{kind}_not_found", f"{kind} {item_id} does not exist")
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -108,9 +129,10 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
-async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+async def _coded_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CodedError)
+    headers = exc.headers if isinstance(exc, ApiError) else None
+    return error_response(http_status(exc), exc.code, exc.message, exc.details, headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -138,7 +160,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(CodedError, _coded_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)

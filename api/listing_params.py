@@ -1,6 +1,6 @@
-"""Query parameters of the listing routes (``/v1/images``, ``/v1/objects``): the search filters
-(:class:`api.dependencies.FilterParams`, the same names as the searches) and the paging, as a
-keyset cursor (``after`` / ``before``) or the 1-based ``page``."""
+"""Query parameters of the listing routes (``/v1/images``, ``/v1/objects``): the search
+filters (the selection of :mod:`shared.selection`, the same names as the searches) and the
+paging, as a keyset cursor (``after`` / ``before``) or the 1-based ``page``."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
-from api.dependencies import FilterDep, PageDep
+from api.dependencies import FilterDep, GroupDep, PageDep
 from api.errors import ApiError
-from api.schemas import MAX_ID, GroupBy, ListPage
+from api.schemas import ListPage
 from shared.listing import Listing, ObjectFilter, PageRequest
+from shared.search.models import MAX_ID, GroupBy
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ def _invalid(name: str, message: str) -> ApiError:
 async def listing_params(
     page: PageDep,
     filters: FilterDep,
+    group_by: GroupDep,
     after: Annotated[
         int | None,
         Query(ge=0, le=MAX_ID, description="Keyset cursor: the page after this id (``next``)"),
@@ -52,7 +54,7 @@ async def listing_params(
     # Listings keep or drop objects; they have no similarity to cut or hits to group.
     if filters.min_similarity is not None:
         raise _invalid("min_similarity", "min_similarity applies to searches only")
-    if filters.group_by is not GroupBy.object:
+    if group_by is not GroupBy.object:
         raise _invalid("group_by", "group_by applies to searches only")
     return ListingParams(
         filter=ObjectFilter(

@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING
 
 import anyio
 from redis import Redis
-from sqlalchemy import select
 
-from api.errors import ApiError
 from api.metrics import ApiMetrics, StateCollector
 from api.schema_gate import SchemaGate
 from api.schemas import RebuildResponse
 from shared.db.database import Database
-from shared.db.models import EmbeddingSpace
+from shared.deletion import Deletion
+from shared.ingestion.uploads import remove_upload
+from shared.search.service import SearchService
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -96,6 +96,8 @@ class Resources:
     model_limiter: anyio.CapacityLimiter
     index_limiter: anyio.CapacityLimiter
     schema: SchemaGate
+    search: SearchService
+    deletion: Deletion
     redis: Redis | None = None  # for readiness probes only (the queue has its own connection)
 
     # Per-process memo of derived, immutable answers (e.g. the model's layer table).
@@ -104,40 +106,10 @@ class Resources:
     rebuild_lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: threading.Event = field(default_factory=threading.Event)
     replanner: threading.Thread | None = None
-    # Class names per embedding space id: immutable for a space (its key covers the model).
-    _class_names: dict[int, tuple[str, ...]] = field(default_factory=dict, repr=False)
-    _class_names_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def class_names(self, space_id: int) -> tuple[str, ...]:
-        """The space's class names, index = class id (read once per space, then memoised).
-
-        An unknown space gives ``()`` and is not memoised (it may be created later).
-        """
-        names = self._class_names.get(space_id)
-        if names is not None:
-            return names
-        with self._class_names_lock:
-            names = self._class_names.get(space_id)
-            if names is None:
-                with self.db.read() as session:
-                    stored = session.scalar(
-                        select(EmbeddingSpace.class_names).where(EmbeddingSpace.id == space_id)
-                    )
-                if stored is None:
-                    return ()
-                names = self._class_names[space_id] = tuple(str(name) for name in stored)
-            return names
 
     def detector(self) -> Detector:
         """The model (loaded on first use); 503 ``model_unavailable`` if it cannot be loaded."""
-        try:
-            return self.models.get()
-        except Exception as exc:
-            log.exception("the model could not be loaded")
-            # The message names the kind of failure, never the server path of the weights.
-            raise ApiError(
-                503, "model_unavailable", f"the model could not be loaded ({type(exc).__name__})"
-            ) from None
+        return self.search.model()
 
     def start_rebuild(self, space_id: int) -> RebuildResponse:
         """Rebuild one space's index in a background thread (one at a time per space)."""
@@ -225,6 +197,14 @@ def build_resources(settings: Settings, *, metrics: ApiMetrics, warm_model: bool
     models = ModelProvider(settings)
     index = IndexManager(settings, db)
     queue = make_queue(settings, db, models)  # embedded mode shares this process's model
+    search = SearchService(
+        db=db,
+        index=index,
+        detector=models.get,
+        max_image_pixels=settings.max_image_pixels,
+        observe_search=lambda kind, seconds: metrics.search_seconds.labels(kind).observe(seconds),
+        observe_embed=metrics.embed_seconds.observe,
+    )
     resources = Resources(
         settings=settings,
         db=db,
@@ -236,6 +216,10 @@ def build_resources(settings: Settings, *, metrics: ApiMetrics, warm_model: bool
         model_limiter=anyio.CapacityLimiter(MODEL_THREADS),
         index_limiter=anyio.CapacityLimiter(INDEX_SEARCH_THREADS),
         schema=schema,
+        search=search,
+        deletion=Deletion(
+            db, index, settings.data_dir, release_source=partial(remove_upload, settings)
+        ),
         redis=(
             Redis.from_url(
                 settings.redis_url,

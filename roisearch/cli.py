@@ -21,8 +21,10 @@ from roisearch.commands import (
     serve,
 )
 from roisearch.context import err_console
+from roisearch.errors import report
 from roisearch.exit_codes import EPILOG, FAILURE
 from roisearch.storage_errors import storage_failure
+from shared.errors import CodedError
 
 app = typer.Typer(
     name="roisearch",
@@ -48,6 +50,8 @@ demo_model.register(app)  # `train-demo`, `eval-demo`
 def main() -> None:
     try:
         app()
+    except CodedError as exc:  # from any command: one line, not a traceback
+        sys.exit(report(exc))
     except Exception as exc:
         message = storage_failure(exc)
         if message is None:

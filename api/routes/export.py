@@ -16,19 +16,18 @@ from fastapi.responses import StreamingResponse
 from api.dependencies import ResourcesDep
 from api.errors import ApiError
 from api.report_schemas import ExportFormat, SplitPart
-from api.routes.reports import report_error
 from api.schemas import DbId, ErrorResponse
+from shared.errors import NotFound
 from shared.export.rows import ExportSpec
 from shared.export.splits import SplitSpec, split_index
 from shared.export.streams import MEDIA_TYPES, stream_csv, stream_npy, stream_npz, stream_parquet
 from shared.reports.errors import ReportError
 from shared.reports.selection import count_objects, resolve_selection
+from shared.selection import SelectionError, selection_from
 
 router = APIRouter(tags=["export"])
-EXPORT_BATCH = 4096
-
-
 NOT_FOUND_CODES = frozenset({"space_not_found", "ingestion_not_found"})
+EXPORT_BATCH = 4096
 
 
 @router.get(
@@ -76,32 +75,28 @@ def export(
         SplitPart | None, Query(description="Only this part of the split (needs split)")
     ] = None,
 ) -> StreamingResponse:
-    names = [p.strip() for value in classes or [] for p in value.split(",") if p.strip()]
-    try:
-        split_spec = SplitSpec.parse(split, seed) if split is not None else None
-        if part is not None and split_spec is None:
-            raise ReportError("invalid_split", "part needs a split (for example split=0.8,0.1,0.1)")
-        with resources.db.read() as session:
-            selection = resolve_selection(
-                session,
-                space_id=space_id,
-                classes=names,
-                ingestions=ingestions or [],
-                min_score=min_score,
-            )
-            if count_objects(session, selection) == 0:
-                raise ReportError("empty_selection", "no object matches the selection")
-        spec = ExportSpec(
-            selection=selection,
-            split=split_spec,
-            part=None if part is None else split_index(part.value),
-        )
-    except ReportError as exc:
-        if exc.code in NOT_FOUND_CODES:
-            # An unknown space or ingestion in the query names a resource that does not
-            # exist: 404, as /v1/index/status answers for an unknown space.
-            raise ApiError(404, exc.code, exc.message, exc.details) from None
-        raise report_error(exc) from None
+    wanted = selection_from(
+        space_id=space_id, classes=classes, ingestions=ingestions, min_score=min_score
+    )
+    split_spec = SplitSpec.parse(split, seed) if split is not None else None
+    if part is not None and split_spec is None:
+        raise ReportError("invalid_split", "part needs a split (for example split=0.8,0.1,0.1)")
+    with resources.db.read() as session:
+        try:
+            selection = resolve_selection(session, wanted)
+        except SelectionError as exc:
+            if exc.code in NOT_FOUND_CODES:
+                # An unknown space or ingestion names a resource that does not exist: 404, as
+                # /v1/index/status answers for an unknown space.
+                raise NotFound(exc.code, exc.message, exc.details) from None
+            raise
+        if count_objects(session, selection) == 0:
+            raise SelectionError("empty_selection", "no object matches the selection")
+    spec = ExportSpec(
+        selection=selection,
+        split=split_spec,
+        part=None if part is None else split_index(part.value),
+    )
     db = resources.db
     body: Iterator[bytes]
     if format == ExportFormat.csv:

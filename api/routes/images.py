@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import FileResponse, Response
 from sqlalchemy import func, select
 
-from api.deletion import delete_images
 from api.dependencies import ResourcesDep
 from api.errors import not_found
 from api.listing_params import ListingDep
-from api.presenters import detections_url, image_file_url, object_out
 from api.rendering import detections_jpeg, original_path
 from api.schemas import DeleteResponse, ErrorResponse, ImageDetail, ImageList, ImageOut
 from shared.db.models import DetectedObject, Image
 from shared.listing import list_images as list_image_ids
+from shared.search.hits import detections_url, image_file_url, object_out
 
 router = APIRouter(tags=["images"])
 ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}}
@@ -148,7 +148,7 @@ def get_detections_image(
     summary="Delete an image and remove its objects from search",
 )
 def delete_image(image_id: ImageId, resources: ResourcesDep) -> DeleteResponse:
-    result = delete_images(resources, [image_id])
+    result = resources.deletion.delete_images([image_id])
     if result.deleted_images == 0:
         raise not_found("image", image_id)
-    return result
+    return DeleteResponse(**asdict(result))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -9,7 +10,6 @@ from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from api.deletion import delete_ingestion
 from api.dependencies import PageDep, PageParams, ResourcesDep
 from api.errors import not_found
 from api.ingestion_start import start_from_request
@@ -293,7 +293,4 @@ def list_items(
 )
 def remove_ingestion(ingestion_id: IngestionId, resources: ResourcesDep) -> DeleteResponse:
     """Images that another ingestion also contains are kept (with their objects)."""
-    result = delete_ingestion(resources, ingestion_id)
-    if result is None:
-        raise not_found("ingestion", ingestion_id)
-    return result
+    return DeleteResponse(**asdict(resources.deletion.delete_ingestion(ingestion_id)))

@@ -9,12 +9,10 @@ from typing import Any
 import anyio
 from fastapi import APIRouter
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from api.dependencies import ResourcesDep
 from api.resources import Resources
 from api.schemas import ErrorResponse, ModelOut
-from shared.db.models import EmbeddingSpace
 from shared.model_identity import model_identity
 
 router = APIRouter(tags=["model"])
@@ -43,8 +41,7 @@ class LayersOut(BaseModel):
 def _model_info(resources: Resources) -> ModelOut:
     detector = resources.detector()
     spec = detector.space
-    with resources.db.read() as session:
-        space_id = session.scalar(select(EmbeddingSpace.id).where(EmbeddingSpace.key == spec.key))
+    space_id = resources.search.space_id(spec.key)
     weights = resources.settings.weights
     identity = model_identity(weights, spec.class_names)
     return ModelOut(

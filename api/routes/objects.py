@@ -11,11 +11,11 @@ from sqlalchemy import select
 from api.dependencies import ResourcesDep
 from api.errors import not_found
 from api.listing_params import ListingDep
-from api.presenters import object_out
 from api.rendering import crop_jpeg
 from api.schemas import ErrorResponse, ObjectList, ObjectOut
 from shared.db.models import DetectedObject, Image
 from shared.listing import list_objects as list_object_ids
+from shared.search.hits import object_out
 
 router = APIRouter(tags=["objects"])
 ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}}

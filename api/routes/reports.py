@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import FileResponse
-from sqlalchemy import func, select
 
 from api.dependencies import PageDep, ResourcesDep
-from api.errors import ApiError, not_found
 from api.report_schemas import (
     ReportLinks,
     ReportList,
@@ -28,12 +25,12 @@ from api.report_schemas import (
 )
 from api.schemas import ErrorResponse, Page
 from shared.db.models import Report, ReportStatus
+from shared.errors import Unavailable
 from shared.reports.assignments import ASSIGNMENTS_CSV, ASSIGNMENTS_PARQUET
-from shared.reports.errors import ReportError
 from shared.reports.job import create_cluster_report
-from shared.reports.params import REPORT_KIND_CLUSTERS, ClusterParams
+from shared.reports.params import ClusterParams
 from shared.reports.pipeline import REPORT_HTML, plan_report
-from shared.settings import Settings
+from shared.reports.store import fail_unqueued, find_report, report_file, report_page
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +41,6 @@ FILE_ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorResponse, "description": "The report is not done (yet)"},
 }
 ReportId = Annotated[int, Path(ge=1, le=2**62, description="Report id")]
-
-
-def report_error(exc: ReportError) -> ApiError:
-    """Bad request parameters or data → 422 with the report error's code and details."""
-    return ApiError(422, exc.code, exc.message, exc.details)
 
 
 def _links(report: Report) -> ReportLinks:
@@ -126,28 +118,17 @@ def create_clusters_report(params: ClusterParams, resources: ResourcesDep) -> Re
     ``ingestion_not_found``, ``empty_selection``, ``k_too_large``, ``validation_error``.
     """
     with resources.db.read() as session:
-        try:
-            plan_report(session, params)
-        except ReportError as exc:
-            raise report_error(exc) from None
+        plan_report(session, params)  # raises invalid input (422) before anything is queued
     report_id = create_cluster_report(resources.db, params)
     try:
         resources.queue.enqueue_report(report_id)
     except Exception:
         log.exception("report %s could not be queued", report_id)
-        with resources.db.begin() as session:
-            report = session.get(Report, report_id)
-            if report is not None:
-                report.status = ReportStatus.FAILED
-                report.error_code = "queue_unavailable"
-                report.error_message = "the job queue could not be reached"
-        raise ApiError(
-            503, "queue_unavailable", "the job queue could not be reached; try again later"
+        fail_unqueued(resources.db, report_id)
+        raise Unavailable(
+            "queue_unavailable", "the job queue could not be reached; try again later"
         ) from None
-    with resources.db.read() as session:
-        report = session.get(Report, report_id)
-        assert report is not None
-        return report_out(report)
+    return report_out(find_report(resources.db, report_id))
 
 
 @router.get("/v1/reports", response_model=ReportList, summary="List reports, newest first")
@@ -157,21 +138,10 @@ def list_reports(
     status: Annotated[ReportStatus | None, Query(description="Only reports in this status")] = None,
 ) -> ReportList:
     """Without the ``result`` bodies (fetch one report for that)."""
-    conditions = [Report.kind == REPORT_KIND_CLUSTERS]
-    if status is not None:
-        conditions.append(Report.status == status)
-    with resources.db.read() as session:
-        total = session.scalar(select(func.count(Report.id)).where(*conditions)) or 0
-        rows = session.scalars(
-            select(Report)
-            .where(*conditions)
-            .order_by(Report.id.desc())
-            .offset(page.offset)
-            .limit(page.page_size)
-        ).all()
-        reports = [report_out(r, with_result=False) for r in rows]
+    total, rows = report_page(resources.db, status=status, offset=page.offset, limit=page.page_size)
     return ReportList(
-        page=Page(page=page.page, page_size=page.page_size, total=total), reports=reports
+        page=Page(page=page.page, page_size=page.page_size, total=total),
+        reports=[report_out(r, with_result=False) for r in rows],
     )
 
 
@@ -182,35 +152,11 @@ def list_reports(
     summary="Status, progress and (when done) the result of a report",
 )
 def get_report(report_id: ReportId, resources: ResourcesDep) -> ReportOut:
-    with resources.db.read() as session:
-        report = session.get(Report, report_id)
-        if report is None:
-            raise not_found("report", report_id)
-        return report_out(report)
-
-
-def _report_file(settings: Settings, report: Report, name: str) -> FilePath:
-    if report.status != ReportStatus.DONE:
-        raise ApiError(
-            409,
-            "report_not_done",
-            f"report {report.id} is {report.status}; its files exist once it is done",
-            {"status": report.status, "progress": report.progress},
-        )
-    path = settings.reports_dir / str(report.id) / name
-    if not path.is_file():
-        raise ApiError(
-            404, "report_file_missing", f"the file {name} of report {report.id} is missing"
-        )
-    return path
+    return report_out(find_report(resources.db, report_id))
 
 
 def _serve(resources: ResourcesDep, report_id: int, name: str, media_type: str) -> FileResponse:
-    with resources.db.read() as session:
-        report = session.get(Report, report_id)
-        if report is None:
-            raise not_found("report", report_id)
-        path = _report_file(resources.settings, report, name)
+    path = report_file(resources.settings.reports_dir, find_report(resources.db, report_id), name)
     download = None if name == REPORT_HTML else f"report-{report_id}-{name}"
     return FileResponse(path, media_type=media_type, filename=download)
 

@@ -21,8 +21,8 @@ from roisearch.ingestion_report import load_report, print_report
 from roisearch.output import Column, Listing, print_listing
 from shared.db.database import Database
 from shared.db.models import DetectedObject, Image, Report, ReportStatus
+from shared.errors import InvalidInput
 from shared.ingestion.outcome import last_object_id
-from shared.reports.errors import ReportError
 from shared.reports.job import create_cluster_report, run_cluster_report
 from shared.reports.params import ClusterParams
 from shared.reports.pipeline import REPORT_HTML
@@ -129,7 +129,7 @@ def _report(settings: Settings, db: Database) -> Path | None:
         report_id = create_cluster_report(db, params)
         with console.status(f"computing clustering report {report_id}…"):
             status = run_cluster_report(db, settings, report_id)
-    except ReportError as exc:
+    except InvalidInput as exc:
         err_console.print(f"[yellow]no clustering report: {exc.code}: {exc.message}[/yellow]")
         return None
     with db.read() as session:

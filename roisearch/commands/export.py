@@ -11,11 +11,13 @@ from roisearch.context import err_console, settings_or_exit
 from roisearch.exit_codes import FAILURE, USAGE
 from roisearch.output import json_option, message, print_json
 from roisearch.progress_bars import counting_bar
+from shared.errors import InvalidInput
 from shared.export.files import FILE_FORMATS, export_directory
 from shared.export.rows import ExportSpec
 from shared.export.splits import SplitSpec, split_index
 from shared.reports.errors import ReportError
 from shared.reports.selection import count_objects, resolve_selection
+from shared.selection import selection_from
 
 
 def export(
@@ -56,10 +58,9 @@ def export(
         with db.read() as session:
             selection = resolve_selection(
                 session,
-                space_id=space,
-                classes=[p.strip() for c in classes or [] for p in c.split(",") if p.strip()],
-                ingestions=ingestions or [],
-                min_score=min_score,
+                selection_from(
+                    space_id=space, classes=classes, ingestions=ingestions, min_score=min_score
+                ),
             )
             total = count_objects(session, selection)
         if total == 0:
@@ -69,7 +70,7 @@ def export(
             split=split_spec,
             part=None if part is None else split_index(part),
         )
-    except ReportError as exc:
+    except InvalidInput as exc:
         err_console.print(f"[red]{exc.code}: {exc.message}[/red]")
         db.dispose()
         raise typer.Exit(FAILURE) from None

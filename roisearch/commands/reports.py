@@ -25,8 +25,8 @@ from roisearch.output import (
     print_listing,
 )
 from shared.db.models import Report, ReportStatus
+from shared.errors import InvalidInput
 from shared.reports.assignments import ASSIGNMENTS_CSV, ASSIGNMENTS_PARQUET
-from shared.reports.errors import ReportError
 from shared.reports.job import create_cluster_report, run_cluster_report
 from shared.reports.params import ClusterMethod, ClusterParams
 from shared.reports.pipeline import REPORT_HTML, plan_report
@@ -117,7 +117,7 @@ def clusters(
     try:
         with db.read() as session:
             plan_report(session, params)
-    except ReportError as exc:
+    except InvalidInput as exc:
         err_console.print(f"[red]{exc.code}: {exc.message}[/red]")
         db.dispose()
         raise typer.Exit(FAILURE) from None

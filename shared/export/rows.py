@@ -19,7 +19,7 @@ from shared.reports.errors import ReportError
 from shared.reports.selection import (
     DEFAULT_BATCH,
     ObjectBatch,
-    Selection,
+    ResolvedSelection,
     count_objects,
     iter_batches,
 )
@@ -27,7 +27,7 @@ from shared.reports.selection import (
 
 @dataclass(frozen=True)
 class ExportSpec:
-    selection: Selection
+    selection: ResolvedSelection
     split: SplitSpec | None = None
     part: int | None = None  # index into SPLIT_NAMES; only with a split
 

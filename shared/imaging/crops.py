@@ -14,18 +14,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image as PILImage
 
+from shared.errors import CodedError
 from shared.imaging.decoding import ImageDecodeError, decode_image
 
 JPEG_QUALITY = 85
 
 
-class CropError(Exception):
-    """A crop that cannot be made; ``code`` is stable, ``message`` names the item."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
+class CropError(CodedError):
+    """A crop that cannot be made; ``code`` is stable, ``message`` names the item (codes:
+    ``original_not_stored``, ``original_missing``, ``empty_crop`` and the decoding codes)."""
 
 
 def stored_original(data_dir: Path, storage_path: str | None, image_id: int) -> Path:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from shared.errors import InvalidInput, Unsupported
+
 ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
 
 # Formats we recognise by their magic bytes and refuse on purpose.
@@ -45,13 +47,17 @@ _TAR_MAGIC_OFFSET = 257  # "ustar" sits in the first header block, not at offset
 _ORIENTATION_TAG = 0x0112
 
 
-class ImageDecodeError(Exception):
-    """A file that cannot become an image; ``code`` is stable, ``message`` is for people."""
+class ImageDecodeError(InvalidInput):
+    """A file that cannot become an image; ``code`` is stable, ``message`` is for people.
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
+    Codes of a broken image: ``corrupt``, ``truncated``, ``too_many_pixels``; the others are
+    raised as :class:`UnsupportedImageError`.
+    """
+
+
+class UnsupportedImageError(ImageDecodeError, Unsupported):
+    """Not an image roisearch accepts, rather than a broken one: ``empty_file``,
+    ``not_an_image``, ``format_not_allowed``, ``nested_archive``."""
 
 
 @dataclass(frozen=True)
@@ -126,17 +132,17 @@ def decode_image(
     smallest DCT scale that still covers it (never below ``target_size``).
     """
     if not data:
-        raise ImageDecodeError("empty_file", f"{name} is empty (0 bytes)")
+        raise UnsupportedImageError("empty_file", f"{name} is empty (0 bytes)")
     refused = _sniff_refused(data)
     if refused:
-        raise ImageDecodeError(
+        raise UnsupportedImageError(
             "format_not_allowed", f"{name} is {refused}, which roisearch does not open"
         )
     if (
         any(data.startswith(sig) for sig in _ARCHIVE_SIGNATURES)
         or data[_TAR_MAGIC_OFFSET : _TAR_MAGIC_OFFSET + 5] == b"ustar"
     ):
-        raise ImageDecodeError("nested_archive", f"{name} is an archive, not an image")
+        raise UnsupportedImageError("nested_archive", f"{name} is an archive, not an image")
     try:
         with warnings.catch_warnings():
             # Our budget (checked below with the real size) decides, not Pillow's fixed
@@ -174,7 +180,7 @@ def decode_image(
             raise ImageDecodeError(
                 "corrupt", f"{name} starts like a {claimed} file but its header cannot be read"
             ) from None
-        raise ImageDecodeError(
+        raise UnsupportedImageError(
             "not_an_image",
             f"{name} is not an image in an allowed format ({', '.join(ALLOWED_FORMATS)})",
         ) from None

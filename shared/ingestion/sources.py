@@ -32,6 +32,7 @@ from typing import IO
 
 import numpy as np
 
+from shared.errors import InvalidInput
 from shared.ingestion.zip_cache import ZIP_CACHE
 from shared.settings import Settings
 
@@ -40,22 +41,12 @@ NESTED_ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".tar.gz", ".gz", ".bz2", ".x
 TAR_SUFFIXES = (".tar", ".tgz", ".tar.gz", ".tar.bz2", ".tar.xz")
 
 
-class SourceError(Exception):
+class SourceError(InvalidInput):
     """The source as a whole cannot be read (the ingestion fails with this code/message)."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
-
-class MemberError(Exception):
+class MemberError(InvalidInput):
     """One member cannot be read; its item fails with this code/message."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

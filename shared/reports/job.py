@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from shared.db.database import Database
 from shared.db.models import Report, ReportStatus
-from shared.reports.errors import ReportError
+from shared.errors import InvalidInput
 from shared.reports.params import REPORT_KIND_CLUSTERS, ClusterParams
 from shared.reports.pipeline import build_cluster_report
 from shared.settings import Settings
@@ -121,7 +121,7 @@ def run_cluster_report(db: Database, settings: Settings, report_id: int) -> str:
             message=f"the stored parameters are invalid: {exc.errors()[0]['msg']}",
         )
         return ReportStatus.FAILED
-    except ReportError as exc:
+    except InvalidInput as exc:  # a report or selection error: the caller's to fix
         _finish(db, report_id, ReportStatus.FAILED, code=exc.code, message=exc.message)
         return ReportStatus.FAILED
     except Exception as exc:

@@ -43,7 +43,7 @@ from shared.imaging.matching import (
 from shared.reports.duplicates import DuplicateFinder, group_summary
 from shared.reports.originals import iter_image_pixels, iter_object_pixels
 from shared.reports.params import ClusterParams
-from shared.reports.selection import Selection
+from shared.reports.selection import ResolvedSelection
 from shared.settings import Settings
 
 Progress = Callable[[float], None]
@@ -213,7 +213,7 @@ def object_duplicates(
     }
 
 
-def _image_query(selection: Selection) -> Any:
+def _image_query(selection: ResolvedSelection) -> Any:
     query = select(ImageEmbedding.image_id, ImageEmbedding.vector).where(
         ImageEmbedding.space_id == selection.space_id
     )
@@ -228,7 +228,9 @@ def _image_query(selection: Selection) -> Any:
     return query
 
 
-def _image_batches(db: Database, selection: Selection) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _image_batches(
+    db: Database, selection: ResolvedSelection
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(image ids int64 [n], unit vectors float32 [n, d]) of the selection's images, by id."""
     last = 0
     while True:
@@ -251,7 +253,7 @@ def _image_batches(db: Database, selection: Selection) -> Iterator[tuple[np.ndar
 def image_duplicates(
     db: Database,
     settings: Settings,
-    selection: Selection,
+    selection: ResolvedSelection,
     params: ClusterParams,
     workdir: Path,
     progress: Progress,

@@ -13,6 +13,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.selection import Selection
+
 MAX_CLUSTERS = 1000
 MAX_SAMPLE = 1_000_000
 REPORT_KIND_CLUSTERS = "clusters"
@@ -123,6 +125,15 @@ class ClusterParams(BaseModel):
     )
     max_duplicate_groups: int = Field(default=50, ge=0, le=10_000)
     map_points: int = Field(default=2000, ge=0, le=20_000, description="Points on the 2-D map")
+
+    def selection(self) -> Selection:
+        """The objects to cluster, in the vocabulary of :mod:`shared.selection`."""
+        return Selection(
+            space_id=self.space_id,
+            classes=tuple(self.classes),
+            ingestions=tuple(self.ingestions),
+            min_score=self.min_score,
+        )
 
     @model_validator(mode="after")
     def _ranges(self) -> ClusterParams:

@@ -47,7 +47,7 @@ from shared.reports.sampling import BottomK
 from shared.reports.selection import (
     DEFAULT_BATCH,
     ObjectBatch,
-    Selection,
+    ResolvedSelection,
     class_counts,
     fetch_objects,
     ingestions_of,
@@ -70,7 +70,7 @@ Progress = Callable[[float, str], None]
 class Plan:
     """A checked request: the frozen selection and its objects per class."""
 
-    selection: Selection
+    selection: ResolvedSelection
     counts: dict[int, int]
 
     @property
@@ -84,13 +84,7 @@ def plan_report(session: Session, params: ClusterParams) -> Plan:
     Errors: unknown space/class/ingestion, ``empty_selection``, ``k_too_large`` (more clusters
     than selected objects).
     """
-    selection = resolve_selection(
-        session,
-        space_id=params.space_id,
-        classes=params.classes,
-        ingestions=params.ingestions,
-        min_score=params.min_score,
-    )
+    selection = resolve_selection(session, params.selection())
     counts = class_counts(session, selection)
     plan = Plan(selection=selection, counts=counts)
     if plan.total == 0:
@@ -108,7 +102,7 @@ def plan_report(session: Session, params: ClusterParams) -> Plan:
     return plan
 
 
-def _describe(selection: Selection) -> str:
+def _describe(selection: ResolvedSelection) -> str:
     parts = [f"space {selection.space_id}"]
     described = selection.describe()
     if described["classes"] is not None:
@@ -189,7 +183,7 @@ def _fit(params: ClusterParams, group: int | None, x: np.ndarray, first_label: i
     )
 
 
-def _sample_vectors(db: Database, selection: Selection, sampler: BottomK) -> ObjectBatch:
+def _sample_vectors(db: Database, selection: ResolvedSelection, sampler: BottomK) -> ObjectBatch:
     return fetch_objects(db, selection, sampler.ids())
 
 
@@ -361,7 +355,7 @@ def _compute(
     return result
 
 
-def _group_name(selection: Selection, group: int | None) -> str | None:
+def _group_name(selection: ResolvedSelection, group: int | None) -> str | None:
     return None if group is None else selection.class_name(group)
 
 

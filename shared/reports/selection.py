@@ -1,10 +1,10 @@
 """Select objects (space, classes, ingestions, detector score) and read them in bounded batches.
 
-A :class:`Selection` is resolved once (names → ids, checked against the database) and then
-read with keyset pagination on the object id (``id > last ORDER BY id LIMIT n``), each batch in
-its own short read transaction, up to the largest id that existed when it was resolved: rows
-added later are not read, so a report or an export describes one set of objects, and no batch
-ever holds more than ``batch_size`` rows.
+A :class:`~shared.selection.Selection` is resolved once (names → ids, checked against the
+database) into a :class:`ResolvedSelection` and then read with keyset pagination on the object
+id (``id > last ORDER BY id LIMIT n``), each batch in its own short read transaction, up to the
+largest id that existed when it was resolved: rows added later are not read, so a report or an
+export describes one set of objects, and no batch ever holds more than ``batch_size`` rows.
 
 Array contract of :class:`ObjectBatch`: ``ids``/``image_ids`` int64 [n], ``class_ids`` int32
 [n], ``scores`` float64 [n], ``boxes`` float64 [n, 4] (x1, y1, x2, y2 in original-image pixels
@@ -21,10 +21,11 @@ import numpy as np
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from shared.class_names import resolve_class_ids, unknown_classes_message
 from shared.db.database import Database
 from shared.db.models import DetectedObject, EmbeddingSpace, Ingestion, IngestionItem
 from shared.reports.errors import ReportError
+from shared.search.hits import HIT_COLUMNS
+from shared.selection import Selection, SelectionError, resolve_classes
 
 DEFAULT_BATCH = 4096
 # Bound on ids in one ``IN (...)`` list (SQLite allows 32766 bound variables).
@@ -32,7 +33,7 @@ IN_CHUNK = 4000
 
 
 @dataclass(frozen=True)
-class Selection:
+class ResolvedSelection:
     """A resolved selection: every id exists; ``max_id`` freezes the set of objects."""
 
     space_id: int
@@ -87,24 +88,12 @@ class ObjectBatch:
         )
 
 
-def resolve_classes(names: Sequence[str], wanted: Sequence[str]) -> tuple[int, ...]:
-    """Class names or ids → class ids of a space; unknown ones are an ``unknown_class`` error."""
-    ids, unknown = resolve_class_ids(names, wanted)
-    if unknown:
-        raise ReportError(
-            "unknown_class",
-            unknown_classes_message(unknown, names, "the embedding space"),
-            {"unknown": [u[:64] for u in unknown[:50]], "classes": list(names)[:1000]},
-        )
-    return tuple(sorted(set(ids)))
-
-
 def _default_space(session: Session) -> int:
     spaces = session.scalars(select(DetectedObject.space_id).distinct()).all()
     if not spaces:
-        raise ReportError("empty_selection", "there are no objects in the database")
+        raise SelectionError("empty_selection", "there are no objects in the database")
     if len(spaces) > 1:
-        raise ReportError(
+        raise SelectionError(
             "space_required",
             f"objects of {len(spaces)} embedding spaces exist; choose one with space_id "
             "(vectors of different spaces cannot be compared)",
@@ -113,45 +102,41 @@ def _default_space(session: Session) -> int:
     return int(spaces[0])
 
 
-def resolve_selection(
-    session: Session,
-    *,
-    space_id: int | None = None,
-    classes: Sequence[str] = (),
-    ingestions: Sequence[int] = (),
-    min_score: float | None = None,
-) -> Selection:
-    """Check every named item and freeze the set of objects; raises :class:`ReportError`."""
+def resolve_selection(session: Session, wanted: Selection = Selection()) -> ResolvedSelection:
+    """Check every named item and freeze the set of objects; raises
+    :class:`~shared.selection.SelectionError`. Reports and exports use ``space_id``,
+    ``classes``, ``ingestions`` and ``min_score`` (the other fields are search-only)."""
+    space_id = wanted.space_id
     if space_id is None:
         space_id = _default_space(session)
     space = session.get(EmbeddingSpace, space_id)
     if space is None:
-        raise ReportError("space_not_found", f"embedding space {space_id} does not exist")
+        raise SelectionError("space_not_found", f"embedding space {space_id} does not exist")
     names = tuple(str(n) for n in space.class_names or [])
-    class_ids = resolve_classes(names, classes) if classes else None
-    wanted = sorted(set(ingestions))
-    if wanted:
-        found = set(session.scalars(select(Ingestion.id).where(Ingestion.id.in_(wanted))).all())
-        missing = [i for i in wanted if i not in found]
+    class_ids = resolve_classes(names, wanted.classes) if wanted.classes else None
+    ingestions = sorted(set(wanted.ingestions))
+    if ingestions:
+        found = set(session.scalars(select(Ingestion.id).where(Ingestion.id.in_(ingestions))).all())
+        missing = [i for i in ingestions if i not in found]
         if missing:
-            raise ReportError(
+            raise SelectionError(
                 "ingestion_not_found",
                 f"ingestion(s) {', '.join(map(str, missing[:20]))} do not exist",
                 {"missing": missing[:1000]},
             )
     max_id = session.scalar(select(func.max(DetectedObject.id))) or 0
-    return Selection(
+    return ResolvedSelection(
         space_id=space.id,
         dim=int(space.dim),
         class_names=names,
         class_ids=class_ids,
-        ingestion_ids=tuple(wanted),
-        min_score=min_score,
+        ingestion_ids=tuple(ingestions),
+        min_score=wanted.min_score,
         max_id=int(max_id),
     )
 
 
-def conditions(selection: Selection) -> list[ColumnElement[bool]]:
+def conditions(selection: ResolvedSelection) -> list[ColumnElement[bool]]:
     """WHERE clauses on :class:`DetectedObject` for the selection."""
     where: list[ColumnElement[bool]] = [
         DetectedObject.space_id == selection.space_id,
@@ -172,13 +157,13 @@ def conditions(selection: Selection) -> list[ColumnElement[bool]]:
     return where
 
 
-def count_objects(session: Session, selection: Selection) -> int:
+def count_objects(session: Session, selection: ResolvedSelection) -> int:
     return int(
         session.scalar(select(func.count(DetectedObject.id)).where(*conditions(selection))) or 0
     )
 
 
-def class_counts(session: Session, selection: Selection) -> dict[int, int]:
+def class_counts(session: Session, selection: ResolvedSelection) -> dict[int, int]:
     """class id → number of selected objects."""
     rows = session.execute(
         select(DetectedObject.class_id, func.count(DetectedObject.id))
@@ -188,17 +173,7 @@ def class_counts(session: Session, selection: Selection) -> dict[int, int]:
     return {int(c): int(n) for c, n in rows}
 
 
-_META_COLUMNS = (
-    DetectedObject.id,
-    DetectedObject.image_id,
-    DetectedObject.class_id,
-    DetectedObject.class_name,
-    DetectedObject.score,
-    DetectedObject.x1,
-    DetectedObject.y1,
-    DetectedObject.x2,
-    DetectedObject.y2,
-)
+_META_COLUMNS = HIT_COLUMNS
 
 
 def decode_vectors(blobs: Sequence[bytes], ids: Sequence[int], dim: int) -> np.ndarray:
@@ -234,7 +209,7 @@ def _batch_from_rows(rows: Sequence[Any], dim: int, with_vectors: bool) -> Objec
 
 def iter_batches(
     db: Database,
-    selection: Selection,
+    selection: ResolvedSelection,
     *,
     batch_size: int = DEFAULT_BATCH,
     with_vectors: bool = True,
@@ -261,7 +236,7 @@ def iter_batches(
 
 
 def iter_keys(
-    db: Database, selection: Selection, *, batch_size: int = 4 * DEFAULT_BATCH
+    db: Database, selection: ResolvedSelection, *, batch_size: int = 4 * DEFAULT_BATCH
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(ids int64 [n], class_ids int32 [n]) of every selected object: the cheap sampling pass."""
     where = conditions(selection)
@@ -284,7 +259,7 @@ def iter_keys(
             return
 
 
-def fetch_objects(db: Database, selection: Selection, ids: np.ndarray) -> ObjectBatch:
+def fetch_objects(db: Database, selection: ResolvedSelection, ids: np.ndarray) -> ObjectBatch:
     """The objects with int64 [m] ``ids`` (with vectors), in the order of ``ids``."""
     parts: list[Any] = []
     columns = (*_META_COLUMNS, DetectedObject.vector)

@@ -13,6 +13,7 @@ from roisearch.commands.client import app
 from tests.api.conftest import API_KEY, resources_of_server
 from tests.api.live_server import LiveServer
 from tests.factories import seed_collection
+from tests.roisearch.test_client_commands import table_rows
 
 runner = CliRunner()
 
@@ -29,11 +30,7 @@ def test_similar_prints_a_table_of_hits(live_server: LiveServer) -> None:
     )
     assert result.exit_code == 0, result.output
     assert f"similar to object {query}" in result.output
-    rows = [
-        [cell.strip() for cell in line.split("│")[1:-1]]
-        for line in result.output.splitlines()
-        if line.startswith("│") and line.split("│")[1].strip().isdigit()
-    ]
+    rows = table_rows(result.output)
     assert [row[0] for row in rows] == ["1", "2", "3"]
     cluster = seeded.cluster_of[query]
     assert all(seeded.cluster_of[int(row[2])] == cluster for row in rows)

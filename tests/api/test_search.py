@@ -12,10 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Row, select
 
-from api.dependencies import FilterParams
-from api.routes.search import _runs_inline
-from api.schemas import GroupBy
 from shared.db.models import DetectedObject
+from shared.selection import Selection
 from tests.api.conftest import resources_of
 from tests.factories import DIM, SEEDED_CLASSES, Seeded, add_object
 
@@ -84,7 +82,7 @@ def test_filters(client: TestClient, seeded: Seeded) -> None:
     # the message lists the classes the user can choose from (issue 17 §3)
     names = unknown.json()["error"]["details"]["classes"]
     assert (
-        f"this model has {len(names)} classes: {', '.join(names)}"
+        f"this space has {len(names)} classes: {', '.join(names)}"
         in (unknown.json()["error"]["message"])
     )
 
@@ -278,8 +276,7 @@ def test_filtered_search_by_id_runs_in_the_thread_pool_with_the_same_results(
     query = seeded.object_ids[0]
     plain = client.get(f"/v1/objects/{query}/similar", params={"k": 50}).json()["hits"]
     # min_score 0 restricts nothing in effect but builds a candidate mask (the slow path).
-    params = FilterParams((), 0.0, (), None, None, GroupBy.object)
-    assert not _runs_inline(resources_of(client), params)
+    assert not resources_of(client).search.runs_inline(Selection(min_score=0.0))
     masked = client.get(f"/v1/objects/{query}/similar", params={"k": 50, "min_score": 0.0}).json()[
         "hits"
     ]

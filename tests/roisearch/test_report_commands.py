@@ -45,7 +45,7 @@ def test_report_clusters_writes_the_page(
         app, ["report", "clusters", "-k", "4", "-o", str(out), "-c", "cat", "-c", "zebra"], env=env
     )
     assert result.exit_code == 1 and "unknown_class" in result.output and "zebra" in result.output
-    assert "the embedding space has 4 classes: cat, dog, car, boat" in result.output
+    assert "this space has 4 classes: cat, dog, car, boat" in result.output
     assert not out.exists()
     result = CliRunner().invoke(
         app,

@@ -16,6 +16,7 @@ from shared.export.rows import ExportSpec
 from shared.export.splits import SplitSpec
 from shared.reports.errors import ReportError
 from shared.reports.selection import resolve_selection
+from shared.selection import Selection
 from shared.settings import Settings
 from tests.factories import CLASSES, Collection, seed_clustered
 
@@ -113,7 +114,7 @@ def test_class_filter_exports_only_that_class(
     tmp_path: Path, database: Database, collection: Collection
 ) -> None:
     with database.read() as session:
-        spec = ExportSpec(resolve_selection(session, classes=["boat"]))
+        spec = ExportSpec(resolve_selection(session, Selection(classes=("boat",))))
     export_directory(database, spec, tmp_path / "boats")
     ids = check_part(tmp_path / "boats", collection)
     assert set(ids) == {o for o, c in collection.class_of.items() if c == 3}

@@ -17,6 +17,7 @@ from shared.export.rows import ExportSpec
 from shared.export.splits import SplitSpec
 from shared.export.streams import stream_csv, stream_npy, stream_npz, stream_parquet
 from shared.reports.selection import resolve_selection
+from shared.selection import Selection
 from shared.settings import Settings
 from tests.factories import Collection, add_objects, make_space, seed_clustered
 
@@ -82,7 +83,7 @@ def test_npz_without_split_has_plain_names(
     tmp_path: Path, database: Database, collection: Collection
 ) -> None:
     with database.read() as session:
-        spec = ExportSpec(resolve_selection(session, classes=["dog"]))
+        spec = ExportSpec(resolve_selection(session, Selection(classes=("dog",))))
     bundle = np.load(io.BytesIO(b"".join(stream_npz(database, spec, tmp_path))))
     assert set(bundle.files) == {
         "object_ids",

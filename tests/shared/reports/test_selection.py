@@ -17,6 +17,7 @@ from shared.reports.selection import (
     iter_keys,
     resolve_selection,
 )
+from shared.selection import Selection, SelectionError
 from shared.settings import Settings
 from tests.factories import Collection, add_object, seed_clustered, space_row
 
@@ -45,9 +46,17 @@ def test_everything_by_default_in_id_order(database: Database, collection: Colle
 
 def test_filters_by_class_ingestion_and_score(database: Database, collection: Collection) -> None:
     with database.read() as session:
-        cars = resolve_selection(session, classes=["car", "0"])  # a name and an id ("cat")
-        first = resolve_selection(session, ingestions=[collection.ingestion_ids[0]])
-        confident = resolve_selection(session, min_score=0.45)
+        cars = resolve_selection(
+            session,
+            Selection(
+                classes=(
+                    "car",
+                    "0",
+                )
+            ),
+        )  # a name and an id ("cat")
+        first = resolve_selection(session, Selection(ingestions=(collection.ingestion_ids[0],)))
+        confident = resolve_selection(session, Selection(min_score=0.45))
     got = np.concatenate([b.ids for b in iter_batches(database, cars, with_vectors=False)])
     assert set(got.tolist()) == {o for o, c in collection.class_of.items() if c in (0, 2)}
     assert cars.describe()["classes"] == ["cat", "car"]
@@ -103,16 +112,25 @@ def test_ingestions_of_images(database: Database, collection: Collection) -> Non
 
 def test_bad_selections_are_named(database: Database, collection: Collection) -> None:
     with database.read() as session:
-        with pytest.raises(ReportError) as info:
-            resolve_selection(session, classes=["car", "zebra", "99"])
+        with pytest.raises(SelectionError) as info:
+            resolve_selection(
+                session,
+                Selection(
+                    classes=(
+                        "car",
+                        "zebra",
+                        "99",
+                    )
+                ),
+            )
         assert info.value.code == "unknown_class"
         assert "'zebra'" in info.value.message and "'99'" in info.value.message
         assert info.value.details["classes"] == ["cat", "dog", "car", "boat"]
-        with pytest.raises(ReportError) as info:
-            resolve_selection(session, ingestions=[collection.ingestion_ids[0], 777])
+        with pytest.raises(SelectionError) as info:
+            resolve_selection(session, Selection(ingestions=(collection.ingestion_ids[0], 777)))
         assert info.value.code == "ingestion_not_found" and "777" in info.value.message
-        with pytest.raises(ReportError) as info:
-            resolve_selection(session, space_id=555)
+        with pytest.raises(SelectionError) as info:
+            resolve_selection(session, Selection(space_id=555))
         assert info.value.code == "space_not_found"
 
 
@@ -123,16 +141,16 @@ def test_several_spaces_need_a_choice(
         settings, database, images=2, objects_per_image=1, duplicates=0, space_key="other", seed=3
     )
     with database.read() as session:
-        with pytest.raises(ReportError) as info:
+        with pytest.raises(SelectionError) as info:
             resolve_selection(session)
         assert info.value.code == "space_required"
         assert info.value.details == {"space_ids": [collection.space_id, other.space_id]}
-        chosen = resolve_selection(session, space_id=other.space_id)
+        chosen = resolve_selection(session, Selection(space_id=other.space_id))
         assert count_objects(session, chosen) == 2
 
 
 def test_empty_database(database: Database) -> None:
-    with database.read() as session, pytest.raises(ReportError) as info:
+    with database.read() as session, pytest.raises(SelectionError) as info:
         resolve_selection(session)
     assert info.value.code == "empty_selection"
 
@@ -144,7 +162,7 @@ def test_space_without_objects_counts_zero(database: Database) -> None:
         session.flush()
         space_id = space.id
     with database.read() as session:
-        selection = resolve_selection(session, space_id=space_id)
+        selection = resolve_selection(session, Selection(space_id=space_id))
         assert count_objects(session, selection) == 0
     assert list(iter_batches(database, selection)) == []
 

@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
-from api.presenters import IndexedHit, hit_out, indexed_hits
 from shared.index import ObjectMetadata
+from shared.search.hits import IndexedHit, hit_out, indexed_hits
 
 
 def test_indexed_hits_round_float32_noise_away_and_name_classes() -> None:

@@ -1,5 +1,5 @@
-"""Database rows and index metadata → response models, with the URLs clients follow (relative to
-the API root)."""
+"""Database rows and index metadata → hits and objects, with the URLs clients follow (relative
+to the API root)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from api.schemas import Box, Hit, ImageGroup, ObjectOut
 from shared.db.models import DetectedObject
 from shared.ingestion.spaces import class_name
+from shared.search.models import Box, Hit, ImageGroup, ObjectOut
 
 if TYPE_CHECKING:
     from shared.index import ObjectMetadata
@@ -60,8 +60,8 @@ class HitRow(Protocol):
     y2: float
 
 
-# The columns a query object needs: a hit's, its space and ordinal, and its vector.
-OBJECT_COLUMNS = (
+# The columns of a hit (:class:`HitRow`), in this order.
+HIT_COLUMNS = (
     DetectedObject.id,
     DetectedObject.image_id,
     DetectedObject.class_id,
@@ -71,6 +71,10 @@ OBJECT_COLUMNS = (
     DetectedObject.y1,
     DetectedObject.x2,
     DetectedObject.y2,
+)
+# The columns a query object needs: a hit's, its space and ordinal, and its vector.
+OBJECT_COLUMNS = (
+    *HIT_COLUMNS,
     DetectedObject.space_id,
     DetectedObject.ordinal,
     DetectedObject.vector,
@@ -156,3 +160,8 @@ def group_by_image(hits: list[Hit], k: int) -> list[ImageGroup]:
             )
         group.hits.append(hit)
     return list(groups.values())
+
+
+def vector_of(obj: ObjectRow | DetectedObject) -> np.ndarray:
+    """The stored vector: float32 little-endian bytes → float32 ``[D]``."""
+    return np.frombuffer(obj.vector, dtype="<f4").astype(np.float32)
