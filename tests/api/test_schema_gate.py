@@ -24,7 +24,9 @@ HEADERS = {"X-API-Key": API_KEY}
 def test_a_fresh_sqlite_data_dir_serves_data_routes(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path / "new", api_key=API_KEY)
     assert settings.database_url is None  # the default: SQLite in the data directory
-    with TestClient(create_app(settings, warm_model=False), headers=HEADERS) as client:
+    with TestClient(
+        create_app(settings, warm_model=False), headers=HEADERS, base_url="http://localhost"
+    ) as client:
         for path in ("/v1/ingestions", "/v1/images", "/v1/index/status"):
             response = client.get(path)
             assert response.status_code == 200, (path, response.text)
@@ -39,7 +41,9 @@ def test_postgresql_behind_head_is_not_ready_until_upgraded(
     migrations.upgrade(empty_pg_url, "0002")
     settings = load_settings(data_dir=tmp_path / "data", database_url=empty_pg_url, api_key=API_KEY)
     app = create_app(settings, warm_model=False)
-    with TestClient(app, headers=HEADERS, raise_server_exceptions=False) as client:
+    with TestClient(
+        app, headers=HEADERS, raise_server_exceptions=False, base_url="http://localhost"
+    ) as client:
         readyz = client.get("/readyz")
         assert readyz.status_code == 503
         database = readyz.json()["checks"]["database"]

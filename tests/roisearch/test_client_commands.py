@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import Result
 from PIL import Image as PILImage
 from typer.testing import CliRunner
 
@@ -21,6 +22,11 @@ from tests.api.test_search import HIT_FIELDS
 from tests.roisearch.test_index_commands import env_of
 
 runner = CliRunner()
+
+
+def error_lines(result: Result) -> list[str]:
+    """What a command wrote to stderr, less the ``data: ...`` line every command starts with."""
+    return [line for line in result.stderr.strip().splitlines() if not line.startswith("data: ")]
 
 
 def table_rows(output: str) -> list[list[str]]:
@@ -42,7 +48,7 @@ def test_similar_answers_in_process_as_a_table(settings: Settings, database: Dat
     result = runner.invoke(app, ["similar", str(query), "-k", "3"], env=_local_env(settings))
     assert result.exit_code == 0, result.output
     assert f"similar to object {query}" in result.output
-    rows = table_rows(result.output)
+    rows = table_rows(result.stdout)
     assert [row[0] for row in rows] == ["1", "2", "3"]
     assert all(seeded.cluster_of[int(row[2])] == seeded.cluster_of[query] for row in rows)
     # Not a terminal: no wrapping, every hit's crop path whole on its row.
@@ -55,7 +61,7 @@ def test_similar_json_has_the_api_fields(settings: Settings, database: Database)
     env = _local_env(settings)
     result = runner.invoke(app, ["similar", str(query), "-k", "4", "--json"], env=env)
     assert result.exit_code == 0, result.output
-    body = json.loads(result.output)
+    body = json.loads(result.stdout)
     assert set(body) == {"query", "hits", "groups"} and body["groups"] is None
     assert body["query"]["id"] == query and body["query"]["class_name"] in CLASSES
     assert len(body["hits"]) == 4 and all(set(hit) == HIT_FIELDS for hit in body["hits"])
@@ -68,11 +74,11 @@ def test_similar_json_has_the_api_fields(settings: Settings, database: Database)
     grouped = runner.invoke(
         app, ["similar", str(query), "-k", "2", "--group-by", "image", "--json"], env=env
     )
-    groups = json.loads(grouped.output)["groups"]
+    groups = json.loads(grouped.stdout)["groups"]
     assert len(groups) == 2 and len({g["image_id"] for g in groups}) == 2
 
     cats = runner.invoke(app, ["similar", str(query), "--classes", "cat", "--json"], env=env)
-    assert {hit["class_name"] for hit in json.loads(cats.output)["hits"]} <= {"cat"}
+    assert {hit["class_name"] for hit in json.loads(cats.stdout)["hits"]} <= {"cat"}
 
 
 def test_bad_input_in_process_is_one_line(settings: Settings, database: Database) -> None:
@@ -80,11 +86,11 @@ def test_bad_input_in_process_is_one_line(settings: Settings, database: Database
     env = _local_env(settings)
     missing = runner.invoke(app, ["similar", "99999"], env=env)
     assert missing.exit_code == 1
-    assert missing.output.strip() == "error: object 99999 does not exist (object_not_found)"
+    assert error_lines(missing) == ["error: object 99999 does not exist (object_not_found)"]
     unknown = runner.invoke(
         app, ["similar", str(seeded.object_ids[0]), "--classes", "zebra"], env=env
     )
-    assert unknown.exit_code == 1 and len(unknown.output.strip().splitlines()) == 1
+    assert unknown.exit_code == 1 and len(error_lines(unknown)) == 1
     assert "'zebra'" in unknown.output and "cat, dog, car" in unknown.output
 
 
@@ -96,7 +102,7 @@ def test_an_unreachable_url_is_one_line_and_exit_1(settings: Settings) -> None:
     for args in (["similar", "1"], ["similar", "1", "--json"]):
         result = runner.invoke(app, [*args, "--url", url], env=env_of(settings))
         assert result.exit_code == 1
-        lines = result.output.strip().splitlines()
+        lines = error_lines(result)
         assert len(lines) == 1, result.output
         assert f"cannot reach the API at {url}" in lines[0]
         assert "roisearch serve" in lines[0] and "--url" in lines[0]
@@ -110,7 +116,7 @@ def test_search_in_process_embeds_the_image(
     env = _local_env(settings)
     result = runner.invoke(app, ["search", str(picture), "--box", "5,5,30,30", "--json"], env=env)
     assert result.exit_code == 0, result.output
-    body = json.loads(result.output)
+    body = json.loads(result.stdout)
     assert (body["width"], body["height"]) == (60, 40)
     assert body["space_id"] is None  # nothing of the model's space is stored yet
     assert [q["source"] for q in body["queries"]] == ["box"]
@@ -121,7 +127,7 @@ def test_search_in_process_embeds_the_image(
     text = tmp_path / "notes.txt"
     text.write_text("not an image")
     refused = runner.invoke(app, ["search", str(text)], env=env)
-    assert refused.exit_code == 1 and len(refused.output.strip().splitlines()) == 1
+    assert refused.exit_code == 1 and len(error_lines(refused)) == 1
     assert "uploaded file 'notes.txt'" in refused.output and "(not_an_image)" in refused.output
 
 
@@ -133,8 +139,8 @@ def test_an_80_column_terminal_leaves_the_crop_column_room(
     env = {**_local_env(settings), "COLUMNS": "80"}
     result = runner.invoke(app, ["similar", str(seeded.object_ids[0]), "-k", "3"], env=env)
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    lines = result.stdout.splitlines()
     assert max(len(line) for line in lines) <= 80
-    rows = table_rows(result.output)
+    rows = table_rows(result.stdout)
     assert len(rows) == 3  # one line each: the crop path is whole, not folded
     assert all(row[-1] == f"/v1/objects/{row[2]}/crop.jpg" for row in rows)
