@@ -23,7 +23,6 @@ from starlette.datastructures import UploadFile
 from api.errors import ApiError
 from api.resources import Resources
 from api.schemas import IngestionPathRequest
-from shared.ingestion.runner import start_and_enqueue
 from shared.ingestion.sources import SourceError, check_inside_roots
 
 MAX_UPLOAD_FILES = 10_000
@@ -100,12 +99,8 @@ def _save_and_plan(resources: Resources, directory: Path, files: list[UploadFile
 
 def _start(resources: Resources, source: Path, display_name: str, origin: str) -> int:
     """Create, plan and enqueue an ingestion of ``source`` (blocking; planning enumerates it)."""
-    plan = start_and_enqueue(
-        resources.db,
-        resources.settings,
-        resources.queue,
-        source,
-        options={"display_name": display_name, "origin": origin},
+    plan = resources.supervisor.submit(
+        source, options={"display_name": display_name, "origin": origin}
     )
     return plan.ingestion_id
 

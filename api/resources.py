@@ -38,6 +38,7 @@ from shared.settings import Settings
 
 if TYPE_CHECKING:
     from shared.index import IndexManager
+    from shared.ingestion.supervisor import IngestionSupervisor
     from shared.model_provider import ModelProvider
     from shared.queueing import JobQueue
     from shared.yolov7.detector import Detector
@@ -91,6 +92,7 @@ class Resources:
     models: ModelProvider
     index: IndexManager
     queue: JobQueue
+    supervisor: IngestionSupervisor
     metrics: ApiMetrics
     model_state: ModelState
     model_limiter: anyio.CapacityLimiter
@@ -165,22 +167,13 @@ class Resources:
         """Take over the unfinished ingestions of dead drivers (plan again those left
         ``planning``, queue the pending chunks of those left ``running``), now and
         periodically, in a background thread (planning a large archive again takes long)."""
-        self.replanner = threading.Thread(target=self._replan, name="replanner", daemon=True)
+        self.replanner = threading.Thread(
+            target=self.supervisor.keep_recovering,
+            args=(self.stopping, REPLAN_INTERVAL_S),
+            name="replanner",
+            daemon=True,
+        )
         self.replanner.start()
-
-    def _replan(self) -> None:
-        from shared.ingestion.reconciler import resume_planning, resume_running
-
-        while True:
-            try:
-                # Both log what they take over. Planning first: what it plans and queues is
-                # leased by the queue, so the second pass does not queue it again.
-                resume_planning(self.db, self.settings, self.queue)
-                resume_running(self.db, self.queue)
-            except Exception:
-                log.warning("re-planning pass failed (will retry)", exc_info=True)
-            if self.stopping.wait(REPLAN_INTERVAL_S):
-                return
 
     def start_background(self) -> None:
         """What needs the tables: the index catch-up and, without Redis, the re-planner."""
@@ -215,8 +208,9 @@ def build_resources(settings: Settings, *, metrics: ApiMetrics, warm_model: bool
     # Imported here, not at module level: they pull in torch/faiss, which the app factory and
     # the CLI client must not pay for at import time.
     from shared.index import IndexManager
+    from shared.ingestion.supervisor import IngestionSupervisor
+    from shared.jobs import make_queue
     from shared.model_provider import ModelProvider
-    from shared.queueing import make_queue
 
     for directory in (settings.data_dir, settings.cache_dir, settings.uploads_dir):
         directory.mkdir(parents=True, exist_ok=True)
@@ -231,6 +225,7 @@ def build_resources(settings: Settings, *, metrics: ApiMetrics, warm_model: bool
         models=models,
         index=index,
         queue=queue,
+        supervisor=IngestionSupervisor(db, settings, queue),
         metrics=metrics,
         model_state=ModelState(),
         model_limiter=anyio.CapacityLimiter(MODEL_THREADS),

@@ -21,7 +21,7 @@ fixture (``tests/fixtures/yolov7``). Rows:
   NMS + ROI pooling);
 * serial — read, decode (DCT draft mode, as the pipeline) and embed one image after the
   other: what the pipeline would cost without its decode threads (overlap off);
-* embedded — ``roisearch ingest`` without Redis (``run_plan``): 2 decode threads, the
+* embedded — ``roisearch ingest`` without Redis (``IngestionSupervisor.run``): 2 decode threads, the
   process's inference streams, SQLite writes, originals stored;
 * RQ n workers — ``roisearch worker`` subprocesses on a private redis-server, SQLite,
   torch threads split between workers; timed from enqueue until every item is done.
@@ -262,7 +262,7 @@ def bench_embedded(
     from shared.db import migrations
     from shared.db.database import Database
     from shared.ingestion.progress import ingestion_progress
-    from shared.ingestion.runner import run_plan, start_ingestion
+    from shared.ingestion.supervisor import IngestionSupervisor
     from shared.model_provider import ModelProvider
 
     settings = base_settings(
@@ -273,8 +273,9 @@ def bench_embedded(
     models = ModelProvider(settings, throughput=True)
     models.get().embed([np.zeros((64, 64, 3), np.uint8)])  # load + warm-up, not timed
     start = time.perf_counter()
-    plan = start_ingestion(db, settings, src)
-    run_plan(db, settings, models, plan)
+    supervisor = IngestionSupervisor(db, settings)
+    plan = supervisor.start(src)
+    supervisor.run(plan, models)
     seconds = time.perf_counter() - start
     with db.read() as session:
         progress = ingestion_progress(session, plan.ingestion_id)
@@ -389,11 +390,12 @@ class RQRig:
 
         from shared.db.models import Ingestion
         from shared.ingestion.progress import ingestion_progress
-        from shared.ingestion.runner import enqueue_plan, start_ingestion
+        from shared.ingestion.supervisor import IngestionSupervisor
 
         start = time.perf_counter()
-        plan = start_ingestion(self._db, self.settings, folder)
-        enqueue_plan(self._queue, plan)
+        supervisor = IngestionSupervisor(self._db, self.settings, self._queue)
+        plan = supervisor.start(folder)
+        supervisor.enqueue(plan)
         while True:
             # one cheap status read per poll: the full progress (counts, objects, rate) costs
             # tens of ms at 1,000 items, CPU taken from the worker being measured

@@ -7,7 +7,7 @@ from pathlib import Path
 from shared.db.database import Database
 from shared.ingestion.pipeline import process_chunk
 from shared.ingestion.progress import FailedItem, ingestion_progress
-from shared.ingestion.runner import start_ingestion
+from shared.ingestion.supervisor import IngestionSupervisor
 from shared.settings import Settings
 from shared.yolov7.detector import Detector
 from tests.shared.imaging.corpus import jpeg
@@ -24,7 +24,7 @@ def test_skipped_items_are_listed_with_their_reasons(
     (src / "c-empty.jpg").write_bytes(b"")
     (src / "d-labels.json").write_text('{"a.jpg": "cat"}')
     (src / "e-notes.txt").write_text("holiday photos")
-    plan = start_ingestion(db, ingest_settings, src)
+    plan = IngestionSupervisor(db, ingest_settings).start(src)
     for chunk in plan.pending_chunks:
         process_chunk(db, ingest_settings, detector, plan.ingestion_id, chunk)
 

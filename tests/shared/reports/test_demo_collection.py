@@ -16,7 +16,7 @@ from demo.export import write_dataset
 from shared.db import migrations
 from shared.db.database import Database
 from shared.db.models import DetectedObject, Image, IngestionItem, Report, ReportStatus
-from shared.ingestion.runner import run_plan, start_ingestion
+from shared.ingestion.supervisor import IngestionSupervisor
 from shared.model_provider import ModelProvider
 from shared.reports.job import create_cluster_report, run_cluster_report
 from shared.reports.params import ClusterParams
@@ -39,8 +39,8 @@ def demo_collection(tmp_path_factory: pytest.TempPathFactory) -> tuple[Database,
     migrations.upgrade(url)
     settings = load_settings(data_dir=root / "data", database_url=url, chunk_size=16)
     db = Database.from_url(url)
-    plan = start_ingestion(db, settings, root / "scenes" / "images")
-    run_plan(db, settings, ModelProvider(settings), plan)
+    plan = IngestionSupervisor(db, settings).start(root / "scenes" / "images")
+    IngestionSupervisor(db, settings).run(plan, ModelProvider(settings))
     pairs = json.loads((root / "scenes" / "near_duplicates.json").read_text())
     assert len(pairs) == 2 == len(summary.near_duplicates)
     return db, root, pairs
