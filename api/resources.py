@@ -225,7 +225,7 @@ def build_resources(settings: Settings, *, metrics: ApiMetrics, warm_model: bool
         models=models,
         index=index,
         queue=queue,
-        supervisor=IngestionSupervisor(db, settings, queue),
+        supervisor=IngestionSupervisor(db, settings.ingestion_config(), queue),
         metrics=metrics,
         model_state=ModelState(),
         model_limiter=anyio.CapacityLimiter(MODEL_THREADS),

@@ -273,7 +273,7 @@ def bench_embedded(
     models = ModelProvider(settings, throughput=True)
     models.get().embed([np.zeros((64, 64, 3), np.uint8)])  # load + warm-up, not timed
     start = time.perf_counter()
-    supervisor = IngestionSupervisor(db, settings)
+    supervisor = IngestionSupervisor(db, settings.ingestion_config())
     plan = supervisor.start(src)
     supervisor.run(plan, models)
     seconds = time.perf_counter() - start
@@ -393,7 +393,7 @@ class RQRig:
         from shared.ingestion.supervisor import IngestionSupervisor
 
         start = time.perf_counter()
-        supervisor = IngestionSupervisor(self._db, self.settings, self._queue)
+        supervisor = IngestionSupervisor(self._db, self.settings.ingestion_config(), self._queue)
         plan = supervisor.start(folder)
         supervisor.enqueue(plan)
         while True:

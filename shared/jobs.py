@@ -21,9 +21,11 @@ from shared.settings import Settings
 def in_process_handlers(settings: Settings, db: Database, models: ModelProvider) -> Handlers:
     """The chunk and report jobs, run in this process with its model and database."""
 
+    ingestion = settings.ingestion_config()
+
     def run_chunk(ingestion_id: int, chunk: int) -> object:
         detector = models.get()
-        return process_chunk(db, settings, detector, ingestion_id, chunk, streams=models.streams)
+        return process_chunk(db, ingestion, detector, ingestion_id, chunk, streams=models.streams)
 
     def run_report(report_id: int) -> object:
         return run_cluster_report(db, settings, report_id)

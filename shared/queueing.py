@@ -19,8 +19,6 @@ from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from shared.settings import Settings
-
 log = logging.getLogger(__name__)
 
 CHUNK_JOB = "worker.jobs.process_chunk"
@@ -41,6 +39,19 @@ def parse_chunk_job_id(job_id: str) -> tuple[int, int] | None:
         return int(parts[2]), int(parts[3])
     except ValueError:
         return None
+
+
+class QueueSettings(Protocol):
+    """What an RQ queue needs of the settings (``shared.settings.Settings`` has it)."""
+
+    @property
+    def redis_url(self) -> str | None: ...
+
+    @property
+    def queue_name(self) -> str: ...
+
+    @property
+    def job_timeout_s(self) -> int: ...
 
 
 class JobQueue(Protocol):
@@ -67,7 +78,7 @@ class RQJobQueue:
         self.job_timeout_s = job_timeout_s
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RQJobQueue:
+    def from_settings(cls, settings: QueueSettings) -> RQJobQueue:
         if settings.redis_url is None:
             raise ValueError("RQJobQueue needs ROISEARCH_REDIS_URL")
         return cls(settings.redis_url, settings.queue_name, settings.job_timeout_s)

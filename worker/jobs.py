@@ -12,7 +12,7 @@ def process_chunk(ingestion_id: int, chunk: int) -> dict[str, int]:
     """Detect and embed the pending items of one chunk of an ingestion."""
     ctx = current()
     summary: ChunkSummary = _process_chunk(
-        ctx.db, ctx.settings, ctx.models.get(), ingestion_id, chunk, streams=ctx.models.streams
+        ctx.db, ctx.ingestion, ctx.models.get(), ingestion_id, chunk, streams=ctx.models.streams
     )
     return {"done": summary.done, "failed": summary.failed, "objects": summary.objects}
 

@@ -104,7 +104,7 @@ def start_supervision(
     """The worker's background threads until ``stop``: the janitor (expired jobs handed back,
     the reconciler) and the re-planner (``IngestionSupervisor.keep_recovering``)."""
     jobs = RQJobQueue.from_settings(settings)
-    supervisor = IngestionSupervisor(db, settings, jobs)
+    supervisor = IngestionSupervisor(db, settings.ingestion_config(), jobs)
     threads = [
         threading.Thread(
             target=_janitor, args=(jobs, supervisor, stop), name="rq-janitor", daemon=True

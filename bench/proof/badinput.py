@@ -289,7 +289,7 @@ def _child(spec_path: Path, out_path: Path) -> int:
     settings = load_settings(**spec["settings"])
     db = Database.from_url(settings.resolved_database_url)
     models = ModelProvider(settings)
-    supervisor = IngestionSupervisor(db, settings)
+    supervisor = IngestionSupervisor(db, settings.ingestion_config())
     results: dict[str, Any] = {}
     for source in spec["sources"]:
         entry: dict[str, Any] = {}

@@ -55,7 +55,7 @@ def enqueue_source(settings: Settings, db: Database, source: Path) -> int:
 
     queue = RQJobQueue.from_settings(settings)
     try:
-        supervisor = IngestionSupervisor(db, settings, queue)
+        supervisor = IngestionSupervisor(db, settings.ingestion_config(), queue)
         plan = supervisor.start(source.resolve())
         supervisor.enqueue(plan)
     finally:

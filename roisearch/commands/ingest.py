@@ -71,7 +71,7 @@ def ingest_embedded(
     none is left pending.
     """
     models = models or ModelProvider(settings, throughput=True)
-    supervisor = IngestionSupervisor(db, settings)  # no queue: the chunks run here
+    supervisor = IngestionSupervisor(db, settings.ingestion_config())  # no queue: runs here
     announce_model(model_identity(settings.weights, models.get().class_names))
     with counting_bar("items") as bar:
 
@@ -150,7 +150,9 @@ def ingest(
         else:
             identity = model_identity(settings.weights)  # the workers load it
             announce_model(identity)
-            supervisor = IngestionSupervisor(db, settings, RQJobQueue.from_settings(settings))
+            supervisor = IngestionSupervisor(
+                db, settings.ingestion_config(), RQJobQueue.from_settings(settings)
+            )
             plan = supervisor.start(source.resolve())
             n = supervisor.enqueue(plan)
             enqueued = f"ingestion {plan.ingestion_id}: {n} chunk job(s) enqueued"

@@ -31,7 +31,7 @@ from typing import IO
 
 import numpy as np
 
-from shared.settings import Settings
+from shared.ingestion.config import IngestionConfig
 
 _READ_BLOCK = 1 << 20
 NESTED_ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".tar.gz", ".gz", ".bz2", ".xz", ".7z", ".rar")
@@ -211,7 +211,7 @@ class _DigestSet:
 
 
 class _Limits:
-    def __init__(self, settings: Settings, packed_bytes: int | None = None) -> None:
+    def __init__(self, settings: IngestionConfig, packed_bytes: int | None = None) -> None:
         self.member_bytes = settings.max_member_bytes
         self.total_bytes = settings.max_archive_total_bytes
         self.members = settings.max_archive_members
@@ -262,7 +262,7 @@ class _Limits:
         return None
 
 
-def list_members(path: Path, kind: str, settings: Settings) -> Iterator[Member]:
+def list_members(path: Path, kind: str, settings: IngestionConfig) -> Iterator[Member]:
     """Enumerate the members of a folder, zip or single file (tar: see :func:`stage_tar`)."""
     limits = _Limits(settings)
     if kind == "file":
@@ -364,7 +364,7 @@ class MemberReader:
     10k-member zip costs ~0.2 s here). Use as a context manager; not thread-safe.
     """
 
-    def __init__(self, path: Path, kind: str, settings: Settings) -> None:
+    def __init__(self, path: Path, kind: str, settings: IngestionConfig) -> None:
         if kind not in ("file", "folder", "zip"):
             raise ValueError(f"MemberReader does not handle {kind!r} sources")
         self.path = path
@@ -424,7 +424,7 @@ class MemberReader:
         return self._zip.open(self._entries[key])  # KeyError: read_failed, as for a lost name
 
 
-def read_member(path: Path, kind: str, name: str, settings: Settings) -> bytes:
+def read_member(path: Path, kind: str, name: str, settings: IngestionConfig) -> bytes:
     """Read one member's bytes (see :class:`MemberReader` to read many)."""
     with MemberReader(path, kind, settings) as reader:
         return reader.read(name)
@@ -463,7 +463,7 @@ class TarEntry:
     data: bytes | None  # None when refused
 
 
-def iter_tar(path: Path, settings: Settings) -> Iterator[TarEntry]:
+def iter_tar(path: Path, settings: IngestionConfig) -> Iterator[TarEntry]:
     """Stream a (compressed) tar once: regular members with their bytes, others refused.
 
     A stream cannot skip a member without decompressing it, so whole-archive limits

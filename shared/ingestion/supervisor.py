@@ -40,6 +40,7 @@ from typing import Any
 
 from shared.db.database import Database
 from shared.db.models import Ingestion, IngestionStatus
+from shared.ingestion.config import IngestionConfig
 from shared.ingestion.leases import STALE_S, Orphan, claim, find_abandoned, lease
 from shared.ingestion.pipeline import ChunkSummary, finish_if_complete, process_chunk
 from shared.ingestion.planning import (
@@ -53,7 +54,6 @@ from shared.ingestion.planning import (
 from shared.ingestion.reconciler import GRACE_S, finish_settled, lost_chunks
 from shared.model_provider import ModelProvider
 from shared.queueing import JobQueue
-from shared.settings import Settings
 
 ChunkCallback = Callable[[PlanSummary, ChunkSummary], None]
 log = logging.getLogger(__name__)
@@ -75,13 +75,13 @@ class IngestionSupervisor:
     def __init__(
         self,
         db: Database,
-        settings: Settings,
+        config: IngestionConfig,
         queue: JobQueue | None = None,
         *,
         stale_s: float = STALE_S,
     ) -> None:
         self.db = db
-        self.settings = settings
+        self.config = config
         self._queue = queue
         self.stale_s = stale_s
 
@@ -98,7 +98,7 @@ class IngestionSupervisor:
     ) -> PlanSummary:
         """Create and plan an ingestion of ``source``; nothing is processed yet."""
         ingestion_id = self._create(source, options=options, kind=kind)
-        return plan_ingestion(self.db, self.settings, ingestion_id)
+        return plan_ingestion(self.db, self.config, ingestion_id)
 
     def enqueue(self, plan: PlanSummary) -> int:
         """Queue the plan's pending chunks; returns how many were queued."""
@@ -113,7 +113,7 @@ class IngestionSupervisor:
         """
         ingestion_id = self._create(source, options=options)
         with lease(self.db, ingestion_id):
-            plan = plan_ingestion(self.db, self.settings, ingestion_id)
+            plan = plan_ingestion(self.db, self.config, ingestion_id)
             self.enqueue(plan)
         return plan
 
@@ -138,7 +138,7 @@ class IngestionSupervisor:
                 return
         ingestion_id = self._create(source, options={**(options or {}), "runner": EMBEDDED})
         with lease(self.db, ingestion_id):
-            yield plan_ingestion(self.db, self.settings, ingestion_id)
+            yield plan_ingestion(self.db, self.config, ingestion_id)
 
     def run(
         self, plan: PlanSummary, models: ModelProvider, on_chunk: ChunkCallback | None = None
@@ -153,7 +153,7 @@ class IngestionSupervisor:
             for chunk in plan.pending_chunks:
                 summary = process_chunk(
                     self.db,
-                    self.settings,
+                    self.config,
                     detector,
                     plan.ingestion_id,
                     chunk,
@@ -212,7 +212,7 @@ class IngestionSupervisor:
             # Held until queued: an in-process queue takes the lease over with no gap in which
             # the planned ingestion would look driverless (see requeue_orphans).
             with lease(self.db, orphan.id):
-                self.enqueue(resume_plan(self.db, self.settings, orphan.id))
+                self.enqueue(resume_plan(self.db, self.config, orphan.id))
             resumed.append(orphan.id)
         return resumed
 
@@ -271,7 +271,7 @@ class IngestionSupervisor:
         # Planning first: what it plans and queues is leased by an in-process queue, so the
         # second pass does not queue it again.
         self.replan_orphans()
-        if self.settings.embedded:
+        if self.config.embedded:
             self.requeue_orphans()
 
     def keep_recovering(self, stop: threading.Event, interval_s: float) -> None:
@@ -309,7 +309,7 @@ class IngestionSupervisor:
                 None if status == IngestionStatus.PLANNING else plan_summary(session, ingestion_id)
             )
         if summary is None:
-            return resume_plan(self.db, self.settings, ingestion_id)
+            return resume_plan(self.db, self.config, ingestion_id)
         if not summary.pending_chunks:
             with self.db.begin() as session:
                 finish_if_complete(session, ingestion_id)

@@ -181,7 +181,7 @@ def test_api_leaves_alone_an_ingestion_whose_driver_is_alive(
     db = Database.from_url(app_settings.resolved_database_url)
     driver = subprocess.Popen(["sleep", "600"])
     try:
-        busy = IngestionSupervisor(db, app_settings).start(
+        busy = IngestionSupervisor(db, app_settings.ingestion_config()).start(
             upload_folder(app_settings, "busy", 5, 70)
         )
         # Run by another live process on this host (a `roisearch ingest` on the same database),

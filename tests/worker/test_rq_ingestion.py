@@ -279,7 +279,7 @@ def test_sigkilled_worker_job_is_retried_within_a_minute(tmp_path: Path, cluster
     cluster.start_worker()
     cluster.wait_for_workers(2)
     supervisor = IngestionSupervisor(
-        cluster.db, cluster.settings, RQJobQueue.from_settings(cluster.settings)
+        cluster.db, cluster.settings.ingestion_config(), RQJobQueue.from_settings(cluster.settings)
     )
     plan = supervisor.start(src)
     supervisor.enqueue(plan)
@@ -329,7 +329,7 @@ def test_several_sigkills_during_one_ingestion_lose_nothing(
         cluster.start_worker()
     cluster.wait_for_workers(3)
     supervisor = IngestionSupervisor(
-        cluster.db, cluster.settings, RQJobQueue.from_settings(cluster.settings)
+        cluster.db, cluster.settings.ingestion_config(), RQJobQueue.from_settings(cluster.settings)
     )
     plan = supervisor.start(src)
     supervisor.enqueue(plan)

@@ -140,7 +140,9 @@ def test_the_in_process_queue_leases_what_it_runs_and_orphans_are_queued_again(
     src.mkdir()
     for i in range(20):
         (src / f"{i:03d}.jpg").write_bytes(jpeg(48, 32, i))
-    plan = IngestionSupervisor(db, ingest_settings).start(src)  # chunks of 8: 0, 1, 2
+    plan = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(
+        src
+    )  # chunks of 8: 0, 1, 2
     running = threading.Event()
     release = threading.Event()
 
@@ -154,14 +156,17 @@ def test_the_in_process_queue_leases_what_it_runs_and_orphans_are_queued_again(
         assert running.wait(10)
         # Leased while its chunks are queued or running: not an orphan, not queued again.
         assert lease_row(db, plan.ingestion_id)[0] == owner_id()
-        assert IngestionSupervisor(db, ingest_settings, queue).requeue_orphans() == []
+        assert (
+            IngestionSupervisor(db, ingest_settings.ingestion_config(), queue).requeue_orphans()
+            == []
+        )
         release.set()
         queue.join()
         # Released after the last chunk; items still pending: driverless, taken over at once.
         assert lease_row(db, plan.ingestion_id)[0] is None
-        assert IngestionSupervisor(db, ingest_settings, queue).requeue_orphans() == [
-            plan.ingestion_id
-        ]
+        assert IngestionSupervisor(
+            db, ingest_settings.ingestion_config(), queue
+        ).requeue_orphans() == [plan.ingestion_id]
         queue.join()
         with db.begin() as session:
             session.execute(
@@ -170,9 +175,9 @@ def test_the_in_process_queue_leases_what_it_runs_and_orphans_are_queued_again(
                 .values(status=ItemStatus.DONE)
             )
         # Nothing left to run (killed between its last chunk and the final status): done.
-        assert IngestionSupervisor(db, ingest_settings, queue).requeue_orphans() == [
-            plan.ingestion_id
-        ]
+        assert IngestionSupervisor(
+            db, ingest_settings.ingestion_config(), queue
+        ).requeue_orphans() == [plan.ingestion_id]
         assert queue.depth() == 0
         with db.read() as session:
             assert session.get_one(Ingestion, plan.ingestion_id).status == IngestionStatus.DONE

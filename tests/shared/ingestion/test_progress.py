@@ -24,9 +24,9 @@ def test_skipped_items_are_listed_with_their_reasons(
     (src / "c-empty.jpg").write_bytes(b"")
     (src / "d-labels.json").write_text('{"a.jpg": "cat"}')
     (src / "e-notes.txt").write_text("holiday photos")
-    plan = IngestionSupervisor(db, ingest_settings).start(src)
+    plan = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(src)
     for chunk in plan.pending_chunks:
-        process_chunk(db, ingest_settings, detector, plan.ingestion_id, chunk)
+        process_chunk(db, ingest_settings.ingestion_config(), detector, plan.ingestion_id, chunk)
 
     with db.read() as session:
         progress = ingestion_progress(session, plan.ingestion_id)

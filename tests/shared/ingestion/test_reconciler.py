@@ -47,7 +47,7 @@ def plan_folder(tmp_path: Path, db: Database, settings: Settings, images: int) -
     src.mkdir(parents=True)
     for i in range(images):
         (src / f"{i:03d}.jpg").write_bytes(jpeg(48, 32, i))
-    return IngestionSupervisor(db, settings).start(src)
+    return IngestionSupervisor(db, settings.ingestion_config()).start(src)
 
 
 def age_items(db: Database, ingestion_id: int, seconds: float) -> None:
@@ -72,15 +72,26 @@ def test_lost_jobs_are_reenqueued_once(
     assert running_ingestions(db) == [plan.ingestion_id]
     # Planned but never enqueued (as if Redis lost everything): recent items wait for the grace
     # period, so a chunk a worker has only just claimed is left alone.
-    assert IngestionSupervisor(db, ingest_settings, rq_queue).reconcile(grace_s=3600) == 0
+    assert (
+        IngestionSupervisor(db, ingest_settings.ingestion_config(), rq_queue).reconcile(
+            grace_s=3600
+        )
+        == 0
+    )
     age_items(db, plan.ingestion_id, 120)
-    assert IngestionSupervisor(db, ingest_settings, rq_queue).reconcile(grace_s=20) == 3
+    assert (
+        IngestionSupervisor(db, ingest_settings.ingestion_config(), rq_queue).reconcile(grace_s=20)
+        == 3
+    )
     expected = [(plan.ingestion_id, c) for c in (0, 1, 2)]
     assert queued_chunks(rq_queue.queue) == expected
     assert rq_queue.known_chunks() == set(expected)
     assert all(job.func_name == CHUNK_JOB for job in rq_queue.queue.jobs)
     # Known to the queue now: nothing more is enqueued.
-    assert IngestionSupervisor(db, ingest_settings, rq_queue).reconcile(grace_s=20) == 0
+    assert (
+        IngestionSupervisor(db, ingest_settings.ingestion_config(), rq_queue).reconcile(grace_s=20)
+        == 0
+    )
     assert rq_queue.depth() == 3
 
 
@@ -96,7 +107,10 @@ def test_only_missing_chunks_of_running_ingestions(
     )
     rq_queue.queue.remove(lost)
     lost.delete()
-    assert IngestionSupervisor(db, ingest_settings, rq_queue).reconcile(grace_s=20) == 1
+    assert (
+        IngestionSupervisor(db, ingest_settings.ingestion_config(), rq_queue).reconcile(grace_s=20)
+        == 1
+    )
     assert queued_chunks(rq_queue.queue) == [(plan.ingestion_id, c) for c in (0, 1, 2)]
     # Re-enqueued ids carry a new generation, never the id of the lost job (stale fields).
     assert lost.id not in rq_queue.queue.get_job_ids()
@@ -108,7 +122,10 @@ def test_only_missing_chunks_of_running_ingestions(
             .where(Ingestion.id == plan.ingestion_id)
             .values(status=IngestionStatus.CANCELLED)
         )
-    assert IngestionSupervisor(db, ingest_settings, rq_queue).reconcile(grace_s=20) == 0
+    assert (
+        IngestionSupervisor(db, ingest_settings.ingestion_config(), rq_queue).reconcile(grace_s=20)
+        == 0
+    )
 
 
 def test_redis_loss_then_reconcile_completes_without_duplicates(
@@ -122,17 +139,18 @@ def test_redis_loss_then_reconcile_completes_without_duplicates(
     rq_queue.enqueue_chunks(plan.ingestion_id, plan.pending_chunks)
     # The first job runs (as a worker would), then Redis forgets everything.
     first = rq_queue.queue.jobs[0]
-    process_chunk(db, ingest_settings, detector, *first.args)
+    process_chunk(db, ingest_settings.ingestion_config(), detector, *first.args)
     rq_queue.connection.delete(rq_queue.queue.key)
     for job in rq_queue.queue.jobs:
         job.delete()
     assert rq_queue.known_chunks() == set()
     age_items(db, plan.ingestion_id, 120)
     assert (
-        IngestionSupervisor(db, ingest_settings, rq_queue).reconcile(grace_s=20) == 2
+        IngestionSupervisor(db, ingest_settings.ingestion_config(), rq_queue).reconcile(grace_s=20)
+        == 2
     )  # chunk 0 is done: not re-enqueued
     for job in rq_queue.queue.jobs:
-        process_chunk(db, ingest_settings, detector, *job.args)
+        process_chunk(db, ingest_settings.ingestion_config(), detector, *job.args)
     assert set(item_outcomes(db, plan.ingestion_id).values()) == {("done", None)}
     t = totals(db)
     assert t.images == 20 and t.objects == t.distinct_object_keys == t.object_count_sum
@@ -155,7 +173,8 @@ def test_in_process_queue_knows_its_pending_chunks(
     assert queue.enqueue_chunks(plan.ingestion_id, [0]) == 0  # already pending
     age_items(db, plan.ingestion_id, 120)
     assert (
-        IngestionSupervisor(db, ingest_settings, queue).reconcile(grace_s=20) == 2
+        IngestionSupervisor(db, ingest_settings.ingestion_config(), queue).reconcile(grace_s=20)
+        == 2
     )  # chunks 1 and 2
     release.set()
     queue.join()
@@ -189,17 +208,22 @@ def test_an_ingestion_whose_planner_was_killed_is_planned_again_and_completed(
     assert len(item_outcomes(db, ingestion_id)) == 5
     # Not a running ingestion: the chunk reconciler alone would never see it.
     age_items(db, ingestion_id, 120)
-    assert IngestionSupervisor(db, ingest_settings, rq_queue).reconcile(grace_s=20) == 0
+    assert (
+        IngestionSupervisor(db, ingest_settings.ingestion_config(), rq_queue).reconcile(grace_s=20)
+        == 0
+    )
 
     # Its planner is gone (known at once on this host): planned again, idempotently, and queued.
-    assert IngestionSupervisor(db, ingest_settings, rq_queue).replan_orphans() == [ingestion_id]
+    assert IngestionSupervisor(
+        db, ingest_settings.ingestion_config(), rq_queue
+    ).replan_orphans() == [ingestion_id]
     assert ingestion_state(db, ingestion_id) == ("running", None, 20)
     assert queued_chunks(rq_queue.queue) == [(ingestion_id, c) for c in (0, 1, 2)]
     assert (
-        IngestionSupervisor(db, ingest_settings, rq_queue).replan_orphans() == []
+        IngestionSupervisor(db, ingest_settings.ingestion_config(), rq_queue).replan_orphans() == []
     )  # nothing left to take over
     for job in rq_queue.queue.jobs:
-        process_chunk(db, ingest_settings, detector, *job.args)
+        process_chunk(db, ingest_settings.ingestion_config(), detector, *job.args)
     assert set(item_outcomes(db, ingestion_id).values()) == {("done", None)}
     assert len(item_outcomes(db, ingestion_id)) == 20
     assert ingestion_state(db, ingestion_id)[0] == "done"
@@ -222,7 +246,10 @@ def test_a_planner_that_is_alive_is_left_alone(
                 .where(Ingestion.id == ingestion_id)
                 .values(lease_owner=owner, updated_at=datetime.now(UTC) - timedelta(hours=1))
             )
-        assert IngestionSupervisor(db, ingest_settings, rq_queue).replan_orphans() == []
+        assert (
+            IngestionSupervisor(db, ingest_settings.ingestion_config(), rq_queue).replan_orphans()
+            == []
+        )
     # On another host: left alone while it beats, taken over once it stops.
     for age_s, expected in ((5, []), (600, [ingestion_id])):
         with db.begin() as session:
@@ -235,7 +262,9 @@ def test_a_planner_that_is_alive_is_left_alone(
                 )
             )
         assert (
-            IngestionSupervisor(db, ingest_settings, rq_queue, stale_s=60).replan_orphans()
+            IngestionSupervisor(
+                db, ingest_settings.ingestion_config(), rq_queue, stale_s=60
+            ).replan_orphans()
             == expected
         )
     assert ingestion_state(db, ingestion_id) == ("running", None, 1)
@@ -250,7 +279,9 @@ def test_a_killed_planner_whose_source_is_gone_fails_with_a_reason(
         (src / f"{i}.jpg").write_bytes(jpeg(48, 32, i))
     ingestion_id = plan_in_a_killed_process(ingest_settings, src)
     shutil.rmtree(src)  # e.g. an upload directory cleaned up meanwhile
-    assert IngestionSupervisor(db, ingest_settings, rq_queue).replan_orphans() == [ingestion_id]
+    assert IngestionSupervisor(
+        db, ingest_settings.ingestion_config(), rq_queue
+    ).replan_orphans() == [ingestion_id]
     assert ingestion_state(db, ingestion_id) == ("failed", "planning_interrupted", 5)
     with db.read() as session:
         items = session.execute(
@@ -293,5 +324,5 @@ def test_a_running_ingestion_with_nothing_pending_is_marked_done(
             .where(Ingestion.id == stuck.ingestion_id)
             .values(status=IngestionStatus.RUNNING)
         )
-    IngestionSupervisor(db, ingest_settings, rq_queue).reconcile(grace_s=3600)
+    IngestionSupervisor(db, ingest_settings.ingestion_config(), rq_queue).reconcile(grace_s=3600)
     assert ingestion_state(db, stuck.ingestion_id)[0] == IngestionStatus.DONE

@@ -46,7 +46,7 @@ def test_embedded_run_processes_every_chunk_in_order(
     tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
 ) -> None:
     archive = build_mixed_archive(tmp_path, "tar.gz", seed=4)
-    plan = IngestionSupervisor(db, ingest_settings).start(archive.path)
+    plan = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(archive.path)
     refused_at_planning = sum(
         1
         for code in (c for _, c in archive.expected.values())
@@ -60,7 +60,7 @@ def test_embedded_run_processes_every_chunk_in_order(
         assert p is plan
         seen.append(summary.chunk)
 
-    IngestionSupervisor(db, ingest_settings).run(
+    IngestionSupervisor(db, ingest_settings.ingestion_config()).run(
         plan, Models(ingest_settings, detector), on_chunk=on_chunk
     )
     assert seen == plan.pending_chunks
@@ -77,19 +77,21 @@ def test_embedded_run_processes_every_chunk_in_order(
 def test_sources_that_cannot_be_read_fail_the_ingestion(
     tmp_path: Path, ingest_settings: Settings, db: Database
 ) -> None:
-    missing = IngestionSupervisor(db, ingest_settings).start(tmp_path / "nope.zip")
+    missing = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(
+        tmp_path / "nope.zip"
+    )
     assert ingestion_row(db, missing.ingestion_id) == ("failed", "source_not_found", 0)
     broken = tmp_path / "broken.zip"
     broken.write_bytes(b"PK\x03\x04" + b"\0" * 100)
-    assert ingestion_row(db, IngestionSupervisor(db, ingest_settings).start(broken).ingestion_id)[
-        :2
-    ] == (
+    assert ingestion_row(
+        db, IngestionSupervisor(db, ingest_settings.ingestion_config()).start(broken).ingestion_id
+    )[:2] == (
         "failed",
         "bad_archive",
     )
     empty = tmp_path / "empty"
     empty.mkdir()
-    plan = IngestionSupervisor(db, ingest_settings).start(empty)
+    plan = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(empty)
     assert plan.pending_chunks == [] and ingestion_row(db, plan.ingestion_id) == ("done", None, 0)
 
 
@@ -100,7 +102,7 @@ def test_member_count_bomb_fails_before_planning_anything(
         tmp_path / "data", db_url, fixture_weights, max_archive_members=20
     )
     path = write_zip(tmp_path / "many.zip", [(f"{i}.jpg", b"x") for i in range(25)])
-    plan = IngestionSupervisor(db, settings).start(path)
+    plan = IngestionSupervisor(db, settings.ingestion_config()).start(path)
     assert plan.total_items == 0
     assert ingestion_row(db, plan.ingestion_id) == ("failed", "too_many_members", 0)
 
@@ -113,9 +115,11 @@ def test_tar_bomb_keeps_what_came_before_it(
         [("a.jpg", jpeg(64, 48, 1)), ("b.jpg", jpeg(64, 48, 2)), ("z.bmp", b"\0" * (40 << 20))],
         "w:gz",
     )
-    plan = IngestionSupervisor(db, ingest_settings).start(path)
+    plan = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(path)
     assert plan.total_items == 2 and plan.error and "bomb" in plan.error
-    IngestionSupervisor(db, ingest_settings).run(plan, Models(ingest_settings, detector))
+    IngestionSupervisor(db, ingest_settings.ingestion_config()).run(
+        plan, Models(ingest_settings, detector)
+    )
     assert item_outcomes(db, plan.ingestion_id) == {
         "a.jpg": ("done", None),
         "b.jpg": ("done", None),
@@ -173,9 +177,9 @@ def die_after_first_chunk(db: Database, settings: Settings, detector: Detector) 
     """An embedded run of a new ingestion that stops after its first chunk, its process gone
     (killed, or ended by a full disk): items left pending, the ingestion running."""
     photos = photo_folder(settings.data_dir.parent / "photos", 20)
-    with IngestionSupervisor(db, settings).start_embedded(photos) as plan:
+    with IngestionSupervisor(db, settings.ingestion_config()).start_embedded(photos) as plan:
         assert plan.pending_chunks == [0, 1, 2]
-        process_chunk(db, settings, detector, plan.ingestion_id, 0)
+        process_chunk(db, settings.ingestion_config(), detector, plan.ingestion_id, 0)
     with db.begin() as session:  # the lease of a process that was SIGKILLed meanwhile
         session.execute(
             update(Ingestion)
@@ -192,12 +196,14 @@ def test_rerunning_an_interrupted_embedded_source_resumes_it(
     assert ingestion_row(db, first) == (IngestionStatus.RUNNING, None, 21)
     before = totals(db)
 
-    with IngestionSupervisor(db, ingest_settings).start_embedded(
+    with IngestionSupervisor(db, ingest_settings.ingestion_config()).start_embedded(
         ingest_settings.data_dir.parent / "photos"
     ) as plan:
         assert plan.ingestion_id == first  # the same ingestion, not a second one
         assert plan.pending_chunks == [1, 2]
-        IngestionSupervisor(db, ingest_settings).run(plan, Models(ingest_settings, detector))
+        IngestionSupervisor(db, ingest_settings.ingestion_config()).run(
+            plan, Models(ingest_settings, detector)
+        )
     assert ingestion_row(db, first) == (IngestionStatus.DONE, None, 21)
     outcomes = item_outcomes(db, first)
     assert outcomes.pop("notes.txt") == ("skipped", "not_an_image")
@@ -226,17 +232,19 @@ def test_the_next_embedded_run_finishes_other_interrupted_ingestions(
     with live_owner() as owner:
         # An embedded run in progress elsewhere on this host, and a queued (RQ) ingestion:
         # neither is touched.
-        with IngestionSupervisor(db, ingest_settings).start_embedded(
+        with IngestionSupervisor(db, ingest_settings.ingestion_config()).start_embedded(
             photo_folder(tmp_path / "busy", 2)
         ) as busy:
             pass
-        queued = IngestionSupervisor(db, ingest_settings).start(tmp_path / "busy")
+        queued = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(
+            tmp_path / "busy"
+        )
         with db.begin() as session:
             session.execute(
                 update(Ingestion).where(Ingestion.id == busy.ingestion_id).values(lease_owner=owner)
             )
         seen: list[int] = []
-        resumed = IngestionSupervisor(db, ingest_settings).finish_interrupted(
+        resumed = IngestionSupervisor(db, ingest_settings.ingestion_config()).finish_interrupted(
             models, on_plan=lambda p: seen.append(p.ingestion_id)
         )
         assert [p.ingestion_id for p in resumed] == seen == [interrupted, half_planned]
@@ -246,9 +254,14 @@ def test_the_next_embedded_run_finishes_other_interrupted_ingestions(
     assert ingestion_row(db, half_planned) == (IngestionStatus.DONE, None, 4)
     # The run that was in progress has died meanwhile (its process was killed): its turn now.
     assert [
-        p.ingestion_id for p in IngestionSupervisor(db, ingest_settings).finish_interrupted(models)
+        p.ingestion_id
+        for p in IngestionSupervisor(db, ingest_settings.ingestion_config()).finish_interrupted(
+            models
+        )
     ] == [busy.ingestion_id]
-    assert IngestionSupervisor(db, ingest_settings).finish_interrupted(models) == []
+    assert (
+        IngestionSupervisor(db, ingest_settings.ingestion_config()).finish_interrupted(models) == []
+    )
     assert ingestion_row(db, queued.ingestion_id)[0] == IngestionStatus.RUNNING  # the queue's
 
 
@@ -263,7 +276,9 @@ def test_an_interrupted_run_whose_source_is_gone_fails_with_a_reason(
             update(Ingestion).where(Ingestion.id == ingestion_id).values(lease_owner=dead_owner())
         )
     shutil.rmtree(src)
-    IngestionSupervisor(db, ingest_settings).finish_interrupted(Models(ingest_settings, detector))
+    IngestionSupervisor(db, ingest_settings.ingestion_config()).finish_interrupted(
+        Models(ingest_settings, detector)
+    )
     assert ingestion_row(db, ingestion_id)[:2] == (IngestionStatus.FAILED, "planning_interrupted")
 
 
@@ -307,15 +322,17 @@ def test_a_run_that_failed_is_resumed_by_the_next_run_at_once(
     models = Models(ingest_settings, detector)
     with (
         pytest.raises(DiskFullError),
-        IngestionSupervisor(db, ingest_settings).start_embedded(photos) as plan,
+        IngestionSupervisor(db, ingest_settings.ingestion_config()).start_embedded(photos) as plan,
     ):
-        IngestionSupervisor(db, ingest_settings).run(
+        IngestionSupervisor(db, ingest_settings.ingestion_config()).run(
             plan, models, on_chunk=disk_fills_after_first_chunk
         )
     assert ingestion_row(db, plan.ingestion_id)[0] == IngestionStatus.RUNNING
-    with IngestionSupervisor(db, ingest_settings).start_embedded(photos) as again:
+    with IngestionSupervisor(db, ingest_settings.ingestion_config()).start_embedded(
+        photos
+    ) as again:
         assert again.ingestion_id == plan.ingestion_id and again.pending_chunks == [1]
-        IngestionSupervisor(db, ingest_settings).run(again, models)
+        IngestionSupervisor(db, ingest_settings.ingestion_config()).run(again, models)
     assert ingestion_row(db, plan.ingestion_id) == (IngestionStatus.DONE, None, 13)
 
 
@@ -337,16 +354,22 @@ def test_an_embedded_run_holds_its_lease_from_planning_to_the_end_of_its_chunks(
         session.execute(
             update(Ingestion).where(Ingestion.id == half_planned).values(lease_owner=dead_owner())
         )
-    with IngestionSupervisor(db, ingest_settings).start_embedded(
+    with IngestionSupervisor(db, ingest_settings.ingestion_config()).start_embedded(
         photo_folder(tmp_path / "new", 3)
     ) as plan:
         assert lease_owner(db, plan.ingestion_id) == owner_id()
-        assert [o.id for o in IngestionSupervisor(db, ingest_settings).interrupted_embedded()] == [
-            half_planned
-        ]
+        assert [
+            o.id
+            for o in IngestionSupervisor(
+                db, ingest_settings.ingestion_config()
+            ).interrupted_embedded()
+        ] == [half_planned]
     # Released at the end, unfinished: the next embedded run may take it over at once.
     assert lease_owner(db, plan.ingestion_id) is None
-    assert [o.id for o in IngestionSupervisor(db, ingest_settings).interrupted_embedded()] == [
+    assert [
+        o.id
+        for o in IngestionSupervisor(db, ingest_settings.ingestion_config()).interrupted_embedded()
+    ] == [
         half_planned,
         plan.ingestion_id,
     ]
@@ -354,10 +377,15 @@ def test_an_embedded_run_holds_its_lease_from_planning_to_the_end_of_its_chunks(
     seen: list[tuple[int, str | None, list[int]]] = []
 
     def planned(other: PlanSummary) -> None:  # after the claim and the re-plan, before the run
-        orphans = [o.id for o in IngestionSupervisor(db, ingest_settings).interrupted_embedded()]
+        orphans = [
+            o.id
+            for o in IngestionSupervisor(
+                db, ingest_settings.ingestion_config()
+            ).interrupted_embedded()
+        ]
         seen.append((other.ingestion_id, lease_owner(db, other.ingestion_id), orphans))
 
-    IngestionSupervisor(db, ingest_settings).finish_interrupted(
+    IngestionSupervisor(db, ingest_settings.ingestion_config()).finish_interrupted(
         Models(ingest_settings, detector), on_plan=planned
     )
     assert seen == [

@@ -39,8 +39,8 @@ def demo_collection(tmp_path_factory: pytest.TempPathFactory) -> tuple[Database,
     migrations.upgrade(url)
     settings = load_settings(data_dir=root / "data", database_url=url, chunk_size=16)
     db = Database.from_url(url)
-    plan = IngestionSupervisor(db, settings).start(root / "scenes" / "images")
-    IngestionSupervisor(db, settings).run(plan, ModelProvider(settings))
+    plan = IngestionSupervisor(db, settings.ingestion_config()).start(root / "scenes" / "images")
+    IngestionSupervisor(db, settings.ingestion_config()).run(plan, ModelProvider(settings))
     pairs = json.loads((root / "scenes" / "near_duplicates.json").read_text())
     assert len(pairs) == 2 == len(summary.near_duplicates)
     return db, root, pairs
