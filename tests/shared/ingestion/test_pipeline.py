@@ -66,13 +66,14 @@ def test_mixed_archive_every_item_accounted_for(
     detector: Detector,
     kind: str,
     streams: int,
+    supervisor: IngestionSupervisor,
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
     archive = build_mixed_archive(src, kind)
     before = snapshot_outside(tmp_path, ingest_settings)
 
-    plan = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(archive.path)
+    plan = supervisor.start(archive.path)
     assert plan.total_items == len(archive.expected)
     assert len(plan.pending_chunks) > 3  # several chunks of 8
     run_all(db, ingest_settings, detector, plan.ingestion_id, streams)
@@ -123,15 +124,19 @@ def test_mixed_archive_every_item_accounted_for(
 
 
 def test_reingesting_the_same_source_links_known_images(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     archive = build_mixed_archive(tmp_path, "zip", seed=1)
-    first = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(archive.path)
+    first = supervisor.start(archive.path)
     run_all(db, ingest_settings, detector, first.ingestion_id)
     after_first = totals(db)
 
     probe = ProbeDetector(detector)
-    second = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(archive.path)
+    second = supervisor.start(archive.path)
     run_all(db, ingest_settings, probe.as_detector(), second.ingestion_id)
     assert probe.images == 0  # nothing recomputed: every image is known by its content hash
     assert totals(db) == after_first
@@ -159,7 +164,11 @@ def test_reingesting_the_same_source_links_known_images(
 
 @pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")  # zipfile: that is the point
 def test_repeated_names_and_repeated_broken_bytes_are_each_accounted_for(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     # The bad-input battery's archive: two different images under one name, and identical
     # broken bytes under several names (decoded once, each item must still name itself).
@@ -173,7 +182,7 @@ def test_repeated_names_and_repeated_broken_bytes_are_each_accounted_for(
         *((f"cut-{i}.jpg", truncated) for i in range(2)),
     ]
     path = write_zip(tmp_path / "duplicates.zip", entries)
-    plan = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(path)
+    plan = supervisor.start(path)
     assert plan.total_items == len(entries) and plan.pending_chunks == [0]  # one chunk of 8
     run_all(db, ingest_settings, detector, plan.ingestion_id)
 
@@ -203,10 +212,14 @@ def test_repeated_names_and_repeated_broken_bytes_are_each_accounted_for(
 
 
 def test_a_chunk_killed_midway_is_retried_without_duplicates(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     archive = build_mixed_archive(tmp_path, "zip", seed=2)
-    plan = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(archive.path)
+    plan = supervisor.start(archive.path)
     chunk = plan.pending_chunks[0]
 
     class Killed(BaseException):
@@ -242,12 +255,16 @@ def test_a_chunk_killed_midway_is_retried_without_duplicates(
 
 
 def test_the_same_chunk_run_twice_concurrently_stores_objects_once(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     # The reconciler may enqueue a chunk a worker is still processing: both must finish
     # without duplicating anything and without failing.
     archive = build_mixed_archive(tmp_path, "zip", seed=3)
-    plan = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(archive.path)
+    plan = supervisor.start(archive.path)
     lock = threading.Lock()
 
     class Serialised(ProbeDetector):
@@ -277,7 +294,12 @@ def test_the_same_chunk_run_twice_concurrently_stores_objects_once(
 
 @pytest.mark.parametrize("streams", [1, 2])
 def test_one_image_the_model_rejects_fails_alone(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector, streams: int
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    streams: int,
+    supervisor: IngestionSupervisor,
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -285,7 +307,7 @@ def test_one_image_the_model_rejects_fails_alone(
         (src / f"{i}.jpg").write_bytes(jpeg(64, 48, i))
     (src / "poison.jpg").write_bytes(jpeg(37, 23, 99))  # a size nothing else has
     probe = ProbeDetector(detector, batch_size=4, poison=lambda size: size == (23, 37))
-    plan = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(src)
+    plan = supervisor.start(src)
     assert plan.pending_chunks == [0]
     summary = process_chunk(
         db,
@@ -305,7 +327,12 @@ def test_one_image_the_model_rejects_fails_alone(
 
 @pytest.mark.parametrize("streams", [1, 2])
 def test_images_are_letterboxed_in_the_decode_threads(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector, streams: int
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    streams: int,
+    supervisor: IngestionSupervisor,
 ) -> None:
     # The resize is not free next to a CPU model and stalls a GPU's feeder: it runs ahead,
     # with the decoding, never on the model's path.
@@ -314,7 +341,7 @@ def test_images_are_letterboxed_in_the_decode_threads(
     for i in range(6):
         (src / f"{i}.jpg").write_bytes(jpeg(64 + 16 * i, 48, i))
     probe = ProbeDetector(detector)
-    plan = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(src)
+    plan = supervisor.start(src)
     summary = process_chunk(
         db,
         ingest_settings.ingestion_config(),
@@ -334,6 +361,7 @@ def test_an_image_that_cannot_be_letterboxed_fails_alone(
     db: Database,
     detector: Detector,
     monkeypatch: pytest.MonkeyPatch,
+    supervisor: IngestionSupervisor,
 ) -> None:
     # Raised in a decode thread, the error would end the pool's map and the whole chunk.
     src = tmp_path / "src"
@@ -349,7 +377,7 @@ def test_an_image_that_cannot_be_letterboxed_fails_alone(
         return detector.prepare(image, **kwargs)
 
     monkeypatch.setattr(probe, "prepare", prepare)
-    plan = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(src)
+    plan = supervisor.start(src)
     summary = process_chunk(
         db, ingest_settings.ingestion_config(), probe.as_detector(), plan.ingestion_id, 0
     )
@@ -358,11 +386,15 @@ def test_an_image_that_cannot_be_letterboxed_fails_alone(
 
 
 def test_a_thin_strip_is_ingested(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     # 1 x 3000 pixels: letterboxed to one row of content, not refused (nor a chunk failure).
     (tmp_path / "strip.png").write_bytes(png(3000, 1, 3))
-    plan = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(tmp_path / "strip.png")
+    plan = supervisor.start(tmp_path / "strip.png")
     summary = process_chunk(db, ingest_settings.ingestion_config(), detector, plan.ingestion_id, 0)
     assert (summary.done, summary.failed) == (1, 0)
     assert item_outcomes(db, plan.ingestion_id) == {"strip.png": ("done", None)}
@@ -371,13 +403,17 @@ def test_a_thin_strip_is_ingested(
 
 
 def test_a_chunk_that_keeps_crashing_is_given_up_with_a_reason(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
     for i in range(3):
         (src / f"{i}.jpg").write_bytes(jpeg(40, 30, i))
-    plan = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(src)
+    plan = supervisor.start(src)
     with db.begin() as session:
         session.execute(
             update(IngestionItem)
@@ -396,10 +432,14 @@ def test_a_chunk_that_keeps_crashing_is_given_up_with_a_reason(
 
 
 def test_cancelled_ingestion_is_not_processed(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     (tmp_path / "a.jpg").write_bytes(jpeg(40, 30, 1))
-    plan = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(tmp_path / "a.jpg")
+    plan = supervisor.start(tmp_path / "a.jpg")
     with db.begin() as session:
         session.execute(
             update(Ingestion)
@@ -415,12 +455,16 @@ def test_cancelled_ingestion_is_not_processed(
 
 
 def test_draft_decoded_boxes_are_in_original_pixels(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     # A JPEG twice the model size is decoded at reduced DCT scale: boxes must still be
     # stored in the original image's pixels.
     (tmp_path / "big.jpg").write_bytes(jpeg(1200, 800, 5))
-    plan = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(tmp_path / "big.jpg")
+    plan = supervisor.start(tmp_path / "big.jpg")
     run_all(db, ingest_settings, detector, plan.ingestion_id)
     with db.read() as session:
         boxes = np.array(
@@ -436,7 +480,11 @@ def test_draft_decoded_boxes_are_in_original_pixels(
 
 
 def test_streams_store_the_same_objects_as_one_stream(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     """Two batches in flight at once (the CPU compute plan) change nothing that is stored."""
     src = tmp_path / "src"
@@ -445,7 +493,7 @@ def test_streams_store_the_same_objects_as_one_stream(
         (src / f"{i:02d}.jpg").write_bytes(jpeg(96 + 8 * (i % 3), 64, i))
     stored: dict[int, dict[str, tuple[float, ...]]] = {}
     for streams in (1, 2):
-        plan = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(src)
+        plan = supervisor.start(src)
         run_all(db, ingest_settings, detector, plan.ingestion_id, streams)
         assert all(v == ("done", None) for v in item_outcomes(db, plan.ingestion_id).values())
         with db.read() as session:

@@ -14,7 +14,11 @@ from tests.shared.imaging.corpus import jpeg
 
 
 def test_skipped_items_are_listed_with_their_reasons(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -24,7 +28,7 @@ def test_skipped_items_are_listed_with_their_reasons(
     (src / "c-empty.jpg").write_bytes(b"")
     (src / "d-labels.json").write_text('{"a.jpg": "cat"}')
     (src / "e-notes.txt").write_text("holiday photos")
-    plan = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(src)
+    plan = supervisor.start(src)
     for chunk in plan.pending_chunks:
         process_chunk(db, ingest_settings.ingestion_config(), detector, plan.ingestion_id, chunk)
 

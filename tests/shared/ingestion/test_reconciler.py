@@ -42,6 +42,13 @@ def rq_queue(redis_url: str) -> Iterator[RQJobQueue]:
     queue.queue.delete(delete_jobs=True)
 
 
+@pytest.fixture
+def rq_supervisor(
+    db: Database, ingest_settings: Settings, rq_queue: RQJobQueue
+) -> IngestionSupervisor:
+    return IngestionSupervisor(db, ingest_settings.ingestion_config(), rq_queue)
+
+
 def plan_folder(tmp_path: Path, db: Database, settings: Settings, images: int) -> PlanSummary:
     src = tmp_path / "src"
     src.mkdir(parents=True)
@@ -65,38 +72,35 @@ def queued_chunks(queue: Queue) -> list[tuple[int, int]]:
 
 
 def test_lost_jobs_are_reenqueued_once(
-    tmp_path: Path, ingest_settings: Settings, db: Database, rq_queue: RQJobQueue
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    rq_queue: RQJobQueue,
+    rq_supervisor: IngestionSupervisor,
 ) -> None:
     plan = plan_folder(tmp_path, db, ingest_settings, 20)  # chunks of 8: 0, 1, 2
     assert plan.pending_chunks == [0, 1, 2]
     assert running_ingestions(db) == [plan.ingestion_id]
     # Planned but never enqueued (as if Redis lost everything): recent items wait for the grace
     # period, so a chunk a worker has only just claimed is left alone.
-    assert (
-        IngestionSupervisor(db, ingest_settings.ingestion_config(), rq_queue).reconcile(
-            grace_s=3600
-        )
-        == 0
-    )
+    assert rq_supervisor.reconcile(grace_s=3600) == 0
     age_items(db, plan.ingestion_id, 120)
-    assert (
-        IngestionSupervisor(db, ingest_settings.ingestion_config(), rq_queue).reconcile(grace_s=20)
-        == 3
-    )
+    assert rq_supervisor.reconcile(grace_s=20) == 3
     expected = [(plan.ingestion_id, c) for c in (0, 1, 2)]
     assert queued_chunks(rq_queue.queue) == expected
     assert rq_queue.known_chunks() == set(expected)
     assert all(job.func_name == CHUNK_JOB for job in rq_queue.queue.jobs)
     # Known to the queue now: nothing more is enqueued.
-    assert (
-        IngestionSupervisor(db, ingest_settings.ingestion_config(), rq_queue).reconcile(grace_s=20)
-        == 0
-    )
+    assert rq_supervisor.reconcile(grace_s=20) == 0
     assert rq_queue.depth() == 3
 
 
 def test_only_missing_chunks_of_running_ingestions(
-    tmp_path: Path, ingest_settings: Settings, db: Database, rq_queue: RQJobQueue
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    rq_queue: RQJobQueue,
+    rq_supervisor: IngestionSupervisor,
 ) -> None:
     plan = plan_folder(tmp_path, db, ingest_settings, 20)
     rq_queue.enqueue_chunks(plan.ingestion_id, plan.pending_chunks)
@@ -107,10 +111,7 @@ def test_only_missing_chunks_of_running_ingestions(
     )
     rq_queue.queue.remove(lost)
     lost.delete()
-    assert (
-        IngestionSupervisor(db, ingest_settings.ingestion_config(), rq_queue).reconcile(grace_s=20)
-        == 1
-    )
+    assert rq_supervisor.reconcile(grace_s=20) == 1
     assert queued_chunks(rq_queue.queue) == [(plan.ingestion_id, c) for c in (0, 1, 2)]
     # Re-enqueued ids carry a new generation, never the id of the lost job (stale fields).
     assert lost.id not in rq_queue.queue.get_job_ids()
@@ -122,10 +123,7 @@ def test_only_missing_chunks_of_running_ingestions(
             .where(Ingestion.id == plan.ingestion_id)
             .values(status=IngestionStatus.CANCELLED)
         )
-    assert (
-        IngestionSupervisor(db, ingest_settings.ingestion_config(), rq_queue).reconcile(grace_s=20)
-        == 0
-    )
+    assert rq_supervisor.reconcile(grace_s=20) == 0
 
 
 def test_redis_loss_then_reconcile_completes_without_duplicates(
@@ -134,6 +132,7 @@ def test_redis_loss_then_reconcile_completes_without_duplicates(
     db: Database,
     rq_queue: RQJobQueue,
     detector: Detector,
+    rq_supervisor: IngestionSupervisor,
 ) -> None:
     plan = plan_folder(tmp_path, db, ingest_settings, 20)
     rq_queue.enqueue_chunks(plan.ingestion_id, plan.pending_chunks)
@@ -145,10 +144,7 @@ def test_redis_loss_then_reconcile_completes_without_duplicates(
         job.delete()
     assert rq_queue.known_chunks() == set()
     age_items(db, plan.ingestion_id, 120)
-    assert (
-        IngestionSupervisor(db, ingest_settings.ingestion_config(), rq_queue).reconcile(grace_s=20)
-        == 2
-    )  # chunk 0 is done: not re-enqueued
+    assert rq_supervisor.reconcile(grace_s=20) == 2  # chunk 0 is done: not re-enqueued
     for job in rq_queue.queue.jobs:
         process_chunk(db, ingest_settings.ingestion_config(), detector, *job.args)
     assert set(item_outcomes(db, plan.ingestion_id).values()) == {("done", None)}
@@ -198,6 +194,7 @@ def test_an_ingestion_whose_planner_was_killed_is_planned_again_and_completed(
     db: Database,
     rq_queue: RQJobQueue,
     detector: Detector,
+    rq_supervisor: IngestionSupervisor,
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -208,20 +205,13 @@ def test_an_ingestion_whose_planner_was_killed_is_planned_again_and_completed(
     assert len(item_outcomes(db, ingestion_id)) == 5
     # Not a running ingestion: the chunk reconciler alone would never see it.
     age_items(db, ingestion_id, 120)
-    assert (
-        IngestionSupervisor(db, ingest_settings.ingestion_config(), rq_queue).reconcile(grace_s=20)
-        == 0
-    )
+    assert rq_supervisor.reconcile(grace_s=20) == 0
 
     # Its planner is gone (known at once on this host): planned again, idempotently, and queued.
-    assert IngestionSupervisor(
-        db, ingest_settings.ingestion_config(), rq_queue
-    ).replan_orphans() == [ingestion_id]
+    assert rq_supervisor.replan_orphans() == [ingestion_id]
     assert ingestion_state(db, ingestion_id) == ("running", None, 20)
     assert queued_chunks(rq_queue.queue) == [(ingestion_id, c) for c in (0, 1, 2)]
-    assert (
-        IngestionSupervisor(db, ingest_settings.ingestion_config(), rq_queue).replan_orphans() == []
-    )  # nothing left to take over
+    assert rq_supervisor.replan_orphans() == []  # nothing left to take over
     for job in rq_queue.queue.jobs:
         process_chunk(db, ingest_settings.ingestion_config(), detector, *job.args)
     assert set(item_outcomes(db, ingestion_id).values()) == {("done", None)}
@@ -231,7 +221,11 @@ def test_an_ingestion_whose_planner_was_killed_is_planned_again_and_completed(
 
 
 def test_a_planner_that_is_alive_is_left_alone(
-    tmp_path: Path, ingest_settings: Settings, db: Database, rq_queue: RQJobQueue
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    rq_queue: RQJobQueue,
+    rq_supervisor: IngestionSupervisor,
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -246,10 +240,7 @@ def test_a_planner_that_is_alive_is_left_alone(
                 .where(Ingestion.id == ingestion_id)
                 .values(lease_owner=owner, updated_at=datetime.now(UTC) - timedelta(hours=1))
             )
-        assert (
-            IngestionSupervisor(db, ingest_settings.ingestion_config(), rq_queue).replan_orphans()
-            == []
-        )
+        assert rq_supervisor.replan_orphans() == []
     # On another host: left alone while it beats, taken over once it stops.
     for age_s, expected in ((5, []), (600, [ingestion_id])):
         with db.begin() as session:
@@ -271,7 +262,11 @@ def test_a_planner_that_is_alive_is_left_alone(
 
 
 def test_a_killed_planner_whose_source_is_gone_fails_with_a_reason(
-    tmp_path: Path, ingest_settings: Settings, db: Database, rq_queue: RQJobQueue
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    rq_queue: RQJobQueue,
+    rq_supervisor: IngestionSupervisor,
 ) -> None:
     src = tmp_path / "upload"
     src.mkdir()
@@ -279,9 +274,7 @@ def test_a_killed_planner_whose_source_is_gone_fails_with_a_reason(
         (src / f"{i}.jpg").write_bytes(jpeg(48, 32, i))
     ingestion_id = plan_in_a_killed_process(ingest_settings, src)
     shutil.rmtree(src)  # e.g. an upload directory cleaned up meanwhile
-    assert IngestionSupervisor(
-        db, ingest_settings.ingestion_config(), rq_queue
-    ).replan_orphans() == [ingestion_id]
+    assert rq_supervisor.replan_orphans() == [ingestion_id]
     assert ingestion_state(db, ingestion_id) == ("failed", "planning_interrupted", 5)
     with db.read() as session:
         items = session.execute(
@@ -299,7 +292,11 @@ def test_a_killed_planner_whose_source_is_gone_fails_with_a_reason(
 
 
 def test_a_running_ingestion_with_nothing_pending_is_marked_done(
-    tmp_path: Path, ingest_settings: Settings, db: Database, rq_queue: RQJobQueue
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    rq_queue: RQJobQueue,
+    rq_supervisor: IngestionSupervisor,
 ) -> None:
     """The state two racing last chunks used to leave on PostgreSQL (every item done, the
     ingestion still running, no job left to finish it): the reconciler's pass finishes it."""
@@ -324,5 +321,5 @@ def test_a_running_ingestion_with_nothing_pending_is_marked_done(
             .where(Ingestion.id == stuck.ingestion_id)
             .values(status=IngestionStatus.RUNNING)
         )
-    IngestionSupervisor(db, ingest_settings.ingestion_config(), rq_queue).reconcile(grace_s=3600)
+    rq_supervisor.reconcile(grace_s=3600)
     assert ingestion_state(db, stuck.ingestion_id)[0] == IngestionStatus.DONE

@@ -43,10 +43,14 @@ def ingestion_row(db: Database, ingestion_id: int) -> tuple[str, str | None, int
 
 
 def test_embedded_run_processes_every_chunk_in_order(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     archive = build_mixed_archive(tmp_path, "tar.gz", seed=4)
-    plan = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(archive.path)
+    plan = supervisor.start(archive.path)
     refused_at_planning = sum(
         1
         for code in (c for _, c in archive.expected.values())
@@ -60,9 +64,7 @@ def test_embedded_run_processes_every_chunk_in_order(
         assert p is plan
         seen.append(summary.chunk)
 
-    IngestionSupervisor(db, ingest_settings.ingestion_config()).run(
-        plan, Models(ingest_settings, detector), on_chunk=on_chunk
-    )
+    supervisor.run(plan, Models(ingest_settings, detector), on_chunk=on_chunk)
     assert seen == plan.pending_chunks
     assert item_outcomes(db, plan.ingestion_id) == archive.expected
     status, code, total = ingestion_row(db, plan.ingestion_id)
@@ -75,23 +77,19 @@ def test_embedded_run_processes_every_chunk_in_order(
 
 
 def test_sources_that_cannot_be_read_fail_the_ingestion(
-    tmp_path: Path, ingest_settings: Settings, db: Database
+    tmp_path: Path, ingest_settings: Settings, db: Database, supervisor: IngestionSupervisor
 ) -> None:
-    missing = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(
-        tmp_path / "nope.zip"
-    )
+    missing = supervisor.start(tmp_path / "nope.zip")
     assert ingestion_row(db, missing.ingestion_id) == ("failed", "source_not_found", 0)
     broken = tmp_path / "broken.zip"
     broken.write_bytes(b"PK\x03\x04" + b"\0" * 100)
-    assert ingestion_row(
-        db, IngestionSupervisor(db, ingest_settings.ingestion_config()).start(broken).ingestion_id
-    )[:2] == (
+    assert ingestion_row(db, supervisor.start(broken).ingestion_id)[:2] == (
         "failed",
         "bad_archive",
     )
     empty = tmp_path / "empty"
     empty.mkdir()
-    plan = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(empty)
+    plan = supervisor.start(empty)
     assert plan.pending_chunks == [] and ingestion_row(db, plan.ingestion_id) == ("done", None, 0)
 
 
@@ -108,18 +106,20 @@ def test_member_count_bomb_fails_before_planning_anything(
 
 
 def test_tar_bomb_keeps_what_came_before_it(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     path = write_tar(
         tmp_path / "bomb.tar.gz",
         [("a.jpg", jpeg(64, 48, 1)), ("b.jpg", jpeg(64, 48, 2)), ("z.bmp", b"\0" * (40 << 20))],
         "w:gz",
     )
-    plan = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(path)
+    plan = supervisor.start(path)
     assert plan.total_items == 2 and plan.error and "bomb" in plan.error
-    IngestionSupervisor(db, ingest_settings.ingestion_config()).run(
-        plan, Models(ingest_settings, detector)
-    )
+    supervisor.run(plan, Models(ingest_settings, detector))
     assert item_outcomes(db, plan.ingestion_id) == {
         "a.jpg": ("done", None),
         "b.jpg": ("done", None),
@@ -190,20 +190,16 @@ def die_after_first_chunk(db: Database, settings: Settings, detector: Detector) 
 
 
 def test_rerunning_an_interrupted_embedded_source_resumes_it(
-    ingest_settings: Settings, db: Database, detector: Detector
+    ingest_settings: Settings, db: Database, detector: Detector, supervisor: IngestionSupervisor
 ) -> None:
     first = die_after_first_chunk(db, ingest_settings, detector)
     assert ingestion_row(db, first) == (IngestionStatus.RUNNING, None, 21)
     before = totals(db)
 
-    with IngestionSupervisor(db, ingest_settings.ingestion_config()).start_embedded(
-        ingest_settings.data_dir.parent / "photos"
-    ) as plan:
+    with supervisor.start_embedded(ingest_settings.data_dir.parent / "photos") as plan:
         assert plan.ingestion_id == first  # the same ingestion, not a second one
         assert plan.pending_chunks == [1, 2]
-        IngestionSupervisor(db, ingest_settings.ingestion_config()).run(
-            plan, Models(ingest_settings, detector)
-        )
+        supervisor.run(plan, Models(ingest_settings, detector))
     assert ingestion_row(db, first) == (IngestionStatus.DONE, None, 21)
     outcomes = item_outcomes(db, first)
     assert outcomes.pop("notes.txt") == ("skipped", "not_an_image")
@@ -217,7 +213,11 @@ def test_rerunning_an_interrupted_embedded_source_resumes_it(
 
 
 def test_the_next_embedded_run_finishes_other_interrupted_ingestions(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     interrupted = die_after_first_chunk(db, ingest_settings, detector)
     # Killed while planning: planned again, then run.
@@ -232,19 +232,15 @@ def test_the_next_embedded_run_finishes_other_interrupted_ingestions(
     with live_owner() as owner:
         # An embedded run in progress elsewhere on this host, and a queued (RQ) ingestion:
         # neither is touched.
-        with IngestionSupervisor(db, ingest_settings.ingestion_config()).start_embedded(
-            photo_folder(tmp_path / "busy", 2)
-        ) as busy:
+        with supervisor.start_embedded(photo_folder(tmp_path / "busy", 2)) as busy:
             pass
-        queued = IngestionSupervisor(db, ingest_settings.ingestion_config()).start(
-            tmp_path / "busy"
-        )
+        queued = supervisor.start(tmp_path / "busy")
         with db.begin() as session:
             session.execute(
                 update(Ingestion).where(Ingestion.id == busy.ingestion_id).values(lease_owner=owner)
             )
         seen: list[int] = []
-        resumed = IngestionSupervisor(db, ingest_settings.ingestion_config()).finish_interrupted(
+        resumed = supervisor.finish_interrupted(
             models, on_plan=lambda p: seen.append(p.ingestion_id)
         )
         assert [p.ingestion_id for p in resumed] == seen == [interrupted, half_planned]
@@ -253,20 +249,17 @@ def test_the_next_embedded_run_finishes_other_interrupted_ingestions(
     assert ingestion_row(db, interrupted) == (IngestionStatus.DONE, None, 21)
     assert ingestion_row(db, half_planned) == (IngestionStatus.DONE, None, 4)
     # The run that was in progress has died meanwhile (its process was killed): its turn now.
-    assert [
-        p.ingestion_id
-        for p in IngestionSupervisor(db, ingest_settings.ingestion_config()).finish_interrupted(
-            models
-        )
-    ] == [busy.ingestion_id]
-    assert (
-        IngestionSupervisor(db, ingest_settings.ingestion_config()).finish_interrupted(models) == []
-    )
+    assert [p.ingestion_id for p in supervisor.finish_interrupted(models)] == [busy.ingestion_id]
+    assert supervisor.finish_interrupted(models) == []
     assert ingestion_row(db, queued.ingestion_id)[0] == IngestionStatus.RUNNING  # the queue's
 
 
 def test_an_interrupted_run_whose_source_is_gone_fails_with_a_reason(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     src = photo_folder(tmp_path / "gone", 3)
     with db.begin() as session:
@@ -276,9 +269,7 @@ def test_an_interrupted_run_whose_source_is_gone_fails_with_a_reason(
             update(Ingestion).where(Ingestion.id == ingestion_id).values(lease_owner=dead_owner())
         )
     shutil.rmtree(src)
-    IngestionSupervisor(db, ingest_settings.ingestion_config()).finish_interrupted(
-        Models(ingest_settings, detector)
-    )
+    supervisor.finish_interrupted(Models(ingest_settings, detector))
     assert ingestion_row(db, ingestion_id)[:2] == (IngestionStatus.FAILED, "planning_interrupted")
 
 
@@ -307,7 +298,7 @@ def test_cli_ingest_resumes_an_interrupted_run_and_lists_skipped_items(
 
 
 def test_a_run_that_failed_is_resumed_by_the_next_run_at_once(
-    ingest_settings: Settings, db: Database, detector: Detector
+    ingest_settings: Settings, db: Database, detector: Detector, supervisor: IngestionSupervisor
 ) -> None:
     # A full disk ends the run with an error: the process releases its lease on the way out,
     # and the re-run a moment later must resume the ingestion, not start a second one.
@@ -322,17 +313,13 @@ def test_a_run_that_failed_is_resumed_by_the_next_run_at_once(
     models = Models(ingest_settings, detector)
     with (
         pytest.raises(DiskFullError),
-        IngestionSupervisor(db, ingest_settings.ingestion_config()).start_embedded(photos) as plan,
+        supervisor.start_embedded(photos) as plan,
     ):
-        IngestionSupervisor(db, ingest_settings.ingestion_config()).run(
-            plan, models, on_chunk=disk_fills_after_first_chunk
-        )
+        supervisor.run(plan, models, on_chunk=disk_fills_after_first_chunk)
     assert ingestion_row(db, plan.ingestion_id)[0] == IngestionStatus.RUNNING
-    with IngestionSupervisor(db, ingest_settings.ingestion_config()).start_embedded(
-        photos
-    ) as again:
+    with supervisor.start_embedded(photos) as again:
         assert again.ingestion_id == plan.ingestion_id and again.pending_chunks == [1]
-        IngestionSupervisor(db, ingest_settings.ingestion_config()).run(again, models)
+        supervisor.run(again, models)
     assert ingestion_row(db, plan.ingestion_id) == (IngestionStatus.DONE, None, 13)
 
 
@@ -342,7 +329,11 @@ def lease_owner(db: Database, ingestion_id: int) -> str | None:
 
 
 def test_an_embedded_run_holds_its_lease_from_planning_to_the_end_of_its_chunks(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     # Released between planning and the run, an ingestion would be free for any other
     # embedded run to take over (no driver) before this one starts its chunks.
@@ -354,22 +345,12 @@ def test_an_embedded_run_holds_its_lease_from_planning_to_the_end_of_its_chunks(
         session.execute(
             update(Ingestion).where(Ingestion.id == half_planned).values(lease_owner=dead_owner())
         )
-    with IngestionSupervisor(db, ingest_settings.ingestion_config()).start_embedded(
-        photo_folder(tmp_path / "new", 3)
-    ) as plan:
+    with supervisor.start_embedded(photo_folder(tmp_path / "new", 3)) as plan:
         assert lease_owner(db, plan.ingestion_id) == owner_id()
-        assert [
-            o.id
-            for o in IngestionSupervisor(
-                db, ingest_settings.ingestion_config()
-            ).interrupted_embedded()
-        ] == [half_planned]
+        assert [o.id for o in supervisor.interrupted_embedded()] == [half_planned]
     # Released at the end, unfinished: the next embedded run may take it over at once.
     assert lease_owner(db, plan.ingestion_id) is None
-    assert [
-        o.id
-        for o in IngestionSupervisor(db, ingest_settings.ingestion_config()).interrupted_embedded()
-    ] == [
+    assert [o.id for o in supervisor.interrupted_embedded()] == [
         half_planned,
         plan.ingestion_id,
     ]
@@ -377,17 +358,10 @@ def test_an_embedded_run_holds_its_lease_from_planning_to_the_end_of_its_chunks(
     seen: list[tuple[int, str | None, list[int]]] = []
 
     def planned(other: PlanSummary) -> None:  # after the claim and the re-plan, before the run
-        orphans = [
-            o.id
-            for o in IngestionSupervisor(
-                db, ingest_settings.ingestion_config()
-            ).interrupted_embedded()
-        ]
+        orphans = [o.id for o in supervisor.interrupted_embedded()]
         seen.append((other.ingestion_id, lease_owner(db, other.ingestion_id), orphans))
 
-    IngestionSupervisor(db, ingest_settings.ingestion_config()).finish_interrupted(
-        Models(ingest_settings, detector), on_plan=planned
-    )
+    supervisor.finish_interrupted(Models(ingest_settings, detector), on_plan=planned)
     assert seen == [
         (half_planned, owner_id(), [plan.ingestion_id]),
         (plan.ingestion_id, owner_id(), []),
