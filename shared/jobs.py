@@ -22,13 +22,14 @@ def in_process_handlers(settings: Settings, db: Database, models: ModelProvider)
     """The chunk and report jobs, run in this process with its model and database."""
 
     ingestion = settings.ingestion_config()
+    reports = settings.report_config()
 
     def run_chunk(ingestion_id: int, chunk: int) -> object:
         detector = models.get()
         return process_chunk(db, ingestion, detector, ingestion_id, chunk, streams=models.streams)
 
     def run_report(report_id: int) -> object:
-        return run_cluster_report(db, settings, report_id)
+        return run_cluster_report(db, reports, report_id)
 
     return {CHUNK_JOB: run_chunk, REPORT_JOB: run_report}
 

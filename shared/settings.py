@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.ingestion.config import IngestionConfig
+from shared.reports.config import ReportConfig
 
 if TYPE_CHECKING:
     from shared.yolov7.detector_config import DetectorConfig
@@ -302,6 +303,15 @@ class Settings(
             max_archive_total_bytes=self.max_archive_total_bytes,
             max_archive_members=self.max_archive_members,
             max_compression_ratio=self.max_compression_ratio,
+        )
+
+    def report_config(self) -> ReportConfig:
+        """Report jobs' narrow config."""
+        return ReportConfig(
+            reports_dir=self.reports_dir,
+            data_dir=self.data_dir,
+            max_image_pixels=self.max_image_pixels,
+            report_threads=self.report_threads,
         )
 
     # --- engine configuration ------------------------------------------------------------

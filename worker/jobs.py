@@ -20,4 +20,4 @@ def process_chunk(ingestion_id: int, chunk: int) -> dict[str, int]:
 def run_report(report_id: int) -> str:
     """Compute one queued report (``REPORT_JOB``); returns its final status."""
     ctx = current()
-    return run_cluster_report(ctx.db, ctx.settings, report_id)
+    return run_cluster_report(ctx.db, ctx.settings.report_config(), report_id)

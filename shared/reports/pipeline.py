@@ -36,6 +36,7 @@ from shared.reports.clustering import (
     fit_kmeans_group,
     silhouette_cosine,
 )
+from shared.reports.config import ReportConfig
 from shared.reports.duplicates import DuplicateFinder
 from shared.reports.errors import ReportError
 from shared.reports.html import objects_to_crop, render_report_html
@@ -55,7 +56,6 @@ from shared.reports.selection import (
 )
 from shared.reports.summaries import ClusterAccumulator
 from shared.reports.thumbnails import crop_data_uris
-from shared.settings import Settings
 
 REPORT_HTML = "report.html"
 # Per class at least this many training objects (or all of the class) with per_class.
@@ -193,7 +193,7 @@ def _sample_vectors(db: Database, selection: Selection, sampler: BottomK) -> Obj
 
 def build_cluster_report(
     db: Database,
-    settings: Settings,
+    config: ReportConfig,
     report_id: int,
     params: ClusterParams,
     *,
@@ -205,11 +205,11 @@ def build_cluster_report(
     stages.begin("select", 0.0, 0.02)
     with db.read() as session:
         plan = plan_report(session, params)
-    report_dir = settings.reports_dir / str(report_id)
+    report_dir = config.reports_dir / str(report_id)
     work = report_dir / f".work-{uuid.uuid4().hex}"
     work.mkdir(parents=True, exist_ok=True)
     try:
-        result = _compute(db, settings, report_id, params, plan, work, stages, batch_size)
+        result = _compute(db, config, report_id, params, plan, work, stages, batch_size)
         for name in (REPORT_HTML, ASSIGNMENTS_CSV, ASSIGNMENTS_PARQUET):
             (work / name).replace(report_dir / name)
     finally:
@@ -219,7 +219,7 @@ def build_cluster_report(
 
 def _compute(
     db: Database,
-    settings: Settings,
+    config: ReportConfig,
     report_id: int,
     params: ClusterParams,
     plan: Plan,
@@ -343,7 +343,7 @@ def _compute(
     }
 
     stages.begin("html", 0.94, 1.0)
-    crops = crop_data_uris(db, settings, objects_to_crop(result))
+    crops = crop_data_uris(db, config, objects_to_crop(result))
     (work / REPORT_HTML).write_text(render_report_html(report_id, result, crops), "utf-8")
     stages.finish()
     result["timings_s"] = stages.timings

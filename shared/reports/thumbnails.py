@@ -16,7 +16,7 @@ from sqlalchemy import select
 from shared.db.database import Database
 from shared.db.models import DetectedObject, Image
 from shared.imaging.crops import CropError, crop_thumbnail, jpeg_bytes, load_original
-from shared.settings import Settings
+from shared.reports.config import ReportConfig
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ IN_CHUNK = 2000
 
 
 def crop_data_uris(
-    db: Database, settings: Settings, object_ids: Iterable[int], *, size: int = THUMBNAIL_SIZE
+    db: Database, config: ReportConfig, object_ids: Iterable[int], *, size: int = THUMBNAIL_SIZE
 ) -> dict[int, str]:
     """object id → ``data:image/jpeg;base64,...`` of its crop (missing ids are left out)."""
     wanted = sorted(set(object_ids))
@@ -58,10 +58,10 @@ def crop_data_uris(
             current_image = image_id
             try:
                 array = load_original(
-                    settings.data_dir,
+                    config.data_dir,
                     storage_path,
                     image_id,
-                    max_pixels=settings.max_image_pixels,
+                    max_pixels=config.max_image_pixels,
                 )
             except CropError as exc:
                 log.info("report crops: %s", exc.message)

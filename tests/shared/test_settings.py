@@ -6,6 +6,7 @@ import pytest
 from pydantic import BaseModel
 
 from shared.ingestion.config import IngestionConfig
+from shared.reports.config import ReportConfig
 from shared.settings import (
     ApiSettings,
     IndexSettings,
@@ -208,3 +209,14 @@ def test_the_ingestion_config_carries_every_ingestion_setting(
         max_compression_ratio=9.5,
     )
     assert load_settings(redis_url=None).ingestion_config().embedded
+
+
+def test_the_report_config_carries_every_report_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ROISEARCH_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ROISEARCH_MAX_IMAGE_PIXELS", "1000")
+    monkeypatch.setenv("ROISEARCH_REPORT_THREADS", "3")
+    assert load_settings().report_config() == ReportConfig(
+        reports_dir=tmp_path / "reports", data_dir=tmp_path, max_image_pixels=1000, report_threads=3
+    )

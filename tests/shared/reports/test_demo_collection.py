@@ -50,7 +50,7 @@ def test_clusters_follow_the_shape_classes(demo_collection: tuple[Database, Path
     db, root, _ = demo_collection
     settings = load_settings(data_dir=root / "data", database_url=str(db.engine.url))
     report_id = create_cluster_report(db, ClusterParams())
-    assert run_cluster_report(db, settings, report_id) == ReportStatus.DONE
+    assert run_cluster_report(db, settings.report_config(), report_id) == ReportStatus.DONE
     with db.read() as session:
         report = session.get(Report, report_id)
         assert report is not None and report.result is not None
@@ -83,7 +83,7 @@ def test_near_duplicate_groups_find_the_planted_pairs(
     report_id = create_cluster_report(
         db, ClusterParams(duplicate_similarity=0.97, max_duplicate_groups=1000)
     )
-    assert run_cluster_report(db, settings, report_id) == ReportStatus.DONE
+    assert run_cluster_report(db, settings.report_config(), report_id) == ReportStatus.DONE
     with db.read() as session:
         report = session.get(Report, report_id)
         assert report is not None and report.result is not None
