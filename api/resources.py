@@ -9,11 +9,12 @@ small capacity limiter so that concurrent queries do not oversubscribe the CPU.
 
 In embedded mode (no Redis) there are no workers to take over an ingestion whose driver died
 (the API killed mid-upload, or while its in-process queue was running the chunks): the API
-does it itself, at start-up and then every :data:`REPLAN_INTERVAL_S`, into its in-process
-queue — planning again what was left ``planning``, queueing again the pending chunks of what
-was left ``running``. Its queue leases the ingestions it has chunks of, so neither its own
-work nor that of a live ``roisearch ingest`` is taken over. With Redis the workers' re-planner
-and reconciler do this.
+does it itself through its ingestion supervisor (``IngestionSupervisor.keep_recovering``), at
+start-up and then every :data:`REPLAN_INTERVAL_S`, into its in-process queue — planning
+again what was left ``planning``, queueing again the pending chunks of what was left
+``running``. Its queue leases the ingestions it has chunks of, so neither its own work nor
+that of a live ``roisearch ingest`` is taken over. With Redis the workers' re-planner and
+reconciler do this.
 """
 
 from __future__ import annotations

@@ -7,18 +7,17 @@ marks it ``done``. Every process that drives ingestions — the RQ worker, the A
 or not), ``roisearch ingest`` — does it through one :class:`IngestionSupervisor`, with one
 verb per transition:
 
-========================  =========================================================  ========
-verb                      transition                                                 who
-========================  =========================================================  ========
-:meth:`start`             new → planned (nothing processed)                          CLI, RQ
-:meth:`submit`            new → planned → queued, leased throughout                  API
-:meth:`start_embedded`    new (or this source's interrupted one) → planned, leased   CLI
-:meth:`run`               planned → chunks run in this process, leased               CLI
-:meth:`finish_interrupted`  embedded, driver gone → claimed → run here               CLI
-:meth:`replan_orphans`    ``planning``, planner gone → claimed → planned → queued    worker, API
-:meth:`requeue_orphans`   ``running``, driver gone → claimed → queued (or ``done``)  embedded API
-:meth:`reconcile`         pending chunks the queue lost → queued; settled → ``done``  worker
-========================  =========================================================  ========
+* :meth:`start`: new → planned, nothing processed (``roisearch ingest`` with RQ, tests);
+* :meth:`submit`: new → planned → queued, leased throughout (the API);
+* :meth:`start_embedded`: new, or this source's interrupted ingestion → planned, leased (the
+  embedded CLI), then :meth:`run`: its chunks run in this process, leased;
+* :meth:`finish_interrupted`: embedded, driver gone → claimed → run here (the embedded CLI);
+* :meth:`replan_orphans`: ``planning``, planner gone → claimed → planned → queued (the
+  worker, the embedded API);
+* :meth:`requeue_orphans`: ``running``, driver gone → claimed → queued, or ``done`` when
+  nothing is left (the embedded API);
+* :meth:`reconcile`: pending chunks the queue lost → queued; ``running`` with nothing pending
+  → ``done`` (the worker's janitor).
 
 :meth:`recover` is one pass of the takeovers a process runs in the background (the worker's
 and the embedded API's re-planner); :meth:`keep_recovering` runs it until stopped.
