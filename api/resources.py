@@ -217,7 +217,7 @@ def build_resources(settings: Settings, *, metrics: ApiMetrics, warm_model: bool
         directory.mkdir(parents=True, exist_ok=True)
     db = Database.from_url(settings.resolved_database_url)
     schema = SchemaGate(db, settings.resolved_database_url)
-    models = ModelProvider(settings)
+    models = ModelProvider(settings.detector_config())
     index = IndexManager(settings, db)
     queue = make_queue(settings, db, models)  # embedded mode shares this process's model
     resources = Resources(

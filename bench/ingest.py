@@ -270,7 +270,7 @@ def bench_embedded(
     )
     migrations.upgrade(settings.resolved_database_url)
     db = Database.from_url(settings.resolved_database_url)
-    models = ModelProvider(settings, throughput=True)
+    models = ModelProvider(settings.detector_config(), throughput=True)
     models.get().embed([np.zeros((64, 64, 3), np.uint8)])  # load + warm-up, not timed
     start = time.perf_counter()
     supervisor = IngestionSupervisor(db, settings.ingestion_config())

@@ -42,5 +42,7 @@ def make_queue(
     re-planning pass of this one, takes them over meanwhile)."""
     if settings.redis_url is not None:
         return RQJobQueue.from_settings(settings)
-    handlers = in_process_handlers(settings, db, models or ModelProvider(settings))
+    handlers = in_process_handlers(
+        settings, db, models or ModelProvider(settings.detector_config())
+    )
     return InProcessJobQueue(handlers, hold=partial(lease, db))

@@ -134,7 +134,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
         db = open_database(settings.resolved_database_url)
     except SchemaNotReadyError as exc:
         raise SystemExit(f"roisearch worker: {exc}") from None
-    models = ModelProvider(settings, throughput=True)
+    models = ModelProvider(settings.detector_config(), throughput=True)
     models.get()  # load before taking work: a broken model must fail here, not per job
     install(WorkerContext(settings=settings, db=db, models=models))
     connection = Redis.from_url(settings.redis_url)

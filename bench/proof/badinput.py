@@ -288,7 +288,7 @@ def _child(spec_path: Path, out_path: Path) -> int:
     spec = json.loads(spec_path.read_text())
     settings = load_settings(**spec["settings"])
     db = Database.from_url(settings.resolved_database_url)
-    models = ModelProvider(settings)
+    models = ModelProvider(settings.detector_config())
     supervisor = IngestionSupervisor(db, settings.ingestion_config())
     results: dict[str, Any] = {}
     for source in spec["sources"]:

@@ -70,7 +70,7 @@ def ingest_embedded(
     started again; other interrupted embedded ingestions are finished afterwards, so that
     none is left pending.
     """
-    models = models or ModelProvider(settings, throughput=True)
+    models = models or ModelProvider(settings.detector_config(), throughput=True)
     supervisor = IngestionSupervisor(db, settings.ingestion_config())  # no queue: runs here
     announce_model(model_identity(settings.weights, models.get().class_names))
     with counting_bar("items") as bar:
@@ -144,7 +144,7 @@ def ingest(
         with db.read() as session:
             before = last_object_id(session)
         if settings.embedded:
-            models = ModelProvider(settings, throughput=True)
+            models = ModelProvider(settings.detector_config(), throughput=True)
             identity = model_identity(settings.weights, models.get().class_names)
             ingestion_id = ingest_embedded(settings, db, source, models)
         else:

@@ -53,7 +53,7 @@ class Models(ModelProvider):
     """A provider that hands out an already loaded detector (loading once per test session)."""
 
     def __init__(self, settings: Settings, detector: Any) -> None:
-        super().__init__(settings)
+        super().__init__(settings.detector_config())
         self._detector = detector
 
 

@@ -40,7 +40,9 @@ def demo_collection(tmp_path_factory: pytest.TempPathFactory) -> tuple[Database,
     settings = load_settings(data_dir=root / "data", database_url=url, chunk_size=16)
     db = Database.from_url(url)
     plan = IngestionSupervisor(db, settings.ingestion_config()).start(root / "scenes" / "images")
-    IngestionSupervisor(db, settings.ingestion_config()).run(plan, ModelProvider(settings))
+    IngestionSupervisor(db, settings.ingestion_config()).run(
+        plan, ModelProvider(settings.detector_config())
+    )
     pairs = json.loads((root / "scenes" / "near_duplicates.json").read_text())
     assert len(pairs) == 2 == len(summary.near_duplicates)
     return db, root, pairs
