@@ -23,7 +23,6 @@ from starlette.datastructures import UploadFile
 from api.errors import ApiError
 from api.resources import Resources
 from api.schemas import IngestionPathRequest
-from shared.ingestion.runner import start_and_enqueue
 from shared.ingestion.sources import SourceError, check_inside_roots
 
 MAX_UPLOAD_FILES = 10_000
@@ -113,9 +112,7 @@ def _start(
     options: dict[str, object] = {"display_name": display_name, "origin": origin}
     if upload_names:
         options["upload_names"] = upload_names
-    plan = start_and_enqueue(
-        resources.db, resources.settings, resources.queue, source, options=options
-    )
+    plan = resources.supervisor.submit(source, options=options)
     return plan.ingestion_id
 
 

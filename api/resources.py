@@ -9,11 +9,12 @@ small capacity limiter so that concurrent queries do not oversubscribe the CPU.
 
 In embedded mode (no Redis) there are no workers to take over an ingestion whose driver died
 (the API killed mid-upload, or while its in-process queue was running the chunks): the API
-does it itself, at start-up and then every :data:`REPLAN_INTERVAL_S`, into its in-process
-queue — planning again what was left ``planning``, queueing again the pending chunks of what
-was left ``running``. Its queue leases the ingestions it has chunks of, so neither its own
-work nor that of a live ``roisearch ingest`` is taken over. With Redis the workers' re-planner
-and reconciler do this.
+does it itself through its ingestion supervisor (``IngestionSupervisor.keep_recovering``), at
+start-up and then every :data:`REPLAN_INTERVAL_S`, into its in-process queue — planning
+again what was left ``planning``, queueing again the pending chunks of what was left
+``running``. Its queue leases the ingestions it has chunks of, so neither its own work nor
+that of a live ``roisearch ingest`` is taken over. With Redis the workers' re-planner and
+reconciler do this.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from shared.settings import Settings
 
 if TYPE_CHECKING:
     from shared.index import IndexManager
+    from shared.ingestion.supervisor import IngestionSupervisor
     from shared.model_provider import ModelProvider
     from shared.queueing import JobQueue
     from shared.yolov7.detector import Detector
@@ -91,6 +93,7 @@ class Resources:
     models: ModelProvider
     index: IndexManager
     queue: JobQueue
+    supervisor: IngestionSupervisor
     metrics: ApiMetrics
     model_state: ModelState
     model_limiter: anyio.CapacityLimiter
@@ -137,22 +140,13 @@ class Resources:
         """Take over the unfinished ingestions of dead drivers (plan again those left
         ``planning``, queue the pending chunks of those left ``running``), now and
         periodically, in a background thread (planning a large archive again takes long)."""
-        self.replanner = threading.Thread(target=self._replan, name="replanner", daemon=True)
+        self.replanner = threading.Thread(
+            target=self.supervisor.keep_recovering,
+            args=(self.stopping, REPLAN_INTERVAL_S),
+            name="replanner",
+            daemon=True,
+        )
         self.replanner.start()
-
-    def _replan(self) -> None:
-        from shared.ingestion.reconciler import resume_planning, resume_running
-
-        while True:
-            try:
-                # Both log what they take over. Planning first: what it plans and queues is
-                # leased by the queue, so the second pass does not queue it again.
-                resume_planning(self.db, self.settings, self.queue)
-                resume_running(self.db, self.queue, settings=self.settings)
-            except Exception:
-                log.warning("re-planning pass failed (will retry)", exc_info=True)
-            if self.stopping.wait(REPLAN_INTERVAL_S):
-                return
 
     def start_background(self) -> None:
         """What needs the tables: the index catch-up and, without Redis, the re-planner."""
@@ -187,14 +181,15 @@ def build_resources(settings: Settings, *, metrics: ApiMetrics, warm_model: bool
     # Imported here, not at module level: they pull in torch/faiss, which the app factory and
     # the CLI client must not pay for at import time.
     from shared.index import IndexManager
+    from shared.ingestion.supervisor import IngestionSupervisor
+    from shared.jobs import make_queue
     from shared.model_provider import ModelProvider
-    from shared.queueing import make_queue
 
     for directory in (settings.data_dir, settings.cache_dir, settings.uploads_dir):
         directory.mkdir(parents=True, exist_ok=True)
     db = Database.from_url(settings.resolved_database_url)
     schema = SchemaGate(db, settings.resolved_database_url)
-    models = ModelProvider(settings)
+    models = ModelProvider(settings.detector_config())
     index = IndexManager(settings, db)
     queue = make_queue(settings, db, models)  # embedded mode shares this process's model
     search = SearchService(
@@ -211,6 +206,7 @@ def build_resources(settings: Settings, *, metrics: ApiMetrics, warm_model: bool
         models=models,
         index=index,
         queue=queue,
+        supervisor=IngestionSupervisor(db, settings.ingestion_config(), queue),
         metrics=metrics,
         model_state=ModelState(),
         model_limiter=anyio.CapacityLimiter(MODEL_THREADS),
@@ -218,7 +214,7 @@ def build_resources(settings: Settings, *, metrics: ApiMetrics, warm_model: bool
         schema=schema,
         search=search,
         deletion=Deletion(
-            db, index, settings.data_dir, release_source=partial(remove_upload, settings)
+            db, index, settings.data_dir, release_source=partial(remove_upload, settings.data_dir)
         ),
         redis=(
             Redis.from_url(

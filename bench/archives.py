@@ -32,13 +32,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from PIL import Image
+from shared.ingestion.runner import start_ingestion
 from sqlalchemy import select
 
 from shared.db import migrations
 from shared.db.database import Database
 from shared.db.models import IngestionItem, ItemStatus
 from shared.imaging.store import read_original, relative_path, store_original
-from shared.ingestion.runner import start_ingestion
 from shared.ingestion.sources import MemberReader
 from shared.ingestion.zip_cache import ZIP_CACHE
 from shared.settings import load_settings
@@ -118,7 +118,7 @@ def ingest_without_model(source: Path, work: Path, chunk: int) -> tuple[float, f
                     read_original(settings.data_dir, relative_path(row.staged_sha256))
             else:
                 kind_of = "folder" if source.is_dir() else "zip"
-                with MemberReader(source, kind_of, settings) as reader:
+                with MemberReader(source, kind_of, settings.ingestion_config()) as reader:
                     for row in rows:
                         data = reader.read(row.member)
                         sha = hashlib.sha256(data).hexdigest()

@@ -39,13 +39,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from shared.ingestion.runner import run_plan, start_ingestion
 from sqlalchemy import select
 
 from demo.export import write_dataset
 from shared.db import migrations
 from shared.db.database import Database
 from shared.db.models import DetectedObject, IngestionItem, Report
-from shared.ingestion.runner import run_plan, start_ingestion
 from shared.model_provider import ModelProvider
 from shared.reports.graphs import connected_components
 from shared.reports.job import create_cluster_report, run_cluster_report
@@ -229,14 +229,14 @@ def ingest(root: Path, n: int, seed: int) -> tuple[Database, Settings, Path]:
     migrations.upgrade(url)
     db = Database.from_url(url)
     plan = start_ingestion(db, settings, scenes / "images")
-    run_plan(db, settings, ModelProvider(settings), plan)
+    run_plan(db, settings, ModelProvider(settings.detector_config()), plan)
     (root / "ingested").touch()
     return db, settings, scenes
 
 
 def report(db: Database, settings: Settings, params: ClusterParams) -> dict[str, Any]:
     report_id = create_cluster_report(db, params)
-    run_cluster_report(db, settings, report_id)
+    run_cluster_report(db, settings.report_config(), report_id)
     with db.read() as session:
         row = session.get(Report, report_id)
         assert row is not None and row.result is not None, row and row.error_message

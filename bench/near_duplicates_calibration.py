@@ -44,7 +44,7 @@ def calibrate(db: Database, settings: Settings, truth: Truth) -> dict[str, Any]:
     ids = finder.ids[: finder.count]
     signatures = {
         object_id: prepare(crop_signature(array, box))
-        for object_id, array, box in iter_object_pixels(db, settings, ids.tolist())
+        for object_id, array, box in iter_object_pixels(db, settings.report_config(), ids.tolist())
     }
     a_ids, b_ids = ids[left], ids[right]
     scores = np.array(

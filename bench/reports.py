@@ -145,7 +145,7 @@ def measure(kind: str, url: str, data_dir: Path) -> dict[str, Any]:
                 else ClusterParams(k=50 // CLASSES + 1, per_class=True)
             )
             report_id = create_cluster_report(db, params)
-            status = run_cluster_report(db, settings, report_id)
+            status = run_cluster_report(db, settings.report_config(), report_id)
             from shared.db.models import Report
 
             with db.read() as session:

@@ -6,10 +6,10 @@ import threading
 from typing import TYPE_CHECKING
 
 from shared.compute_plan import compute_plan
-from shared.settings import Settings
 
 if TYPE_CHECKING:
     from shared.yolov7.detector import Detector
+    from shared.yolov7.detector_config import DetectorConfig
 
 
 class ModelProvider:
@@ -20,11 +20,12 @@ class ModelProvider:
     to load it before taking jobs.
     """
 
-    def __init__(self, settings: Settings, *, throughput: bool = False) -> None:
-        """``throughput``: a process that ingests (worker, ``roisearch ingest``) splits its
+    def __init__(self, config: DetectorConfig, *, throughput: bool = False) -> None:
+        """``config``: the engine's narrow config (``Settings.detector_config()``).
+        ``throughput``: a process that ingests (worker, ``roisearch ingest``) splits its
         threads into inference streams (:mod:`shared.compute_plan`); otherwise (the API: one
         query image at a time, latency first) one stream gets every thread."""
-        self.config = settings.detector_config()  # the engine's part, built once
+        self.config = config
         self._throughput = throughput
         self._lock = threading.Lock()
         self._detector: Detector | None = None

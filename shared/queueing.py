@@ -1,9 +1,11 @@
 """Job queues: RQ on Redis, or in-process for embedded mode — the same job logic either way.
 
-RQ jobs are enqueued by dotted path (``worker.jobs.process_chunk``) so the API never imports
-the worker. Job ids carry a generation suffix: re-enqueueing never reuses an id whose old job
-hash might still exist (engineering notes §4). RQ 2 accepts only letters, digits, ``_`` and
-``-`` in job ids, hence the dashes.
+The queues know jobs by name only, and never import what the jobs do: RQ jobs are enqueued by
+dotted path (``worker.jobs.process_chunk``, so the API never imports the worker), and an
+in-process queue looks the same names up in the handlers its entry point registered
+(``shared.jobs.make_queue``). Job ids carry a generation suffix: re-enqueueing never reuses
+an id whose old job hash might still exist (engineering notes §4). RQ 2 accepts only letters,
+digits, ``_`` and ``-`` in job ids, hence the dashes.
 """
 
 from __future__ import annotations
@@ -12,17 +14,10 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
-from functools import partial
-from typing import TYPE_CHECKING, Protocol
-
-from shared.settings import Settings
-
-if TYPE_CHECKING:
-    from shared.db.database import Database
-    from shared.model_provider import ModelProvider
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +39,19 @@ def parse_chunk_job_id(job_id: str) -> tuple[int, int] | None:
         return int(parts[2]), int(parts[3])
     except ValueError:
         return None
+
+
+class QueueSettings(Protocol):
+    """What an RQ queue needs of the settings (``shared.settings.Settings`` has it)."""
+
+    @property
+    def redis_url(self) -> str | None: ...
+
+    @property
+    def queue_name(self) -> str: ...
+
+    @property
+    def job_timeout_s(self) -> int: ...
 
 
 class JobQueue(Protocol):
@@ -70,7 +78,7 @@ class RQJobQueue:
         self.job_timeout_s = job_timeout_s
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RQJobQueue:
+    def from_settings(cls, settings: QueueSettings) -> RQJobQueue:
         if settings.redis_url is None:
             raise ValueError("RQJobQueue needs ROISEARCH_REDIS_URL")
         return cls(settings.redis_url, settings.queue_name, settings.job_timeout_s)
@@ -129,10 +137,22 @@ class RQJobQueue:
     def depth(self) -> int:
         return int(self.queue.count)
 
+    def expire_abandoned(self) -> None:
+        """Hand back the started jobs whose worker stopped beating (RQ retries or fails them);
+        RQ itself does it only between dequeues (the worker's janitor calls this instead)."""
+        from rq.registry import StartedJobRegistry
+
+        StartedJobRegistry(queue=self.queue).cleanup()
+
+
+# What an in-process queue runs for each job name: the job's function, called with the ids
+# RQ would pass (chunk: ingestion id, chunk; report: report id).
+Handlers = Mapping[str, Callable[..., object]]
+
 
 @dataclass(frozen=True)
 class _Task:
-    kind: str
+    job: str
     args: tuple[int, ...]
     # Lets go of what the task held (its ingestion's lease) once it ran.
     release: Callable[[], object] = field(default=lambda: None, compare=False)
@@ -154,20 +174,15 @@ CLOSE_TIMEOUT_S = 120.0
 class InProcessJobQueue:
     """Embedded mode: one background thread runs the job logic in this process, in order.
 
-    ``hold(ingestion_id)`` (the ingestion's lease, see ``make_queue``) is held from the moment
-    a chunk is queued until it has run: the ingestion is this process's to finish until then,
-    and nobody else's to take over; once its last chunk has run (or failed), it is released.
+    ``handlers`` maps job names (:data:`CHUNK_JOB`, :data:`REPORT_JOB`) to the functions that
+    run them; a job without a handler is logged and dropped. ``hold(ingestion_id)`` (the
+    ingestion's lease, see ``shared.jobs.make_queue``) is held from the moment a chunk is
+    queued until it has run: the ingestion is this process's to finish until then, and nobody
+    else's to take over; once its last chunk has run (or failed), it is released.
     """
 
-    def __init__(
-        self,
-        run_chunk: Callable[[int, int], object],
-        run_report: Callable[[int], object] | None = None,
-        *,
-        hold: Hold | None = None,
-    ) -> None:
-        self._run_chunk = run_chunk
-        self._run_report = run_report
+    def __init__(self, handlers: Handlers, *, hold: Hold | None = None) -> None:
+        self._handlers = dict(handlers)
         self._hold: Hold = hold or (lambda _: nullcontext())
         self._tasks: queue.Queue[_Task | None] = queue.Queue()
         self._pending: set[tuple[int, int]] = set()
@@ -185,13 +200,14 @@ class InProcessJobQueue:
             task = self._tasks.get()
             if task is None:
                 return
+            handler = self._handlers.get(task.job)
             try:
-                if task.kind == "chunk":
-                    self._run_chunk(*task.args)
-                elif self._run_report is not None:
-                    self._run_report(*task.args)
+                if handler is None:
+                    log.error("in-process job %s%s: no handler registered", task.job, task.args)
+                else:
+                    handler(*task.args)
             except Exception:
-                log.exception("in-process job %s%s failed", task.kind, task.args)
+                log.exception("in-process job %s%s failed", task.job, task.args)
             finally:
                 with self._lock:
                     self._pending.discard(task.key)
@@ -199,7 +215,7 @@ class InProcessJobQueue:
                     # Outside the lock: the last release of a lease writes to the database.
                     task.release()
                 except Exception:
-                    log.exception("in-process job %s%s: release failed", task.kind, task.args)
+                    log.exception("in-process job %s%s: release failed", task.job, task.args)
                 self._tasks.task_done()
 
     def enqueue_chunks(self, ingestion_id: int, chunks: Iterable[int]) -> int:
@@ -219,7 +235,7 @@ class InProcessJobQueue:
                 held = ExitStack()
                 held.enter_context(self._hold(ingestion_id))
                 self._pending.add((ingestion_id, chunk))
-                self._tasks.put(_Task("chunk", (ingestion_id, chunk), held.close))
+                self._tasks.put(_Task(CHUNK_JOB, (ingestion_id, chunk), held.close))
                 n += 1
             # Under the lock: a close() cannot fall between queueing and starting the thread.
             self._ensure_thread()
@@ -229,7 +245,7 @@ class InProcessJobQueue:
         with self._lock:
             if self._refused("report", report_id):
                 return
-            self._tasks.put(_Task("report", (report_id,)))
+            self._tasks.put(_Task(REPORT_JOB, (report_id,)))
             self._ensure_thread()
 
     def _refused(self, what: str, ident: int) -> bool:
@@ -255,9 +271,10 @@ class InProcessJobQueue:
         most ``timeout`` seconds).
 
         Dropped chunks stay pending in the database and their leases are released, so that
-        whoever drives the ingestion next (this process restarted, ``resume_running``) queues
-        them again. Without the wait, the thread went on running queued chunks after its owner
-        had closed (an API writing after its shutdown). Nothing is queued after the close.
+        whoever drives the ingestion next (this process restarted:
+        ``IngestionSupervisor.requeue_orphans``) queues them again. Without the wait, the
+        thread went on running queued chunks after its owner had closed (an API writing after
+        its shutdown). Nothing is queued after the close.
         """
         with self._lock:
             self._closed = True
@@ -277,7 +294,7 @@ class InProcessJobQueue:
             try:
                 task.release()
             except Exception:
-                log.exception("in-process job %s%s: release failed", task.kind, task.args)
+                log.exception("in-process job %s%s: release failed", task.job, task.args)
         thread = self._thread
         if thread is None or not thread.is_alive():
             return  # no thread to stop (none is started once closed)
@@ -286,28 +303,3 @@ class InProcessJobQueue:
             thread.join(timeout)
             if thread.is_alive():
                 log.warning("the in-process job still running did not finish in %s s", timeout)
-
-
-def make_queue(
-    settings: Settings, db: Database, models: ModelProvider | None = None
-) -> RQJobQueue | InProcessJobQueue:
-    """RQ when Redis is configured; otherwise an in-process queue running the same logic,
-    holding the lease of the ingestions it has chunks of (so that no other process, and no
-    re-planning pass of this one, takes them over meanwhile)."""
-    if settings.redis_url is not None:
-        return RQJobQueue.from_settings(settings)
-    from shared.ingestion.leases import lease
-    from shared.ingestion.pipeline import process_chunk
-
-    provider = models or ModelProvider(settings)
-
-    def run_chunk(ingestion_id: int, chunk: int) -> object:
-        detector = provider.get()
-        return process_chunk(db, settings, detector, ingestion_id, chunk, streams=provider.streams)
-
-    def run_report(report_id: int) -> object:
-        from shared.reports.job import run_cluster_report
-
-        return run_cluster_report(db, settings, report_id)
-
-    return InProcessJobQueue(run_chunk, run_report, hold=partial(lease, db))

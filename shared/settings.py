@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.ingestion.config import IngestionConfig
+from shared.reports.config import ReportConfig
 
 if TYPE_CHECKING:
     from shared.yolov7.detector_config import DetectorConfig
@@ -43,18 +46,9 @@ def _split_csv(value: object) -> object:
     return value
 
 
-class Settings(BaseSettings):
-    """Configuration of one roisearch process (API, worker or CLI)."""
+class StorageSettings(BaseModel):
+    """Where things live: data directory, database, queue."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        validate_default=True,
-    )
-
-    # --- storage -------------------------------------------------------------------------
     data_dir: Path = Field(
         default_factory=default_data_dir,
         description="Where the SQLite database, index snapshots, image store and reports live. "
@@ -76,7 +70,11 @@ class Settings(BaseSettings):
         "and the original-file endpoint).",
     )
 
-    # --- model ---------------------------------------------------------------------------
+
+class ModelSettings(BaseModel):
+    """The detector and how it runs (``Settings.detector_config()`` gives the engine its
+    narrow config)."""
+
     weights: Path | None = Field(
         default=None,
         description="YOLOv7 checkpoint (.pt official release, or our .safetensors). "
@@ -119,7 +117,10 @@ class Settings(BaseSettings):
     )
     decode_threads: int = Field(default=2, ge=1, le=64, description="Image decoding threads.")
 
-    # --- index ---------------------------------------------------------------------------
+
+class IndexSettings(BaseModel):
+    """The FAISS index and its catch-up."""
+
     index_factory: str | None = Field(
         default=None,
         description="FAISS factory string that overrides the automatic index choice.",
@@ -134,29 +135,31 @@ class Settings(BaseSettings):
         "memory-mapped file beside the snapshots) is chosen. 0: no limit.",
     )
 
-    # --- ingestion -----------------------------------------------------------------------
+
+class IngestionSettings(BaseModel):
+    """Bulk ingestion and its workers (``Settings.ingestion_config()``)."""
+
     import_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated server-side folders that path ingestions may read from.",
     )
     chunk_size: int = Field(default=32, ge=1, le=10000, description="Items per RQ job.")
+    worker_ttl_s: int = Field(default=40, ge=20, le=3600)
+    job_timeout_s: int = Field(default=1800, ge=10)
+
+
+class LimitsSettings(BaseModel):
+    """What one input may cost: members, archives, images, uploads, queries."""
+
     max_image_pixels: int = Field(default=60_000_000, ge=1)
     max_member_bytes: int = Field(default=256 * MiB, ge=1)
     max_archive_total_bytes: int = Field(default=64 * GiB, ge=1)
     max_archive_members: int = Field(default=1_000_000, ge=1)
     max_compression_ratio: float = Field(default=200.0, gt=1.0)
-    worker_ttl_s: int = Field(default=40, ge=20, le=3600)
-    job_timeout_s: int = Field(default=1800, ge=10)
-
-    # --- API -----------------------------------------------------------------------------
-    api_key: SecretStr | None = Field(default=None)
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_upload_bytes: int = Field(default=512 * MiB, ge=1)
     max_query_image_bytes: int = Field(default=32 * MiB, ge=1)
     max_k: int = Field(default=1000, ge=1)
     max_page_size: int = Field(default=500, ge=1)
-    host: str = Field(default="127.0.0.1")
-    port: int = Field(default=8000, ge=1, le=65535)
     max_concurrent_searches: int = Field(default=64, ge=1)
     # --- API: hostile clients (issue 19) ---
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
@@ -176,13 +179,51 @@ class Settings(BaseSettings):
         description="Request bodies one client address may be sending at once; more get 429.",
     )
 
-    # --- reports -------------------------------------------------------------------------
+
+class ApiSettings(BaseModel):
+    """The HTTP API."""
+
+    api_key: SecretStr | None = Field(default=None)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    host: str = Field(default="127.0.0.1")
+    port: int = Field(default=8000, ge=1, le=65535)
+
+
+class ReportSettings(BaseModel):
+    """Report jobs."""
+
     report_threads: int = Field(
         default=1,
         ge=1,
         le=512,
         description="FAISS (OpenMP) threads of a report job's clustering. 1 keeps reports "
         "from starving searches and ingestion on shared machines; raise it on an idle host.",
+    )
+
+
+class Settings(
+    StorageSettings,
+    ModelSettings,
+    IndexSettings,
+    IngestionSettings,
+    LimitsSettings,
+    ApiSettings,
+    ReportSettings,
+    BaseSettings,
+):
+    """Configuration of one roisearch process (API, worker or CLI).
+
+    The fields are declared by section (the base classes above); every one is still read from
+    ``ROISEARCH_<FIELD NAME>``. Components get a narrow frozen config built here
+    (:meth:`detector_config`, :meth:`ingestion_config`), never the whole object.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
     )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -280,6 +321,31 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
+
+    # --- narrow configurations of the components ----------------------------------------
+    def ingestion_config(self) -> IngestionConfig:
+        """Ingestion's narrow config: planning, chunks, source limits."""
+        return IngestionConfig(
+            data_dir=self.data_dir,
+            chunk_size=self.chunk_size,
+            decode_threads=self.decode_threads,
+            store_originals=self.store_originals,
+            embedded=self.embedded,
+            max_image_pixels=self.max_image_pixels,
+            max_member_bytes=self.max_member_bytes,
+            max_archive_total_bytes=self.max_archive_total_bytes,
+            max_archive_members=self.max_archive_members,
+            max_compression_ratio=self.max_compression_ratio,
+        )
+
+    def report_config(self) -> ReportConfig:
+        """Report jobs' narrow config."""
+        return ReportConfig(
+            reports_dir=self.reports_dir,
+            data_dir=self.data_dir,
+            max_image_pixels=self.max_image_pixels,
+            report_threads=self.report_threads,
+        )
 
     # --- engine configuration ------------------------------------------------------------
     def detector_config(self) -> DetectorConfig:

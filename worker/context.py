@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.db.database import Database
+from shared.ingestion.config import IngestionConfig
 from shared.model_provider import ModelProvider
 from shared.settings import Settings
 
@@ -19,6 +20,10 @@ class WorkerContext:
     settings: Settings
     db: Database
     models: ModelProvider
+
+    @property
+    def ingestion(self) -> IngestionConfig:
+        return self.settings.ingestion_config()
 
 
 class _Holder:

@@ -12,7 +12,7 @@ def process_chunk(ingestion_id: int, chunk: int) -> dict[str, int]:
     """Detect and embed the pending items of one chunk of an ingestion."""
     ctx = current()
     summary: ChunkSummary = _process_chunk(
-        ctx.db, ctx.settings, ctx.models.get(), ingestion_id, chunk, streams=ctx.models.streams
+        ctx.db, ctx.ingestion, ctx.models.get(), ingestion_id, chunk, streams=ctx.models.streams
     )
     return {"done": summary.done, "failed": summary.failed, "objects": summary.objects}
 
@@ -20,4 +20,4 @@ def process_chunk(ingestion_id: int, chunk: int) -> dict[str, int]:
 def run_report(report_id: int) -> str:
     """Compute one queued report (``REPORT_JOB``); returns its final status."""
     ctx = current()
-    return run_cluster_report(ctx.db, ctx.settings, report_id)
+    return run_cluster_report(ctx.db, ctx.settings.report_config(), report_id)

@@ -7,7 +7,8 @@ and a janitor thread in every worker cleans the started-job registry every few s
 killed worker's job is retried within about half a minute (RQ default: ~7 minutes).
 The janitor also runs the reconciler, which re-enqueues pending items unknown to Redis, and a
 re-planner thread takes over ingestions left ``planning`` by a planner that died (an API killed
-mid-upload): it plans them again and queues them.
+mid-upload): it plans them again and queues them. Both are the ingestion supervisor's
+(``shared.ingestion.supervisor``); this module only runs them.
 """
 
 from __future__ import annotations
@@ -24,11 +25,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, SimpleWorker
 from rq.exceptions import StopRequested
 from rq.job import Job
-from rq.registry import StartedJobRegistry
 
 from shared.db.database import Database
 from shared.db.schema import SchemaNotReadyError, open_database
-from shared.ingestion.reconciler import reconcile, resume_planning
+from shared.ingestion.supervisor import IngestionSupervisor
 from shared.model_provider import ModelProvider
 from shared.queueing import RQJobQueue
 from shared.settings import Settings
@@ -85,30 +85,42 @@ class ModelWorker(SimpleWorker):
             thread.join()
 
 
-def _janitor(settings: Settings, db: Database, stop: threading.Event) -> None:
-    jobs = RQJobQueue.from_settings(settings)
-    registry = StartedJobRegistry(queue=jobs.queue)
+def _janitor(jobs: RQJobQueue, supervisor: IngestionSupervisor, stop: threading.Event) -> None:
     since_reconcile = RECONCILE_INTERVAL_S
     while not stop.wait(JANITOR_INTERVAL_S):
         try:
-            registry.cleanup()
+            jobs.expire_abandoned()
             since_reconcile += JANITOR_INTERVAL_S
             if since_reconcile >= RECONCILE_INTERVAL_S:
                 since_reconcile = 0.0
-                reconcile(db, jobs, settings=settings)
+                supervisor.reconcile()
         except Exception:
             log.warning("janitor pass failed (will retry)", exc_info=True)
 
 
-def _replanner(settings: Settings, db: Database, stop: threading.Event) -> None:
-    # Its own thread, not the janitor's: planning a large tar again reads the whole stream,
-    # and the janitor's registry cleanup must keep its 5 s beat meanwhile.
+def start_supervision(
+    settings: Settings, db: Database, stop: threading.Event
+) -> list[threading.Thread]:
+    """The worker's background threads until ``stop``: the janitor (expired jobs handed back,
+    the reconciler) and the re-planner (``IngestionSupervisor.keep_recovering``)."""
     jobs = RQJobQueue.from_settings(settings)
-    while not stop.wait(REPLAN_INTERVAL_S):
-        try:
-            resume_planning(db, settings, jobs)
-        except Exception:
-            log.warning("re-planning pass failed (will retry)", exc_info=True)
+    supervisor = IngestionSupervisor(db, settings.ingestion_config(), jobs)
+    threads = [
+        threading.Thread(
+            target=_janitor, args=(jobs, supervisor, stop), name="rq-janitor", daemon=True
+        ),
+        # Its own thread, not the janitor's: planning a large tar again reads the whole
+        # stream, and the janitor's registry cleanup must keep its 5 s beat meanwhile.
+        threading.Thread(
+            target=supervisor.keep_recovering,
+            args=(stop, REPLAN_INTERVAL_S),
+            name="rq-replanner",
+            daemon=True,
+        ),
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
 
 
 def run_worker(settings: Settings, *, burst: bool = False) -> None:
@@ -122,19 +134,13 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
         db = open_database(settings.resolved_database_url)
     except SchemaNotReadyError as exc:
         raise SystemExit(f"roisearch worker: {exc}") from None
-    models = ModelProvider(settings, throughput=True)
+    models = ModelProvider(settings.detector_config(), throughput=True)
     models.get()  # load before taking work: a broken model must fail here, not per job
     install(WorkerContext(settings=settings, db=db, models=models))
     connection = Redis.from_url(settings.redis_url)
     queue = Queue(settings.queue_name, connection=connection)
     stop = threading.Event()
-    janitor = threading.Thread(
-        target=_janitor, args=(settings, db, stop), name="rq-janitor", daemon=True
-    )
-    janitor.start()
-    threading.Thread(
-        target=_replanner, args=(settings, db, stop), name="rq-replanner", daemon=True
-    ).start()
+    start_supervision(settings, db, stop)
     try:
         while True:
             worker = ModelWorker(

@@ -284,21 +284,22 @@ def run(config: ProofConfig, servers: PrivateServers, base: Path, report: Report
 
 def _child(spec_path: Path, out_path: Path) -> int:
     """Ingest every source in this process; record each ingestion id (or the exception)."""
-    from shared.ingestion.runner import run_plan, start_ingestion
+    from shared.ingestion.supervisor import IngestionSupervisor
     from shared.model_provider import ModelProvider
     from shared.settings import load_settings
 
     spec = json.loads(spec_path.read_text())
     settings = load_settings(**spec["settings"])
     db = Database.from_url(settings.resolved_database_url)
-    models = ModelProvider(settings)
+    models = ModelProvider(settings.detector_config())
+    supervisor = IngestionSupervisor(db, settings.ingestion_config())
     results: dict[str, Any] = {}
     for source in spec["sources"]:
         entry: dict[str, Any] = {}
         try:
-            plan = start_ingestion(db, settings, Path(source))
+            plan = supervisor.start(Path(source))
             entry["ingestion_id"] = plan.ingestion_id
-            run_plan(db, settings, models, plan)
+            supervisor.run(plan, models)
         except Exception as exc:  # the harness counts this as a crash
             entry["error"] = f"{type(exc).__name__}: {exc}"
             entry["traceback"] = traceback.format_exc()[-3000:]

@@ -104,7 +104,7 @@ def local_search(settings: Settings) -> Iterator[SearchService]:
         yield SearchService(
             db=db,
             index=index,
-            detector=ModelProvider(settings).get,
+            detector=ModelProvider(settings.detector_config()).get,
             max_image_pixels=settings.max_image_pixels,
         )
     finally:

@@ -128,7 +128,7 @@ def _report(settings: Settings, db: Database) -> Path | None:
     try:
         report_id = create_cluster_report(db, params)
         with console.status(f"computing clustering report {report_id}…"):
-            status = run_cluster_report(db, settings, report_id)
+            status = run_cluster_report(db, settings.report_config(), report_id)
     except InvalidInput as exc:
         err_console.print(f"[yellow]no clustering report: {exc.code}: {exc.message}[/yellow]")
         return None

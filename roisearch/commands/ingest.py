@@ -19,14 +19,8 @@ from shared.ingestion.outcome import last_object_id
 from shared.ingestion.pipeline import ChunkSummary
 from shared.ingestion.planning import PlanSummary
 from shared.ingestion.progress import ingestion_progress, item_counts
-from shared.ingestion.runner import (
-    enqueue_plan,
-    resume_interrupted,
-    run_plan,
-    start_ingestion,
-    start_or_resume,
-)
 from shared.ingestion.sources import SourceError
+from shared.ingestion.supervisor import IngestionSupervisor
 from shared.model_identity import ModelIdentity, model_identity
 from shared.model_provider import ModelProvider
 from shared.queueing import RQJobQueue
@@ -76,7 +70,8 @@ def ingest_embedded(
     started again; other interrupted embedded ingestions are finished afterwards, so that
     none is left pending.
     """
-    models = models or ModelProvider(settings, throughput=True)
+    models = models or ModelProvider(settings.detector_config(), throughput=True)
+    supervisor = IngestionSupervisor(db, settings.ingestion_config())  # no queue: runs here
     announce_model(model_identity(settings.weights, models.get().class_names))
     with counting_bar("items") as bar:
 
@@ -88,9 +83,9 @@ def ingest_embedded(
                 completed, _total = items_done(db, plan.ingestion_id)
                 bar.update(task, completed=completed)
 
-            run_plan(db, settings, models, plan, on_chunk=advance)
+            supervisor.run(plan, models, on_chunk=advance)
 
-        with start_or_resume(db, settings, source.resolve()) as plan:
+        with supervisor.start_embedded(source.resolve()) as plan:
             track(plan, f"ingesting {source.name}")
 
         tasks: dict[int, TaskID] = {}
@@ -107,7 +102,7 @@ def ingest_embedded(
         def advance_other(other: PlanSummary, __: ChunkSummary) -> None:
             bar.update(tasks[other.ingestion_id], completed=items_done(db, other.ingestion_id)[0])
 
-        resume_interrupted(db, settings, models, on_plan=resuming, on_chunk=advance_other)
+        supervisor.finish_interrupted(models, on_plan=resuming, on_chunk=advance_other)
     return plan.ingestion_id
 
 
@@ -149,15 +144,17 @@ def ingest(
         with db.read() as session:
             before = last_object_id(session)
         if settings.embedded:
-            models = ModelProvider(settings, throughput=True)
+            models = ModelProvider(settings.detector_config(), throughput=True)
             identity = model_identity(settings.weights, models.get().class_names)
             ingestion_id = ingest_embedded(settings, db, source, models)
         else:
             identity = model_identity(settings.weights)  # the workers load it
             announce_model(identity)
-            plan = start_ingestion(db, settings, source.resolve())
-            queue = RQJobQueue.from_settings(settings)
-            n = enqueue_plan(queue, plan)
+            supervisor = IngestionSupervisor(
+                db, settings.ingestion_config(), RQJobQueue.from_settings(settings)
+            )
+            plan = supervisor.start(source.resolve())
+            n = supervisor.enqueue(plan)
             enqueued = f"ingestion {plan.ingestion_id}: {n} chunk job(s) enqueued"
             if as_json:  # stdout holds only the document
                 err_console.print(enqueued)

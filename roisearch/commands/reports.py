@@ -123,7 +123,7 @@ def clusters(
         raise typer.Exit(FAILURE) from None
     report_id = create_cluster_report(db, params)
     with err_console.status(f"computing report {report_id}…"):
-        status = run_cluster_report(db, settings, report_id)
+        status = run_cluster_report(db, settings.report_config(), report_id)
     with db.read() as session:
         report = session.get(Report, report_id)
         assert report is not None

@@ -41,10 +41,10 @@ from shared.db.models import (
 from shared.db.upserts import insert_ignore
 from shared.imaging.decoding import ImageDecodeError, decode_image
 from shared.imaging.store import read_original, relative_path, store_original
+from shared.ingestion.config import IngestionConfig
 from shared.ingestion.sources import MemberError, MemberReader
 from shared.ingestion.spaces import class_name, ensure_space
 from shared.ingestion.uploads import image_source, remove_upload_if_finished
-from shared.settings import Settings
 
 if TYPE_CHECKING:
     from shared.yolov7.detector import Detector, ImageResult, PreparedImage
@@ -168,7 +168,7 @@ def _claim(db: Database, ingestion_id: int, chunk: int) -> _Chunk | None:
         return work
 
 
-def _read(work: _Work, reader: MemberReader | None, settings: Settings) -> None:
+def _read(work: _Work, reader: MemberReader | None, settings: IngestionConfig) -> None:
     try:
         if work.sha256 is not None:
             work.data = read_original(settings.data_dir, relative_path(work.sha256))
@@ -194,7 +194,7 @@ def _known(session: Session, shas: Sequence[str], space_id: int) -> dict[str, in
     return {str(sha): int(image_id) for sha, image_id in rows}
 
 
-def _decode(work: _Work, settings: Settings, detector: Detector) -> _Work:
+def _decode(work: _Work, settings: IngestionConfig, detector: Detector) -> _Work:
     """Decode and letterbox (in a decode thread)."""
     assert work.data is not None
     try:
@@ -269,7 +269,9 @@ def _embed_all(
         collect(set(pending))
 
 
-def _batches(items: list[_Work], settings: Settings, detector: Detector) -> Iterator[list[_Work]]:
+def _batches(
+    items: list[_Work], settings: IngestionConfig, detector: Detector
+) -> Iterator[list[_Work]]:
     """Decoded items in model-sized batches; decoding runs ahead in the thread pool."""
     with ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode") as pool:
         batch: list[_Work] = []
@@ -319,7 +321,7 @@ def _object_rows(
 
 def process_chunk(
     db: Database,
-    settings: Settings,
+    settings: IngestionConfig,
     detector: Detector,
     ingestion_id: int,
     chunk: int,
@@ -336,7 +338,7 @@ def process_chunk(
         summary.skipped = True
         with db.begin() as session:
             finish_if_complete(session, ingestion_id)
-        remove_upload_if_finished(db, settings, ingestion_id)
+        remove_upload_if_finished(db, settings.data_dir, ingestion_id)
         return summary
     items = [w for w in claimed.items if w.error is None]
     if claimed.kind == "tar":  # staged into the image store at planning time
@@ -463,7 +465,7 @@ def process_chunk(
         session.execute(_RECORD_ITEM, results)
         finished = finish_if_complete(session, ingestion_id)
     if finished:  # every member accounted for: an uploaded source is no longer needed
-        remove_upload_if_finished(db, settings, ingestion_id)
+        remove_upload_if_finished(db, settings.data_dir, ingestion_id)
     return summary
 
 

@@ -24,6 +24,7 @@ from shared.db.database import Database
 from shared.db.models import Ingestion, IngestionItem, IngestionStatus, ItemStatus
 from shared.db.upserts import insert_ignore
 from shared.imaging.store import store_original
+from shared.ingestion.config import IngestionConfig
 from shared.ingestion.leases import lease, owner_id
 from shared.ingestion.sources import (
     Member,
@@ -33,7 +34,6 @@ from shared.ingestion.sources import (
 )
 from shared.ingestion.tar_stream import iter_tar
 from shared.ingestion.uploads import remove_upload_if_finished
-from shared.settings import Settings
 
 INSERT_BATCH = 1000
 
@@ -71,7 +71,9 @@ def create_ingestion(
     return ingestion
 
 
-def _rows(ingestion_id: int, settings: Settings, path: Path, kind: str) -> Iterator[dict[str, Any]]:
+def _rows(
+    ingestion_id: int, settings: IngestionConfig, path: Path, kind: str
+) -> Iterator[dict[str, Any]]:
     seq = 0
 
     def row(member: Member, staged: str | None) -> dict[str, Any]:
@@ -104,7 +106,7 @@ def _rows(ingestion_id: int, settings: Settings, path: Path, kind: str) -> Itera
             yield row(member, None)
 
 
-def plan_ingestion(db: Database, settings: Settings, ingestion_id: int) -> PlanSummary:
+def plan_ingestion(db: Database, settings: IngestionConfig, ingestion_id: int) -> PlanSummary:
     """Enumerate the ingestion's source into items (in batches) and mark it running.
 
     A source that cannot be read marks the ingestion failed with a stable code; the items
@@ -114,7 +116,7 @@ def plan_ingestion(db: Database, settings: Settings, ingestion_id: int) -> PlanS
         return _plan(db, settings, ingestion_id)
 
 
-def _plan(db: Database, settings: Settings, ingestion_id: int) -> PlanSummary:
+def _plan(db: Database, settings: IngestionConfig, ingestion_id: int) -> PlanSummary:
     with db.read() as session:
         ingestion = session.get(Ingestion, ingestion_id)
         if ingestion is None:
@@ -161,7 +163,7 @@ def _plan(db: Database, settings: Settings, ingestion_id: int) -> PlanSummary:
             .where(Ingestion.id == ingestion_id, Ingestion.status == IngestionStatus.PLANNING)
             .values(**values)
         )
-    remove_upload_if_finished(db, settings, ingestion_id)  # failed, or nothing to run
+    remove_upload_if_finished(db, settings.data_dir, ingestion_id)  # failed, or nothing to run
     return PlanSummary(
         ingestion_id=ingestion_id,
         total_items=total,
@@ -190,7 +192,7 @@ def plan_summary(session: Session, ingestion_id: int) -> PlanSummary:
     return PlanSummary(ingestion_id, total, refused, chunks, error)
 
 
-def resume_plan(db: Database, settings: Settings, ingestion_id: int) -> PlanSummary:
+def resume_plan(db: Database, settings: IngestionConfig, ingestion_id: int) -> PlanSummary:
     """Plan again an ingestion whose planner stopped midway (the caller claimed it).
 
     Re-planning is idempotent, so the items planned before the interruption are kept and the

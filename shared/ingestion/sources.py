@@ -33,8 +33,8 @@ from typing import IO
 import numpy as np
 
 from shared.errors import InvalidInput
+from shared.ingestion.config import IngestionConfig
 from shared.ingestion.zip_cache import ZIP_CACHE
-from shared.settings import Settings
 
 _READ_BLOCK = 1 << 20
 NESTED_ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".tar.gz", ".gz", ".bz2", ".xz", ".7z", ".rar")
@@ -264,7 +264,7 @@ class _DigestSet:
 
 
 class _Limits:
-    def __init__(self, settings: Settings, packed_bytes: int | None = None) -> None:
+    def __init__(self, settings: IngestionConfig, packed_bytes: int | None = None) -> None:
         self.member_bytes = settings.max_member_bytes
         self.total_bytes = settings.max_archive_total_bytes
         self.members = settings.max_archive_members
@@ -315,7 +315,7 @@ class _Limits:
         return None
 
 
-def list_members(path: Path, kind: str, settings: Settings) -> Iterator[Member]:
+def list_members(path: Path, kind: str, settings: IngestionConfig) -> Iterator[Member]:
     """Enumerate the members of a folder, zip or single file (tar: see ``tar_stream``)."""
     limits = _Limits(settings)
     if kind == "file":
@@ -420,7 +420,7 @@ class MemberReader:
     :mod:`shared.ingestion.zip_cache`). Use as a context manager; not thread-safe.
     """
 
-    def __init__(self, path: Path, kind: str, settings: Settings) -> None:
+    def __init__(self, path: Path, kind: str, settings: IngestionConfig) -> None:
         if kind not in ("file", "folder", "zip"):
             raise ValueError(f"MemberReader does not handle {kind!r} sources")
         self.path = path
@@ -473,7 +473,7 @@ def _zip_key_map(archive: zipfile.ZipFile) -> Mapping[str, zipfile.ZipInfo]:
     return dict(_zip_entries(archive))
 
 
-def read_member(path: Path, kind: str, name: str, settings: Settings) -> bytes:
+def read_member(path: Path, kind: str, name: str, settings: IngestionConfig) -> bytes:
     """Read one member's bytes (see :class:`MemberReader` to read many)."""
     with MemberReader(path, kind, settings) as reader:
         return reader.read(name)

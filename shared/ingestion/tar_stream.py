@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
 
+from shared.ingestion.config import IngestionConfig
 from shared.ingestion.sources import (
     Member,
     Refusal,
@@ -29,7 +30,6 @@ from shared.ingestion.sources import (
     _read_capped,
     open_regular,
 )
-from shared.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class TarEntry:
     data: bytes | None  # None when refused
 
 
-def iter_tar(path: Path, settings: Settings) -> Iterator[TarEntry]:
+def iter_tar(path: Path, settings: IngestionConfig) -> Iterator[TarEntry]:
     """Stream a (compressed) tar once: regular members with their bytes, others refused.
 
     A stream cannot skip a member without decompressing it, so whole-archive limits

@@ -1,6 +1,6 @@
 """Uploaded sources are removed once their ingestion no longer needs them (issue 19.3).
 
-An upload is saved under ``settings.uploads_dir/<uuid>/`` and ingested from there. Once no item
+An upload is saved under ``<data dir>/uploads/<uuid>/`` and ingested from there. Once no item
 is pending (every member is done, failed or skipped, and the originals live in the image
 store) or the ingestion is deleted, the directory is only disk space: it is removed. A source
 that is not under the uploads directory (a server-side path) is never touched.
@@ -19,8 +19,8 @@ from sqlalchemy import select
 from shared.db.database import Database
 from shared.db.models import Ingestion, IngestionStatus
 from shared.ingestion.zip_cache import ZIP_CACHE
-from shared.settings import Settings
 
+UPLOADS = "uploads"  # under the data directory (Settings.uploads_dir)
 FINISHED = (IngestionStatus.DONE, IngestionStatus.FAILED, IngestionStatus.CANCELLED)
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,10 @@ def image_source(source: str, kind: str, options: Mapping[str, Any], member: str
     return display if kind == "file" else f"{display}::{member}"
 
 
-def upload_directory(settings: Settings, source: str) -> Path | None:
-    """The ``uploads/<uuid>`` directory holding ``source``, or None for any other source."""
-    uploads = settings.uploads_dir.resolve()
+def upload_directory(data_dir: Path, source: str) -> Path | None:
+    """The ``uploads/<uuid>`` directory (under ``data_dir``) holding ``source``, or None for any
+    other source."""
+    uploads = (data_dir / UPLOADS).resolve()
     path = Path(source)
     try:
         relative = path.resolve().relative_to(uploads)
@@ -51,9 +52,9 @@ def upload_directory(settings: Settings, source: str) -> Path | None:
     return uploads / relative.parts[0]
 
 
-def remove_upload(settings: Settings, source: str) -> bool:
+def remove_upload(data_dir: Path, source: str) -> bool:
     """Remove the upload directory of ``source`` if it is an upload; True if one was removed."""
-    directory = upload_directory(settings, source)
+    directory = upload_directory(data_dir, source)
     if directory is None:
         return False
     ZIP_CACHE.forget(Path(source))  # an open descriptor would keep the disk space in use
@@ -66,7 +67,7 @@ def remove_upload(settings: Settings, source: str) -> bool:
     return True
 
 
-def remove_upload_if_finished(db: Database, settings: Settings, ingestion_id: int) -> bool:
+def remove_upload_if_finished(db: Database, data_dir: Path, ingestion_id: int) -> bool:
     """Remove the ingestion's upload once it is done, failed or cancelled (after its commit)."""
     with db.read() as session:
         row = session.execute(
@@ -74,4 +75,4 @@ def remove_upload_if_finished(db: Database, settings: Settings, ingestion_id: in
         ).first()
     if row is None or row.status not in FINISHED:
         return False
-    return remove_upload(settings, row.source)
+    return remove_upload(data_dir, row.source)

@@ -23,9 +23,9 @@ from pydantic import ValidationError
 from shared.db.database import Database
 from shared.db.models import Report, ReportStatus
 from shared.errors import InvalidInput
+from shared.reports.config import ReportConfig
 from shared.reports.params import REPORT_KIND_CLUSTERS, ClusterParams
 from shared.reports.pipeline import build_cluster_report
-from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def _finish(
             report.progress = 1.0
 
 
-def run_cluster_report(db: Database, settings: Settings, report_id: int) -> str:
+def run_cluster_report(db: Database, config: ReportConfig, report_id: int) -> str:
     """Compute report ``report_id``; returns its final status (``done`` or ``failed``)."""
     raw = _start(db, report_id)
     if raw is None:
@@ -108,10 +108,10 @@ def run_cluster_report(db: Database, settings: Settings, report_id: int) -> str:
     # OpenMP's thread count is per calling thread (the index's threads keep theirs); it is
     # restored afterwards because a worker's model may share the OpenMP runtime.
     threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(settings.report_threads)
+    faiss.omp_set_num_threads(config.report_threads)
     try:
         params = ClusterParams.model_validate(raw)
-        result = build_cluster_report(db, settings, report_id, params, progress=progress)
+        result = build_cluster_report(db, config, report_id, params, progress=progress)
     except ValidationError as exc:
         _finish(
             db,

@@ -40,11 +40,11 @@ from shared.imaging.matching import (
     mean_colour,
     prepare,
 )
+from shared.reports.config import ReportConfig
 from shared.reports.duplicates import DuplicateFinder, group_summary
 from shared.reports.originals import iter_image_pixels, iter_object_pixels
 from shared.reports.params import ClusterParams
 from shared.reports.selection import ResolvedSelection
-from shared.settings import Settings
 
 Progress = Callable[[float], None]
 IMAGE_BATCH = 2048
@@ -169,7 +169,7 @@ def _confirm(
 
 def object_duplicates(
     db: Database,
-    settings: Settings,
+    config: ReportConfig,
     finder: DuplicateFinder,
     params: ClusterParams,
     workdir: Path,
@@ -185,7 +185,7 @@ def object_duplicates(
         store = SignatureStore(workdir / "crops", rows.size)
         position = {int(ids[r]): n for n, r in enumerate(rows.tolist())}
         for done, (object_id, array, box) in enumerate(
-            iter_object_pixels(db, settings, position.keys())
+            iter_object_pixels(db, config, position.keys())
         ):
             store.put(position[object_id], crop_signature(array, box), box)
             if done % 256 == 0:
@@ -252,7 +252,7 @@ def _image_batches(
 
 def image_duplicates(
     db: Database,
-    settings: Settings,
+    config: ReportConfig,
     selection: ResolvedSelection,
     params: ClusterParams,
     workdir: Path,
@@ -289,7 +289,7 @@ def image_duplicates(
         rows = np.unique(np.concatenate([left, right]))
         store = SignatureStore(workdir / "images", rows.size)
         position = {int(ids[r]): n for n, r in enumerate(rows.tolist())}
-        for image_id, array in iter_image_pixels(db, settings, position.keys()):
+        for image_id, array in iter_image_pixels(db, config, position.keys()):
             h, w = array.shape[:2]
             frame = (0.0, 0.0, float(w), float(h))
             store.put(position[image_id], crop_signature(array, frame), frame)

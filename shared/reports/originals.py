@@ -15,7 +15,7 @@ from sqlalchemy import select
 from shared.db.database import Database
 from shared.db.models import DetectedObject, Image
 from shared.imaging.crops import CropError, load_original
-from shared.settings import Settings
+from shared.reports.config import ReportConfig
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,10 @@ def _object_rows(db: Database, object_ids: list[int]) -> list[tuple[int, int, st
     return rows
 
 
-def _load(settings: Settings, storage_path: str | None, image_id: int) -> np.ndarray | None:
+def _load(config: ReportConfig, storage_path: str | None, image_id: int) -> np.ndarray | None:
     try:
         return load_original(
-            settings.data_dir, storage_path, image_id, max_pixels=settings.max_image_pixels
+            config.data_dir, storage_path, image_id, max_pixels=config.max_image_pixels
         )
     except CropError as exc:
         log.info("report originals: %s", exc.message)
@@ -58,7 +58,7 @@ def _load(settings: Settings, storage_path: str | None, image_id: int) -> np.nda
 
 
 def iter_object_pixels(
-    db: Database, settings: Settings, object_ids: Iterable[int], *, chunk: int = IN_CHUNK
+    db: Database, config: ReportConfig, object_ids: Iterable[int], *, chunk: int = IN_CHUNK
 ) -> Iterator[tuple[int, np.ndarray, Box]]:
     """(object id, RGB uint8 [h, w, 3] original of its image, box) per readable object, grouped
     by image (each original decoded once per ``chunk`` of ids; memory: one original)."""
@@ -71,13 +71,13 @@ def iter_object_pixels(
         ):
             if image_id != current:
                 current = image_id
-                array = _load(settings, storage_path, image_id)
+                array = _load(config, storage_path, image_id)
             if array is not None:
                 yield object_id, array, box
 
 
 def iter_image_pixels(
-    db: Database, settings: Settings, image_ids: Iterable[int]
+    db: Database, config: ReportConfig, image_ids: Iterable[int]
 ) -> Iterator[tuple[int, np.ndarray]]:
     """(image id, RGB uint8 [h, w, 3] original) per readable image, by id."""
     wanted = sorted(set(image_ids))
@@ -89,6 +89,6 @@ def iter_image_pixels(
                 .order_by(Image.id)
             ).all()
         for image_id, storage_path in rows:
-            array = _load(settings, storage_path, int(image_id))
+            array = _load(config, storage_path, int(image_id))
             if array is not None:
                 yield int(image_id), array

@@ -37,6 +37,7 @@ from shared.reports.clustering import (
     fit_kmeans_group,
     silhouette_cosine,
 )
+from shared.reports.config import ReportConfig
 from shared.reports.duplicates import DuplicateFinder
 from shared.reports.errors import ReportError
 from shared.reports.html import images_to_show, objects_to_crop, render_report_html
@@ -57,7 +58,6 @@ from shared.reports.selection import (
 )
 from shared.reports.summaries import ClusterAccumulator
 from shared.reports.thumbnails import crop_data_uris, image_data_uris
-from shared.settings import Settings
 
 REPORT_HTML = "report.html"
 # Per class at least this many training objects (or all of the class) with per_class.
@@ -189,7 +189,7 @@ def _sample_vectors(db: Database, selection: ResolvedSelection, sampler: BottomK
 
 def build_cluster_report(
     db: Database,
-    settings: Settings,
+    config: ReportConfig,
     report_id: int,
     params: ClusterParams,
     *,
@@ -201,11 +201,11 @@ def build_cluster_report(
     stages.begin("select", 0.0, 0.02)
     with db.read() as session:
         plan = plan_report(session, params)
-    report_dir = settings.reports_dir / str(report_id)
+    report_dir = config.reports_dir / str(report_id)
     work = report_dir / f".work-{uuid.uuid4().hex}"
     work.mkdir(parents=True, exist_ok=True)
     try:
-        result = _compute(db, settings, report_id, params, plan, work, stages, batch_size)
+        result = _compute(db, config, report_id, params, plan, work, stages, batch_size)
         for name in (REPORT_HTML, ASSIGNMENTS_CSV, ASSIGNMENTS_PARQUET):
             (work / name).replace(report_dir / name)
     finally:
@@ -215,7 +215,7 @@ def build_cluster_report(
 
 def _compute(
     db: Database,
-    settings: Settings,
+    config: ReportConfig,
     report_id: int,
     params: ClusterParams,
     plan: Plan,
@@ -292,13 +292,13 @@ def _compute(
 
     stages.begin("duplicates", 0.7, 0.86)
     duplicate_summary = (
-        object_duplicates(db, settings, duplicates, params, work / "duplicates", stages.at)
+        object_duplicates(db, config, duplicates, params, work / "duplicates", stages.at)
         if duplicates is not None
         else None
     )
     stages.begin("image duplicates", 0.86, 0.92)
     image_summary = image_duplicates(
-        db, settings, selection, params, work / "image-duplicates", stages.at
+        db, config, selection, params, work / "image-duplicates", stages.at
     )
 
     stages.begin("map", 0.92, 0.94)
@@ -347,8 +347,8 @@ def _compute(
     }
 
     stages.begin("html", 0.94, 1.0)
-    crops = crop_data_uris(db, settings, objects_to_crop(result))
-    pictures = image_data_uris(db, settings, images_to_show(result))
+    crops = crop_data_uris(db, config, objects_to_crop(result))
+    pictures = image_data_uris(db, config, images_to_show(result))
     (work / REPORT_HTML).write_text(render_report_html(report_id, result, crops, pictures), "utf-8")
     stages.finish()
     result["timings_s"] = stages.timings

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 
 from shared.db.database import Database
 from shared.imaging.crops import CropError, crop_thumbnail, jpeg_bytes
+from shared.reports.config import ReportConfig
 from shared.reports.originals import iter_image_pixels, iter_object_pixels
-from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +23,11 @@ THUMBNAIL_QUALITY = 80
 
 
 def crop_data_uris(
-    db: Database, settings: Settings, object_ids: Iterable[int], *, size: int = THUMBNAIL_SIZE
+    db: Database, config: ReportConfig, object_ids: Iterable[int], *, size: int = THUMBNAIL_SIZE
 ) -> dict[int, str]:
     """object id → ``data:image/jpeg;base64,...`` of its crop (missing ids are left out)."""
     out: dict[int, str] = {}
-    for object_id, array, box in iter_object_pixels(db, settings, object_ids):
+    for object_id, array, box in iter_object_pixels(db, config, object_ids):
         try:
             data = jpeg_bytes(crop_thumbnail(array, box, size), THUMBNAIL_QUALITY)
         except CropError as exc:
@@ -38,11 +38,11 @@ def crop_data_uris(
 
 
 def image_data_uris(
-    db: Database, settings: Settings, image_ids: Iterable[int], *, size: int = THUMBNAIL_SIZE
+    db: Database, config: ReportConfig, image_ids: Iterable[int], *, size: int = THUMBNAIL_SIZE
 ) -> dict[int, str]:
     """image id → ``data:`` URI of the whole image fitted into ``size`` (missing ids left out)."""
     out: dict[int, str] = {}
-    for image_id, array in iter_image_pixels(db, settings, image_ids):
+    for image_id, array in iter_image_pixels(db, config, image_ids):
         h, w = array.shape[:2]
         thumbnail = crop_thumbnail(array, (0.0, 0.0, float(w), float(h)), size)
         out[image_id] = _data_uri(jpeg_bytes(thumbnail, THUMBNAIL_QUALITY))

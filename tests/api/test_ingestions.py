@@ -20,7 +20,7 @@ from api.app import create_app
 from shared.db.database import Database
 from shared.db.models import Ingestion, IngestionStatus
 from shared.ingestion.leases import owner_id
-from shared.ingestion.runner import start_ingestion
+from shared.ingestion.supervisor import IngestionSupervisor
 from shared.settings import Settings
 from tests.api.conftest import API_KEY, api_settings
 from tests.factories import png_bytes
@@ -181,7 +181,9 @@ def test_api_leaves_alone_an_ingestion_whose_driver_is_alive(
     db = Database.from_url(app_settings.resolved_database_url)
     driver = subprocess.Popen(["sleep", "600"])
     try:
-        busy = start_ingestion(db, app_settings, upload_folder(app_settings, "busy", 5, 70))
+        busy = IngestionSupervisor(db, app_settings.ingestion_config()).start(
+            upload_folder(app_settings, "busy", 5, 70)
+        )
         # Run by another live process on this host (a `roisearch ingest` on the same database),
         # as far as its lease says, with a heartbeat an hour old: alive all the same.
         with db.begin() as session:

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import Result
 from PIL import Image as PILImage
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from roisearch import context
 from roisearch.cli import app

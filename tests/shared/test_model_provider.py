@@ -24,7 +24,7 @@ def test_loads_one_detector_once_across_threads(tmp_path: Path, yolov7_fixtures:
     settings = load_settings(
         data_dir=tmp_path, weights=yolov7_fixtures / "yolov7-tiny-random.pt", img_size=128
     )
-    provider = ModelProvider(settings)
+    provider = ModelProvider(settings.detector_config())
     assert not provider.loaded
     got: list[object] = []
     threads = [threading.Thread(target=lambda: got.append(provider.get())) for _ in range(4)]
@@ -46,7 +46,7 @@ def test_an_ingesting_process_splits_its_threads_into_streams(
         device="cpu",
         torch_threads=2,
     )
-    provider = ModelProvider(settings, throughput=True)
+    provider = ModelProvider(settings.detector_config(), throughput=True)
     provider.get()
     assert provider.streams == 2
     assert torch.get_num_threads() == 1

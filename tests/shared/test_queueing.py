@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from shared.queueing import InProcessJobQueue
+from shared.queueing import CHUNK_JOB, REPORT_JOB, InProcessJobQueue
 
 
 def test_close_drops_queued_chunks_and_waits_for_the_running_one() -> None:
@@ -29,7 +29,7 @@ def test_close_drops_queued_chunks_and_waits_for_the_running_one() -> None:
         finally:
             holds.append(f"release {ingestion_id}")
 
-    jobs = InProcessJobQueue(run_chunk, hold=hold)
+    jobs = InProcessJobQueue({CHUNK_JOB: run_chunk}, hold=hold)
     assert jobs.enqueue_chunks(7, [0, 1, 2]) == 3
     assert started.wait(10)
     closer = threading.Thread(target=jobs.close)
@@ -53,7 +53,7 @@ def test_close_gives_up_waiting_after_its_timeout() -> None:
         started.set()
         finish.wait(10)
 
-    jobs = InProcessJobQueue(stuck)
+    jobs = InProcessJobQueue({CHUNK_JOB: stuck})
     jobs.enqueue_chunks(1, [0])
     assert started.wait(10)
     began = time.monotonic()
@@ -73,7 +73,11 @@ def test_nothing_is_queued_after_close() -> None:
         yield
 
     jobs = InProcessJobQueue(
-        lambda i, c: ran.append(("chunk", c)), lambda r: ran.append(("report", r)), hold=hold
+        {
+            CHUNK_JOB: lambda i, c: ran.append(("chunk", c)),
+            REPORT_JOB: lambda r: ran.append(("report", r)),
+        },
+        hold=hold,
     )
     jobs.close()
     assert jobs.enqueue_chunks(3, [0, 1]) == 0

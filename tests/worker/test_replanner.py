@@ -41,8 +41,7 @@ def test_the_worker_replans_an_ingestion_whose_planner_was_killed(
     db = Database.from_url(db_url)
     queue = RQJobQueue.from_settings(settings)
     stop = threading.Event()
-    thread = threading.Thread(target=worker_main._replanner, args=(settings, db, stop))
-    thread.start()
+    threads = worker_main.start_supervision(settings, db, stop)
     try:
         deadline = time.monotonic() + 60
         expected = [(ingestion_id, c) for c in (0, 1, 2)]
@@ -54,7 +53,8 @@ def test_the_worker_replans_an_ingestion_whose_planner_was_killed(
             assert (row.status, row.total_items) == (IngestionStatus.RUNNING, 10)
     finally:
         stop.set()
-        thread.join()
+        for thread in threads:
+            thread.join()
         queue.queue.delete(delete_jobs=True)
         db.dispose()
 

@@ -37,7 +37,13 @@ def test_report_job_runs_on_rq(settings: Settings, database: Database, redis_url
         jobs = queue.queue.get_jobs()
         assert [j.func_name for j in jobs] == [REPORT_JOB, REPORT_JOB]
         assert [j.args for j in jobs] == [(good,), (bad,)]
-        install(WorkerContext(settings=rq_settings, db=database, models=ModelProvider(rq_settings)))
+        install(
+            WorkerContext(
+                settings=rq_settings,
+                db=database,
+                models=ModelProvider(rq_settings.detector_config()),
+            )
+        )
         worker = SimpleWorker([queue.queue], connection=queue.connection)
         assert worker.work(burst=True)
         with database.read() as session:

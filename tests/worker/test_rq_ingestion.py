@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from shared.db.database import Database
 from shared.db.models import Ingestion, IngestionItem, ItemStatus
-from shared.ingestion.runner import enqueue_plan, start_ingestion
+from shared.ingestion.supervisor import IngestionSupervisor
 from shared.queueing import RETRIES, RQJobQueue, parse_chunk_job_id
 from shared.settings import Settings
 from tests.shared.imaging.corpus import jpeg
@@ -278,8 +278,11 @@ def test_sigkilled_worker_job_is_retried_within_a_minute(tmp_path: Path, cluster
     cluster.start_worker()
     cluster.start_worker()
     cluster.wait_for_workers(2)
-    plan = start_ingestion(cluster.db, cluster.settings, src)
-    enqueue_plan(RQJobQueue.from_settings(cluster.settings), plan)
+    supervisor = IngestionSupervisor(
+        cluster.db, cluster.settings.ingestion_config(), RQJobQueue.from_settings(cluster.settings)
+    )
+    plan = supervisor.start(src)
+    supervisor.enqueue(plan)
     cluster.wait_until(plan.ingestion_id, 0.1, timeout=PROCESSING_S)
 
     pid, job_id, (ingestion_id, chunk) = busy_worker(cluster.redis(), timeout=20)
@@ -325,8 +328,11 @@ def test_several_sigkills_during_one_ingestion_lose_nothing(
     for _ in range(3):
         cluster.start_worker()
     cluster.wait_for_workers(3)
-    plan = start_ingestion(cluster.db, cluster.settings, src)
-    enqueue_plan(RQJobQueue.from_settings(cluster.settings), plan)
+    supervisor = IngestionSupervisor(
+        cluster.db, cluster.settings.ingestion_config(), RQJobQueue.from_settings(cluster.settings)
+    )
+    plan = supervisor.start(src)
+    supervisor.enqueue(plan)
     cluster.wait_until(plan.ingestion_id, 0.05, timeout=PROCESSING_S)
 
     killed_pids: set[int] = set()

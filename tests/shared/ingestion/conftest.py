@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.db.database import Database
+from shared.ingestion.supervisor import IngestionSupervisor
 from shared.settings import Settings, load_settings
 from shared.yolov7.detector import Detector
 from tests.shared.ingestion.scenarios import IMG_SIZE, ingestion_settings
@@ -37,3 +38,9 @@ def db(ingest_settings: Settings) -> Iterator[Database]:
     database = Database.from_url(ingest_settings.resolved_database_url)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def supervisor(db: Database, ingest_settings: Settings) -> IngestionSupervisor:
+    """The supervisor of an embedded run (no queue: chunks run in this process)."""
+    return IngestionSupervisor(db, ingest_settings.ingestion_config())

@@ -53,7 +53,7 @@ class Models(ModelProvider):
     """A provider that hands out an already loaded detector (loading once per test session)."""
 
     def __init__(self, settings: Settings, detector: Any) -> None:
-        super().__init__(settings)
+        super().__init__(settings.detector_config())
         self._detector = detector
 
 
@@ -227,12 +227,13 @@ from shared.settings import load_settings
 
 url, data_dir, source, chunk_size = sys.argv[1:5]
 settings = load_settings(data_dir=Path(data_dir), database_url=url, chunk_size=int(chunk_size))
+config = settings.ingestion_config()
 db = Database.from_url(url)
 with db.begin() as session:
     ingestion_id = create_ingestion(session, Path(source)).id
 # The first batch of the plan is in, the rest never comes: the planner is SIGKILLed, as an
 # API process killed while it plans an upload.
-_insert(db, list(itertools.islice(_rows(ingestion_id, settings, Path(source), "folder"), 5)))
+_insert(db, list(itertools.islice(_rows(ingestion_id, config, Path(source), "folder"), 5)))
 print(ingestion_id, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """
@@ -254,7 +255,7 @@ with db.begin() as session:
 # Planned in full and leased to this process while its chunks run, as by an embedded API's
 # in-process queue, which is SIGKILLed before any chunk is done.
 with lease(db, ingestion_id):
-    plan_ingestion(db, settings, ingestion_id)
+    plan_ingestion(db, settings.ingestion_config(), ingestion_id)
     print(ingestion_id, flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
 """

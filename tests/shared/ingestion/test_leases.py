@@ -26,9 +26,8 @@ from shared.ingestion.leases import (
     owner_id,
 )
 from shared.ingestion.planning import create_ingestion
-from shared.ingestion.reconciler import resume_running
-from shared.ingestion.runner import start_ingestion
-from shared.queueing import InProcessJobQueue
+from shared.ingestion.supervisor import IngestionSupervisor
+from shared.queueing import CHUNK_JOB, InProcessJobQueue
 from shared.settings import Settings
 from tests.shared.imaging.corpus import jpeg
 from tests.shared.ingestion.scenarios import dead_owner, live_owner
@@ -141,7 +140,6 @@ def test_the_in_process_queue_leases_what_it_runs_and_orphans_are_queued_again(
     src.mkdir()
     for i in range(20):
         (src / f"{i:03d}.jpg").write_bytes(jpeg(48, 32, i))
-    plan = start_ingestion(db, ingest_settings, src)  # chunks of 8: 0, 1, 2
     running = threading.Event()
     release = threading.Event()
 
@@ -149,18 +147,20 @@ def test_the_in_process_queue_leases_what_it_runs_and_orphans_are_queued_again(
         running.set()
         release.wait(10)  # processes nothing: the items stay pending
 
-    queue = InProcessJobQueue(run_chunk, hold=partial(lease, db))
+    queue = InProcessJobQueue({CHUNK_JOB: run_chunk}, hold=partial(lease, db))
+    supervisor = IngestionSupervisor(db, ingest_settings.ingestion_config(), queue)
+    plan = supervisor.start(src)  # chunks of 8: 0, 1, 2
     try:
         assert queue.enqueue_chunks(plan.ingestion_id, plan.pending_chunks) == 3
         assert running.wait(10)
         # Leased while its chunks are queued or running: not an orphan, not queued again.
         assert lease_row(db, plan.ingestion_id)[0] == owner_id()
-        assert resume_running(db, queue) == []
+        assert supervisor.requeue_orphans() == []
         release.set()
         queue.join()
         # Released after the last chunk; items still pending: driverless, taken over at once.
         assert lease_row(db, plan.ingestion_id)[0] is None
-        assert resume_running(db, queue) == [plan.ingestion_id]
+        assert supervisor.requeue_orphans() == [plan.ingestion_id]
         queue.join()
         with db.begin() as session:
             session.execute(
@@ -169,7 +169,7 @@ def test_the_in_process_queue_leases_what_it_runs_and_orphans_are_queued_again(
                 .values(status=ItemStatus.DONE)
             )
         # Nothing left to run (killed between its last chunk and the final status): done.
-        assert resume_running(db, queue) == [plan.ingestion_id]
+        assert supervisor.requeue_orphans() == [plan.ingestion_id]
         assert queue.depth() == 0
         with db.read() as session:
             assert session.get_one(Ingestion, plan.ingestion_id).status == IngestionStatus.DONE

@@ -23,9 +23,9 @@ from shared.db.models import (
     ItemStatus,
 )
 from shared.ingestion.pipeline import MAX_ATTEMPTS, finish_if_complete, process_chunk
-from shared.ingestion.planning import create_ingestion, pending_chunks
+from shared.ingestion.planning import create_ingestion, pending_chunks, plan_ingestion
 from shared.ingestion.progress import ingestion_progress
-from shared.ingestion.runner import start_ingestion
+from shared.ingestion.supervisor import IngestionSupervisor
 from shared.settings import Settings
 from shared.yolov7.detector import Detector, PreparedImage
 from tests.shared.imaging.corpus import jpeg, png
@@ -44,7 +44,9 @@ def run_all(
     with db.read() as session:
         chunks = pending_chunks(session, ingestion_id)
     for chunk in chunks:
-        process_chunk(db, settings, detector, ingestion_id, chunk, streams=streams)
+        process_chunk(
+            db, settings.ingestion_config(), detector, ingestion_id, chunk, streams=streams
+        )
 
 
 def snapshot_outside(tmp_path: Path, settings: Settings) -> set[str]:
@@ -64,13 +66,14 @@ def test_mixed_archive_every_item_accounted_for(
     detector: Detector,
     kind: str,
     streams: int,
+    supervisor: IngestionSupervisor,
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
     archive = build_mixed_archive(src, kind)
     before = snapshot_outside(tmp_path, ingest_settings)
 
-    plan = start_ingestion(db, ingest_settings, archive.path)
+    plan = supervisor.start(archive.path)
     assert plan.total_items == len(archive.expected)
     assert len(plan.pending_chunks) > 3  # several chunks of 8
     run_all(db, ingest_settings, detector, plan.ingestion_id, streams)
@@ -121,15 +124,19 @@ def test_mixed_archive_every_item_accounted_for(
 
 
 def test_reingesting_the_same_source_links_known_images(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     archive = build_mixed_archive(tmp_path, "zip", seed=1)
-    first = start_ingestion(db, ingest_settings, archive.path)
+    first = supervisor.start(archive.path)
     run_all(db, ingest_settings, detector, first.ingestion_id)
     after_first = totals(db)
 
     probe = ProbeDetector(detector)
-    second = start_ingestion(db, ingest_settings, archive.path)
+    second = supervisor.start(archive.path)
     run_all(db, ingest_settings, probe.as_detector(), second.ingestion_id)
     assert probe.images == 0  # nothing recomputed: every image is known by its content hash
     assert totals(db) == after_first
@@ -157,7 +164,11 @@ def test_reingesting_the_same_source_links_known_images(
 
 @pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")  # zipfile: that is the point
 def test_repeated_names_and_repeated_broken_bytes_are_each_accounted_for(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     # The bad-input battery's archive: two different images under one name, and identical
     # broken bytes under several names (decoded once, each item must still name itself).
@@ -171,7 +182,7 @@ def test_repeated_names_and_repeated_broken_bytes_are_each_accounted_for(
         *((f"cut-{i}.jpg", truncated) for i in range(2)),
     ]
     path = write_zip(tmp_path / "duplicates.zip", entries)
-    plan = start_ingestion(db, ingest_settings, path)
+    plan = supervisor.start(path)
     assert plan.total_items == len(entries) and plan.pending_chunks == [0]  # one chunk of 8
     run_all(db, ingest_settings, detector, plan.ingestion_id)
 
@@ -201,10 +212,14 @@ def test_repeated_names_and_repeated_broken_bytes_are_each_accounted_for(
 
 
 def test_a_chunk_killed_midway_is_retried_without_duplicates(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     archive = build_mixed_archive(tmp_path, "zip", seed=2)
-    plan = start_ingestion(db, ingest_settings, archive.path)
+    plan = supervisor.start(archive.path)
     chunk = plan.pending_chunks[0]
 
     class Killed(BaseException):
@@ -218,13 +233,17 @@ def test_a_chunk_killed_midway_is_retried_without_duplicates(
 
     with pytest.raises(Killed):
         dies = DiesAfterTwo(detector).as_detector()
-        process_chunk(db, ingest_settings, dies, plan.ingestion_id, chunk)
+        process_chunk(db, ingest_settings.ingestion_config(), dies, plan.ingestion_id, chunk)
     assert totals(db).objects == 0  # the chunk's transaction never committed
-    first = process_chunk(db, ingest_settings, detector, plan.ingestion_id, chunk)
+    first = process_chunk(
+        db, ingest_settings.ingestion_config(), detector, plan.ingestion_id, chunk
+    )
     assert first.done + first.failed == 8 and not first.skipped
     once = totals(db)
     # A retry of a chunk that did commit (a worker killed before RQ heard of the success).
-    again = process_chunk(db, ingest_settings, detector, plan.ingestion_id, chunk)
+    again = process_chunk(
+        db, ingest_settings.ingestion_config(), detector, plan.ingestion_id, chunk
+    )
     assert again.skipped and totals(db) == once
     with db.read() as session:
         attempts = session.scalars(
@@ -236,12 +255,16 @@ def test_a_chunk_killed_midway_is_retried_without_duplicates(
 
 
 def test_the_same_chunk_run_twice_concurrently_stores_objects_once(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     # The reconciler may enqueue a chunk a worker is still processing: both must finish
     # without duplicating anything and without failing.
     archive = build_mixed_archive(tmp_path, "zip", seed=3)
-    plan = start_ingestion(db, ingest_settings, archive.path)
+    plan = supervisor.start(archive.path)
     lock = threading.Lock()
 
     class Serialised(ProbeDetector):
@@ -271,7 +294,12 @@ def test_the_same_chunk_run_twice_concurrently_stores_objects_once(
 
 @pytest.mark.parametrize("streams", [1, 2])
 def test_one_image_the_model_rejects_fails_alone(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector, streams: int
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    streams: int,
+    supervisor: IngestionSupervisor,
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -279,10 +307,15 @@ def test_one_image_the_model_rejects_fails_alone(
         (src / f"{i}.jpg").write_bytes(jpeg(64, 48, i))
     (src / "poison.jpg").write_bytes(jpeg(37, 23, 99))  # a size nothing else has
     probe = ProbeDetector(detector, batch_size=4, poison=lambda size: size == (23, 37))
-    plan = start_ingestion(db, ingest_settings, src)
+    plan = supervisor.start(src)
     assert plan.pending_chunks == [0]
     summary = process_chunk(
-        db, ingest_settings, probe.as_detector(), plan.ingestion_id, 0, streams=streams
+        db,
+        ingest_settings.ingestion_config(),
+        probe.as_detector(),
+        plan.ingestion_id,
+        0,
+        streams=streams,
     )
     assert (summary.done, summary.failed) == (7, 1)
     outcomes = item_outcomes(db, plan.ingestion_id)
@@ -294,7 +327,12 @@ def test_one_image_the_model_rejects_fails_alone(
 
 @pytest.mark.parametrize("streams", [1, 2])
 def test_images_are_letterboxed_in_the_decode_threads(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector, streams: int
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    streams: int,
+    supervisor: IngestionSupervisor,
 ) -> None:
     # The resize is not free next to a CPU model and stalls a GPU's feeder: it runs ahead,
     # with the decoding, never on the model's path.
@@ -303,9 +341,14 @@ def test_images_are_letterboxed_in_the_decode_threads(
     for i in range(6):
         (src / f"{i}.jpg").write_bytes(jpeg(64 + 16 * i, 48, i))
     probe = ProbeDetector(detector)
-    plan = start_ingestion(db, ingest_settings, src)
+    plan = supervisor.start(src)
     summary = process_chunk(
-        db, ingest_settings, probe.as_detector(), plan.ingestion_id, 0, streams=streams
+        db,
+        ingest_settings.ingestion_config(),
+        probe.as_detector(),
+        plan.ingestion_id,
+        0,
+        streams=streams,
     )
     assert summary.done == 6 and probe.images == 6
     assert len(probe.prepared_in) == 6
@@ -318,6 +361,7 @@ def test_an_image_that_cannot_be_letterboxed_fails_alone(
     db: Database,
     detector: Detector,
     monkeypatch: pytest.MonkeyPatch,
+    supervisor: IngestionSupervisor,
 ) -> None:
     # Raised in a decode thread, the error would end the pool's map and the whole chunk.
     src = tmp_path / "src"
@@ -333,19 +377,25 @@ def test_an_image_that_cannot_be_letterboxed_fails_alone(
         return detector.prepare(image, **kwargs)
 
     monkeypatch.setattr(probe, "prepare", prepare)
-    plan = start_ingestion(db, ingest_settings, src)
-    summary = process_chunk(db, ingest_settings, probe.as_detector(), plan.ingestion_id, 0)
+    plan = supervisor.start(src)
+    summary = process_chunk(
+        db, ingest_settings.ingestion_config(), probe.as_detector(), plan.ingestion_id, 0
+    )
     assert (summary.done, summary.failed) == (3, 1)
     assert item_outcomes(db, plan.ingestion_id)["odd.jpg"] == ("failed", "model_error")
 
 
 def test_a_thin_strip_is_ingested(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     # 1 x 3000 pixels: letterboxed to one row of content, not refused (nor a chunk failure).
     (tmp_path / "strip.png").write_bytes(png(3000, 1, 3))
-    plan = start_ingestion(db, ingest_settings, tmp_path / "strip.png")
-    summary = process_chunk(db, ingest_settings, detector, plan.ingestion_id, 0)
+    plan = supervisor.start(tmp_path / "strip.png")
+    summary = process_chunk(db, ingest_settings.ingestion_config(), detector, plan.ingestion_id, 0)
     assert (summary.done, summary.failed) == (1, 0)
     assert item_outcomes(db, plan.ingestion_id) == {"strip.png": ("done", None)}
     with db.read() as session:
@@ -353,13 +403,17 @@ def test_a_thin_strip_is_ingested(
 
 
 def test_a_chunk_that_keeps_crashing_is_given_up_with_a_reason(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
     for i in range(3):
         (src / f"{i}.jpg").write_bytes(jpeg(40, 30, i))
-    plan = start_ingestion(db, ingest_settings, src)
+    plan = supervisor.start(src)
     with db.begin() as session:
         session.execute(
             update(IngestionItem)
@@ -367,7 +421,9 @@ def test_a_chunk_that_keeps_crashing_is_given_up_with_a_reason(
             .values(attempts=MAX_ATTEMPTS)
         )
     probe = ProbeDetector(detector)
-    summary = process_chunk(db, ingest_settings, probe.as_detector(), plan.ingestion_id, 0)
+    summary = process_chunk(
+        db, ingest_settings.ingestion_config(), probe.as_detector(), plan.ingestion_id, 0
+    )
     assert summary.failed == 3 and probe.calls == 0
     assert set(item_outcomes(db, plan.ingestion_id).values()) == {("failed", "processing_failed")}
     with db.read() as session:
@@ -376,10 +432,14 @@ def test_a_chunk_that_keeps_crashing_is_given_up_with_a_reason(
 
 
 def test_cancelled_ingestion_is_not_processed(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     (tmp_path / "a.jpg").write_bytes(jpeg(40, 30, 1))
-    plan = start_ingestion(db, ingest_settings, tmp_path / "a.jpg")
+    plan = supervisor.start(tmp_path / "a.jpg")
     with db.begin() as session:
         session.execute(
             update(Ingestion)
@@ -387,18 +447,24 @@ def test_cancelled_ingestion_is_not_processed(
             .values(status=IngestionStatus.CANCELLED)
         )
     probe = ProbeDetector(detector)
-    assert process_chunk(db, ingest_settings, probe.as_detector(), plan.ingestion_id, 0).skipped
+    assert process_chunk(
+        db, ingest_settings.ingestion_config(), probe.as_detector(), plan.ingestion_id, 0
+    ).skipped
     assert probe.calls == 0
     assert item_outcomes(db, plan.ingestion_id) == {"a.jpg": ("pending", None)}
 
 
 def test_draft_decoded_boxes_are_in_original_pixels(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     # A JPEG twice the model size is decoded at reduced DCT scale: boxes must still be
     # stored in the original image's pixels.
     (tmp_path / "big.jpg").write_bytes(jpeg(1200, 800, 5))
-    plan = start_ingestion(db, ingest_settings, tmp_path / "big.jpg")
+    plan = supervisor.start(tmp_path / "big.jpg")
     run_all(db, ingest_settings, detector, plan.ingestion_id)
     with db.read() as session:
         boxes = np.array(
@@ -414,7 +480,11 @@ def test_draft_decoded_boxes_are_in_original_pixels(
 
 
 def test_streams_store_the_same_objects_as_one_stream(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     """Two batches in flight at once (the CPU compute plan) change nothing that is stored."""
     src = tmp_path / "src"
@@ -423,7 +493,7 @@ def test_streams_store_the_same_objects_as_one_stream(
         (src / f"{i:02d}.jpg").write_bytes(jpeg(96 + 8 * (i % 3), 64, i))
     stored: dict[int, dict[str, tuple[float, ...]]] = {}
     for streams in (1, 2):
-        plan = start_ingestion(db, ingest_settings, src)
+        plan = supervisor.start(src)
         run_all(db, ingest_settings, detector, plan.ingestion_id, streams)
         assert all(v == ("done", None) for v in item_outcomes(db, plan.ingestion_id).values())
         with db.read() as session:
@@ -529,7 +599,9 @@ def test_a_chunk_is_read_through_the_chunk_index_not_by_status(tmp_path: Path) -
     for i in range(40):
         (folder / f"{i}.jpg").write_bytes(b"")
     db = Database.from_url(url)
-    plan = start_ingestion(db, settings, folder)
+    with db.begin() as session:
+        ingestion_id = create_ingestion(session, folder).id
+    plan = plan_ingestion(db, settings.ingestion_config(), ingestion_id)
     statements: list[tuple[str, Any]] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:

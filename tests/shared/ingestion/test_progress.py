@@ -7,14 +7,18 @@ from pathlib import Path
 from shared.db.database import Database
 from shared.ingestion.pipeline import process_chunk
 from shared.ingestion.progress import FailedItem, ingestion_progress
-from shared.ingestion.runner import start_ingestion
+from shared.ingestion.supervisor import IngestionSupervisor
 from shared.settings import Settings
 from shared.yolov7.detector import Detector
 from tests.shared.imaging.corpus import jpeg
 
 
 def test_skipped_items_are_listed_with_their_reasons(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -24,9 +28,9 @@ def test_skipped_items_are_listed_with_their_reasons(
     (src / "c-empty.jpg").write_bytes(b"")
     (src / "d-labels.json").write_text('{"a.jpg": "cat"}')
     (src / "e-notes.txt").write_text("holiday photos")
-    plan = start_ingestion(db, ingest_settings, src)
+    plan = supervisor.start(src)
     for chunk in plan.pending_chunks:
-        process_chunk(db, ingest_settings, detector, plan.ingestion_id, chunk)
+        process_chunk(db, ingest_settings.ingestion_config(), detector, plan.ingestion_id, chunk)
 
     with db.read() as session:
         progress = ingestion_progress(session, plan.ingestion_id)

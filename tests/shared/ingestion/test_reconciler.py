@@ -19,13 +19,8 @@ from shared.db.database import Database
 from shared.db.models import Ingestion, IngestionItem, IngestionStatus, ItemStatus
 from shared.ingestion.pipeline import process_chunk
 from shared.ingestion.planning import PlanSummary, create_ingestion
-from shared.ingestion.reconciler import (
-    finish_settled,
-    reconcile,
-    resume_planning,
-    running_ingestions,
-)
-from shared.ingestion.runner import enqueue_plan, start_ingestion
+from shared.ingestion.reconciler import finish_settled, running_ingestions
+from shared.ingestion.supervisor import IngestionSupervisor
 from shared.queueing import CHUNK_JOB, InProcessJobQueue, RQJobQueue, parse_chunk_job_id
 from shared.settings import Settings
 from shared.yolov7.detector import Detector
@@ -47,12 +42,19 @@ def rq_queue(redis_url: str) -> Iterator[RQJobQueue]:
     queue.queue.delete(delete_jobs=True)
 
 
+@pytest.fixture
+def rq_supervisor(
+    db: Database, ingest_settings: Settings, rq_queue: RQJobQueue
+) -> IngestionSupervisor:
+    return IngestionSupervisor(db, ingest_settings.ingestion_config(), rq_queue)
+
+
 def plan_folder(tmp_path: Path, db: Database, settings: Settings, images: int) -> PlanSummary:
     src = tmp_path / "src"
     src.mkdir(parents=True)
     for i in range(images):
         (src / f"{i:03d}.jpg").write_bytes(jpeg(48, 32, i))
-    return start_ingestion(db, settings, src)
+    return IngestionSupervisor(db, settings.ingestion_config()).start(src)
 
 
 def age_items(db: Database, ingestion_id: int, seconds: float) -> None:
@@ -70,30 +72,38 @@ def queued_chunks(queue: Queue) -> list[tuple[int, int]]:
 
 
 def test_lost_jobs_are_reenqueued_once(
-    tmp_path: Path, ingest_settings: Settings, db: Database, rq_queue: RQJobQueue
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    rq_queue: RQJobQueue,
+    rq_supervisor: IngestionSupervisor,
 ) -> None:
     plan = plan_folder(tmp_path, db, ingest_settings, 20)  # chunks of 8: 0, 1, 2
     assert plan.pending_chunks == [0, 1, 2]
     assert running_ingestions(db) == [plan.ingestion_id]
     # Planned but never enqueued (as if Redis lost everything): recent items wait for the grace
     # period, so a chunk a worker has only just claimed is left alone.
-    assert reconcile(db, rq_queue, grace_s=3600) == 0
+    assert rq_supervisor.reconcile(grace_s=3600) == 0
     age_items(db, plan.ingestion_id, 120)
-    assert reconcile(db, rq_queue, grace_s=20) == 3
+    assert rq_supervisor.reconcile(grace_s=20) == 3
     expected = [(plan.ingestion_id, c) for c in (0, 1, 2)]
     assert queued_chunks(rq_queue.queue) == expected
     assert rq_queue.known_chunks() == set(expected)
     assert all(job.func_name == CHUNK_JOB for job in rq_queue.queue.jobs)
     # Known to the queue now: nothing more is enqueued.
-    assert reconcile(db, rq_queue, grace_s=20) == 0
+    assert rq_supervisor.reconcile(grace_s=20) == 0
     assert rq_queue.depth() == 3
 
 
 def test_only_missing_chunks_of_running_ingestions(
-    tmp_path: Path, ingest_settings: Settings, db: Database, rq_queue: RQJobQueue
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    rq_queue: RQJobQueue,
+    rq_supervisor: IngestionSupervisor,
 ) -> None:
     plan = plan_folder(tmp_path, db, ingest_settings, 20)
-    enqueue_plan(rq_queue, plan)
+    rq_queue.enqueue_chunks(plan.ingestion_id, plan.pending_chunks)
     age_items(db, plan.ingestion_id, 120)
     # One job vanishes (e.g. removed by an operator, or dropped by Redis).
     lost = next(
@@ -101,7 +111,7 @@ def test_only_missing_chunks_of_running_ingestions(
     )
     rq_queue.queue.remove(lost)
     lost.delete()
-    assert reconcile(db, rq_queue, grace_s=20) == 1
+    assert rq_supervisor.reconcile(grace_s=20) == 1
     assert queued_chunks(rq_queue.queue) == [(plan.ingestion_id, c) for c in (0, 1, 2)]
     # Re-enqueued ids carry a new generation, never the id of the lost job (stale fields).
     assert lost.id not in rq_queue.queue.get_job_ids()
@@ -113,7 +123,7 @@ def test_only_missing_chunks_of_running_ingestions(
             .where(Ingestion.id == plan.ingestion_id)
             .values(status=IngestionStatus.CANCELLED)
         )
-    assert reconcile(db, rq_queue, grace_s=20) == 0
+    assert rq_supervisor.reconcile(grace_s=20) == 0
 
 
 def test_redis_loss_then_reconcile_completes_without_duplicates(
@@ -122,20 +132,21 @@ def test_redis_loss_then_reconcile_completes_without_duplicates(
     db: Database,
     rq_queue: RQJobQueue,
     detector: Detector,
+    rq_supervisor: IngestionSupervisor,
 ) -> None:
     plan = plan_folder(tmp_path, db, ingest_settings, 20)
-    enqueue_plan(rq_queue, plan)
+    rq_queue.enqueue_chunks(plan.ingestion_id, plan.pending_chunks)
     # The first job runs (as a worker would), then Redis forgets everything.
     first = rq_queue.queue.jobs[0]
-    process_chunk(db, ingest_settings, detector, *first.args)
+    process_chunk(db, ingest_settings.ingestion_config(), detector, *first.args)
     rq_queue.connection.delete(rq_queue.queue.key)
     for job in rq_queue.queue.jobs:
         job.delete()
     assert rq_queue.known_chunks() == set()
     age_items(db, plan.ingestion_id, 120)
-    assert reconcile(db, rq_queue, grace_s=20) == 2  # chunk 0 is done: not re-enqueued
+    assert rq_supervisor.reconcile(grace_s=20) == 2  # chunk 0 is done: not re-enqueued
     for job in rq_queue.queue.jobs:
-        process_chunk(db, ingest_settings, detector, *job.args)
+        process_chunk(db, ingest_settings.ingestion_config(), detector, *job.args)
     assert set(item_outcomes(db, plan.ingestion_id).values()) == {("done", None)}
     t = totals(db)
     assert t.images == 20 and t.objects == t.distinct_object_keys == t.object_count_sum
@@ -153,11 +164,14 @@ def test_in_process_queue_knows_its_pending_chunks(
         release.wait(10)
         ran.append((ingestion_id, chunk))
 
-    queue = InProcessJobQueue(run_chunk)
+    queue = InProcessJobQueue({CHUNK_JOB: run_chunk})
     assert queue.enqueue_chunks(plan.ingestion_id, [0]) == 1
     assert queue.enqueue_chunks(plan.ingestion_id, [0]) == 0  # already pending
     age_items(db, plan.ingestion_id, 120)
-    assert reconcile(db, queue, grace_s=20) == 2  # chunks 1 and 2
+    assert (
+        IngestionSupervisor(db, ingest_settings.ingestion_config(), queue).reconcile(grace_s=20)
+        == 2
+    )  # chunks 1 and 2
     release.set()
     queue.join()
     queue.close()
@@ -180,6 +194,7 @@ def test_an_ingestion_whose_planner_was_killed_is_planned_again_and_completed(
     db: Database,
     rq_queue: RQJobQueue,
     detector: Detector,
+    rq_supervisor: IngestionSupervisor,
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -190,15 +205,15 @@ def test_an_ingestion_whose_planner_was_killed_is_planned_again_and_completed(
     assert len(item_outcomes(db, ingestion_id)) == 5
     # Not a running ingestion: the chunk reconciler alone would never see it.
     age_items(db, ingestion_id, 120)
-    assert reconcile(db, rq_queue, grace_s=20) == 0
+    assert rq_supervisor.reconcile(grace_s=20) == 0
 
     # Its planner is gone (known at once on this host): planned again, idempotently, and queued.
-    assert resume_planning(db, ingest_settings, rq_queue) == [ingestion_id]
+    assert rq_supervisor.replan_orphans() == [ingestion_id]
     assert ingestion_state(db, ingestion_id) == ("running", None, 20)
     assert queued_chunks(rq_queue.queue) == [(ingestion_id, c) for c in (0, 1, 2)]
-    assert resume_planning(db, ingest_settings, rq_queue) == []  # nothing left to take over
+    assert rq_supervisor.replan_orphans() == []  # nothing left to take over
     for job in rq_queue.queue.jobs:
-        process_chunk(db, ingest_settings, detector, *job.args)
+        process_chunk(db, ingest_settings.ingestion_config(), detector, *job.args)
     assert set(item_outcomes(db, ingestion_id).values()) == {("done", None)}
     assert len(item_outcomes(db, ingestion_id)) == 20
     assert ingestion_state(db, ingestion_id)[0] == "done"
@@ -206,7 +221,11 @@ def test_an_ingestion_whose_planner_was_killed_is_planned_again_and_completed(
 
 
 def test_a_planner_that_is_alive_is_left_alone(
-    tmp_path: Path, ingest_settings: Settings, db: Database, rq_queue: RQJobQueue
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    rq_queue: RQJobQueue,
+    rq_supervisor: IngestionSupervisor,
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -221,7 +240,7 @@ def test_a_planner_that_is_alive_is_left_alone(
                 .where(Ingestion.id == ingestion_id)
                 .values(lease_owner=owner, updated_at=datetime.now(UTC) - timedelta(hours=1))
             )
-        assert resume_planning(db, ingest_settings, rq_queue) == []
+        assert rq_supervisor.replan_orphans() == []
     # On another host: left alone while it beats, taken over once it stops.
     for age_s, expected in ((5, []), (600, [ingestion_id])):
         with db.begin() as session:
@@ -233,12 +252,21 @@ def test_a_planner_that_is_alive_is_left_alone(
                     updated_at=datetime.now(UTC) - timedelta(seconds=age_s),
                 )
             )
-        assert resume_planning(db, ingest_settings, rq_queue, stale_s=60) == expected
+        assert (
+            IngestionSupervisor(
+                db, ingest_settings.ingestion_config(), rq_queue, stale_s=60
+            ).replan_orphans()
+            == expected
+        )
     assert ingestion_state(db, ingestion_id) == ("running", None, 1)
 
 
 def test_a_killed_planner_whose_source_is_gone_fails_with_a_reason(
-    tmp_path: Path, ingest_settings: Settings, db: Database, rq_queue: RQJobQueue
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    rq_queue: RQJobQueue,
+    rq_supervisor: IngestionSupervisor,
 ) -> None:
     src = tmp_path / "upload"
     src.mkdir()
@@ -246,7 +274,7 @@ def test_a_killed_planner_whose_source_is_gone_fails_with_a_reason(
         (src / f"{i}.jpg").write_bytes(jpeg(48, 32, i))
     ingestion_id = plan_in_a_killed_process(ingest_settings, src)
     shutil.rmtree(src)  # e.g. an upload directory cleaned up meanwhile
-    assert resume_planning(db, ingest_settings, rq_queue) == [ingestion_id]
+    assert rq_supervisor.replan_orphans() == [ingestion_id]
     assert ingestion_state(db, ingestion_id) == ("failed", "planning_interrupted", 5)
     with db.read() as session:
         items = session.execute(
@@ -264,7 +292,11 @@ def test_a_killed_planner_whose_source_is_gone_fails_with_a_reason(
 
 
 def test_a_running_ingestion_with_nothing_pending_is_marked_done(
-    tmp_path: Path, ingest_settings: Settings, db: Database, rq_queue: RQJobQueue
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    rq_queue: RQJobQueue,
+    rq_supervisor: IngestionSupervisor,
 ) -> None:
     """The state two racing last chunks used to leave on PostgreSQL (every item done, the
     ingestion still running, no job left to finish it): the reconciler's pass finishes it."""
@@ -289,5 +321,5 @@ def test_a_running_ingestion_with_nothing_pending_is_marked_done(
             .where(Ingestion.id == stuck.ingestion_id)
             .values(status=IngestionStatus.RUNNING)
         )
-    reconcile(db, rq_queue, grace_s=3600)
+    rq_supervisor.reconcile(grace_s=3600)
     assert ingestion_state(db, stuck.ingestion_id)[0] == IngestionStatus.DONE

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from shared.ingestion.config import IngestionConfig
 from shared.ingestion.sources import (
     Member,
     MemberError,
@@ -23,18 +24,19 @@ from shared.ingestion.sources import (
     source_kind,
 )
 from shared.ingestion.tar_stream import iter_tar
-from shared.settings import Settings, load_settings
+from shared.settings import load_settings
 from tests.shared.imaging.corpus import jpeg, png
 from tests.shared.ingestion.archives import Special, tree_snapshot, write_tar, write_zip
 
 IMAGES = {f"set/{i}.jpg": jpeg(32, 24, i) for i in range(3)} | {"set/deep/x.png": png(20, 20, 9)}
 
 
-def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    return load_settings(data_dir=tmp_path / "data", **overrides)
+def make_settings(tmp_path: Path, **overrides: Any) -> IngestionConfig:
+    """Ingestion's config from settings with these overrides (the variables' validation)."""
+    return load_settings(data_dir=tmp_path / "data", **overrides).ingestion_config()
 
 
-def enumerate_source(path: Path, settings: Settings) -> dict[str, Member]:
+def enumerate_source(path: Path, settings: IngestionConfig) -> dict[str, Member]:
     kind = source_kind(path)
     if kind == "tar":
         return {e.member.name: e.member for e in iter_tar(path, settings)}
@@ -45,7 +47,7 @@ def refusals(members: dict[str, Member]) -> dict[str, str]:
     return {name: m.refusal.code for name, m in members.items() if m.refusal}
 
 
-def read_all(path: Path, settings: Settings) -> dict[str, bytes]:
+def read_all(path: Path, settings: IngestionConfig) -> dict[str, bytes]:
     """Bytes of every accepted member, read the way the worker reads them."""
     kind = source_kind(path)
     if kind == "tar":

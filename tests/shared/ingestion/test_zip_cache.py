@@ -37,7 +37,7 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
 def test_chunks_of_one_zip_parse_its_directory_once(tmp_path: Path, parses: list[str]) -> None:
     path = write_zip(tmp_path / "m.zip", [(f"f{i}.jpg", bytes([i % 256])) for i in range(300)])
-    settings = load_settings(data_dir=tmp_path / "data")
+    settings = load_settings(data_dir=tmp_path / "data").ingestion_config()
     names = [m.name for m in list_members(path, "zip", settings)]
     assert len(parses) == 1  # planning
     got: dict[str, bytes] = {}
@@ -49,7 +49,7 @@ def test_chunks_of_one_zip_parse_its_directory_once(tmp_path: Path, parses: list
 
 
 def test_a_replaced_zip_is_read_anew(tmp_path: Path) -> None:
-    settings = load_settings(data_dir=tmp_path / "data")
+    settings = load_settings(data_dir=tmp_path / "data").ingestion_config()
     path = write_zip(tmp_path / "m.zip", [("a.jpg", b"old")])
     with MemberReader(path, "zip", settings) as reader:
         assert reader.read("a.jpg") == b"old"
@@ -97,7 +97,7 @@ def test_compressed_tars_are_not_decompressed_by_tarfiles_stream(
 
     monkeypatch.setattr(tarfile._Stream, "__init__", spy)  # type: ignore[attr-defined]
     path = write_tar(tmp_path / "m.tar.x", [(f"f{i}.jpg", bytes([i])) for i in range(50)], mode)
-    settings = load_settings(data_dir=tmp_path / "data")
+    settings = load_settings(data_dir=tmp_path / "data").ingestion_config()
     got = {e.member.name: e.data for e in iter_tar(path, settings)}
     assert got == {f"f{i}.jpg": bytes([i]) for i in range(50)}
     assert comptypes == ["tar"]

@@ -16,7 +16,7 @@ from demo.export import write_dataset
 from shared.db import migrations
 from shared.db.database import Database
 from shared.db.models import DetectedObject, Image, IngestionItem, Report, ReportStatus
-from shared.ingestion.runner import run_plan, start_ingestion
+from shared.ingestion.supervisor import IngestionSupervisor
 from shared.model_provider import ModelProvider
 from shared.reports.job import create_cluster_report, run_cluster_report
 from shared.reports.params import ClusterParams
@@ -39,8 +39,10 @@ def demo_collection(tmp_path_factory: pytest.TempPathFactory) -> tuple[Database,
     migrations.upgrade(url)
     settings = load_settings(data_dir=root / "data", database_url=url, chunk_size=16)
     db = Database.from_url(url)
-    plan = start_ingestion(db, settings, root / "scenes" / "images")
-    run_plan(db, settings, ModelProvider(settings), plan)
+    plan = IngestionSupervisor(db, settings.ingestion_config()).start(root / "scenes" / "images")
+    IngestionSupervisor(db, settings.ingestion_config()).run(
+        plan, ModelProvider(settings.detector_config())
+    )
     pairs = json.loads((root / "scenes" / "near_duplicates.json").read_text())
     assert len(pairs) == 2 == len(summary.near_duplicates)
     return db, root, pairs
@@ -50,7 +52,7 @@ def test_clusters_follow_the_shape_classes(demo_collection: tuple[Database, Path
     db, root, _ = demo_collection
     settings = load_settings(data_dir=root / "data", database_url=str(db.engine.url))
     report_id = create_cluster_report(db, ClusterParams())
-    assert run_cluster_report(db, settings, report_id) == ReportStatus.DONE
+    assert run_cluster_report(db, settings.report_config(), report_id) == ReportStatus.DONE
     with db.read() as session:
         report = session.get(Report, report_id)
         assert report is not None and report.result is not None
@@ -83,7 +85,7 @@ def test_near_duplicate_groups_find_the_planted_pairs(
     report_id = create_cluster_report(
         db, ClusterParams(duplicate_similarity=0.97, max_duplicate_groups=1000)
     )
-    assert run_cluster_report(db, settings, report_id) == ReportStatus.DONE
+    assert run_cluster_report(db, settings.report_config(), report_id) == ReportStatus.DONE
     with db.read() as session:
         report = session.get(Report, report_id)
         assert report is not None and report.result is not None
@@ -117,7 +119,7 @@ def test_planted_near_duplicate_objects_are_found_and_little_else(
     db, root, _ = demo_collection
     settings = load_settings(data_dir=root / "data", database_url=str(db.engine.url))
     report_id = create_cluster_report(db, ClusterParams(max_duplicate_groups=1000))
-    assert run_cluster_report(db, settings, report_id) == ReportStatus.DONE
+    assert run_cluster_report(db, settings.report_config(), report_id) == ReportStatus.DONE
     with db.read() as session:
         report = session.get(Report, report_id)
         assert report is not None and report.result is not None

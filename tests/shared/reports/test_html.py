@@ -85,7 +85,7 @@ def test_report_renders_in_headless_chromium(tmp_path: Path, sqlite_url: str) ->
     database = Database.from_url(sqlite_url)
     seed_clustered(settings, database)
     report_id = create_cluster_report(database, ClusterParams(k=4))
-    run_cluster_report(database, settings, report_id)
+    run_cluster_report(database, settings.report_config(), report_id)
     database.dispose()
     html = settings.reports_dir / str(report_id) / "report.html"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

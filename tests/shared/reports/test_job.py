@@ -26,7 +26,7 @@ def collection(settings: Settings, database: Database) -> Collection:
 
 def run(database: Database, settings: Settings, **params: Any) -> Report:
     report_id = create_cluster_report(database, ClusterParams(**params))
-    run_cluster_report(database, settings, report_id)
+    run_cluster_report(database, settings.report_config(), report_id)
     with database.read() as session:
         report = session.get(Report, report_id)
         assert report is not None
@@ -193,14 +193,14 @@ def test_rerun_is_idempotent(
     report = run(database, settings, k=4)
     html = settings.reports_dir / str(report.id) / "report.html"
     before = html.stat().st_mtime_ns
-    assert run_cluster_report(database, settings, report.id) == ReportStatus.DONE
+    assert run_cluster_report(database, settings.report_config(), report.id) == ReportStatus.DONE
     assert html.stat().st_mtime_ns == before  # a done report is left alone
     # A run that died half-way (status running) is computed again from scratch.
     with database.begin() as session:
         row = session.get(Report, report.id)
         assert row is not None
         row.status, row.result, row.progress = ReportStatus.RUNNING, None, 0.4
-    assert run_cluster_report(database, settings, report.id) == ReportStatus.DONE
+    assert run_cluster_report(database, settings.report_config(), report.id) == ReportStatus.DONE
     with database.read() as session:
         again = session.get(Report, report.id)
         assert again is not None and again.result is not None and report.result is not None
@@ -219,7 +219,7 @@ def test_report_threads_are_restored(
 
 
 def test_missing_report_is_a_no_op(settings: Settings, database: Database) -> None:
-    assert run_cluster_report(database, settings, 12345) == ReportStatus.DONE
+    assert run_cluster_report(database, settings.report_config(), 12345) == ReportStatus.DONE
 
 
 def test_same_seed_same_clusters(

@@ -24,7 +24,7 @@ def test_crops_of_stored_objects_and_none_for_missing_files(
         image = session.get(Image, collection.image_ids[0])
         assert image is not None and image.storage_path is not None
         (settings.data_dir / image.storage_path).unlink()
-    uris = crop_data_uris(database, settings, [*wanted, 99_999], size=16)
+    uris = crop_data_uris(database, settings.report_config(), [*wanted, 99_999], size=16)
     gone = {o for o, i in collection.image_of.items() if i == collection.image_ids[0]}
     assert set(uris) == set(wanted) - gone
     for uri in uris.values():

@@ -1,5 +1,6 @@
-"""Embedded mode: start_ingestion + run_plan (what ``roisearch ingest`` runs without Redis),
-sources that fail as a whole, and the CLI commands on top."""
+"""The ingestion supervisor in embedded mode: ``start`` + ``run`` (what ``roisearch ingest``
+runs without Redis), sources that fail as a whole, interrupted runs resumed, and the CLI
+commands on top."""
 
 from __future__ import annotations
 
@@ -18,14 +19,7 @@ from shared.ingestion.leases import owner_id
 from shared.ingestion.pipeline import ChunkSummary, process_chunk
 from shared.ingestion.planning import PlanSummary, create_ingestion
 from shared.ingestion.progress import ingestion_progress
-from shared.ingestion.runner import (
-    EMBEDDED,
-    interrupted_embedded,
-    resume_interrupted,
-    run_plan,
-    start_ingestion,
-    start_or_resume,
-)
+from shared.ingestion.supervisor import EMBEDDED, IngestionSupervisor
 from shared.settings import Settings
 from shared.yolov7.detector import Detector
 from tests.shared.imaging.corpus import jpeg
@@ -49,10 +43,14 @@ def ingestion_row(db: Database, ingestion_id: int) -> tuple[str, str | None, int
 
 
 def test_embedded_run_processes_every_chunk_in_order(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     archive = build_mixed_archive(tmp_path, "tar.gz", seed=4)
-    plan = start_ingestion(db, ingest_settings, archive.path)
+    plan = supervisor.start(archive.path)
     refused_at_planning = sum(
         1
         for code in (c for _, c in archive.expected.values())
@@ -66,7 +64,7 @@ def test_embedded_run_processes_every_chunk_in_order(
         assert p is plan
         seen.append(summary.chunk)
 
-    run_plan(db, ingest_settings, Models(ingest_settings, detector), plan, on_chunk=on_chunk)
+    supervisor.run(plan, Models(ingest_settings, detector), on_chunk=on_chunk)
     assert seen == plan.pending_chunks
     assert item_outcomes(db, plan.ingestion_id) == archive.expected
     status, code, total = ingestion_row(db, plan.ingestion_id)
@@ -79,19 +77,19 @@ def test_embedded_run_processes_every_chunk_in_order(
 
 
 def test_sources_that_cannot_be_read_fail_the_ingestion(
-    tmp_path: Path, ingest_settings: Settings, db: Database
+    tmp_path: Path, ingest_settings: Settings, db: Database, supervisor: IngestionSupervisor
 ) -> None:
-    missing = start_ingestion(db, ingest_settings, tmp_path / "nope.zip")
+    missing = supervisor.start(tmp_path / "nope.zip")
     assert ingestion_row(db, missing.ingestion_id) == ("failed", "source_not_found", 0)
     broken = tmp_path / "broken.zip"
     broken.write_bytes(b"PK\x03\x04" + b"\0" * 100)
-    assert ingestion_row(db, start_ingestion(db, ingest_settings, broken).ingestion_id)[:2] == (
+    assert ingestion_row(db, supervisor.start(broken).ingestion_id)[:2] == (
         "failed",
         "bad_archive",
     )
     empty = tmp_path / "empty"
     empty.mkdir()
-    plan = start_ingestion(db, ingest_settings, empty)
+    plan = supervisor.start(empty)
     assert plan.pending_chunks == [] and ingestion_row(db, plan.ingestion_id) == ("done", None, 0)
 
 
@@ -102,22 +100,26 @@ def test_member_count_bomb_fails_before_planning_anything(
         tmp_path / "data", db_url, fixture_weights, max_archive_members=20
     )
     path = write_zip(tmp_path / "many.zip", [(f"{i}.jpg", b"x") for i in range(25)])
-    plan = start_ingestion(db, settings, path)
+    plan = IngestionSupervisor(db, settings.ingestion_config()).start(path)
     assert plan.total_items == 0
     assert ingestion_row(db, plan.ingestion_id) == ("failed", "too_many_members", 0)
 
 
 def test_tar_bomb_keeps_what_came_before_it(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     path = write_tar(
         tmp_path / "bomb.tar.gz",
         [("a.jpg", jpeg(64, 48, 1)), ("b.jpg", jpeg(64, 48, 2)), ("z.bmp", b"\0" * (40 << 20))],
         "w:gz",
     )
-    plan = start_ingestion(db, ingest_settings, path)
+    plan = supervisor.start(path)
     assert plan.total_items == 2 and plan.error and "bomb" in plan.error
-    run_plan(db, ingest_settings, Models(ingest_settings, detector), plan)
+    supervisor.run(plan, Models(ingest_settings, detector))
     assert item_outcomes(db, plan.ingestion_id) == {
         "a.jpg": ("done", None),
         "b.jpg": ("done", None),
@@ -175,9 +177,9 @@ def die_after_first_chunk(db: Database, settings: Settings, detector: Detector) 
     """An embedded run of a new ingestion that stops after its first chunk, its process gone
     (killed, or ended by a full disk): items left pending, the ingestion running."""
     photos = photo_folder(settings.data_dir.parent / "photos", 20)
-    with start_or_resume(db, settings, photos) as plan:
+    with IngestionSupervisor(db, settings.ingestion_config()).start_embedded(photos) as plan:
         assert plan.pending_chunks == [0, 1, 2]
-        process_chunk(db, settings, detector, plan.ingestion_id, 0)
+        process_chunk(db, settings.ingestion_config(), detector, plan.ingestion_id, 0)
     with db.begin() as session:  # the lease of a process that was SIGKILLed meanwhile
         session.execute(
             update(Ingestion)
@@ -188,16 +190,16 @@ def die_after_first_chunk(db: Database, settings: Settings, detector: Detector) 
 
 
 def test_rerunning_an_interrupted_embedded_source_resumes_it(
-    ingest_settings: Settings, db: Database, detector: Detector
+    ingest_settings: Settings, db: Database, detector: Detector, supervisor: IngestionSupervisor
 ) -> None:
     first = die_after_first_chunk(db, ingest_settings, detector)
     assert ingestion_row(db, first) == (IngestionStatus.RUNNING, None, 21)
     before = totals(db)
 
-    with start_or_resume(db, ingest_settings, ingest_settings.data_dir.parent / "photos") as plan:
+    with supervisor.start_embedded(ingest_settings.data_dir.parent / "photos") as plan:
         assert plan.ingestion_id == first  # the same ingestion, not a second one
         assert plan.pending_chunks == [1, 2]
-        run_plan(db, ingest_settings, Models(ingest_settings, detector), plan)
+        supervisor.run(plan, Models(ingest_settings, detector))
     assert ingestion_row(db, first) == (IngestionStatus.DONE, None, 21)
     outcomes = item_outcomes(db, first)
     assert outcomes.pop("notes.txt") == ("skipped", "not_an_image")
@@ -211,7 +213,11 @@ def test_rerunning_an_interrupted_embedded_source_resumes_it(
 
 
 def test_the_next_embedded_run_finishes_other_interrupted_ingestions(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     interrupted = die_after_first_chunk(db, ingest_settings, detector)
     # Killed while planning: planned again, then run.
@@ -226,16 +232,16 @@ def test_the_next_embedded_run_finishes_other_interrupted_ingestions(
     with live_owner() as owner:
         # An embedded run in progress elsewhere on this host, and a queued (RQ) ingestion:
         # neither is touched.
-        with start_or_resume(db, ingest_settings, photo_folder(tmp_path / "busy", 2)) as busy:
+        with supervisor.start_embedded(photo_folder(tmp_path / "busy", 2)) as busy:
             pass
-        queued = start_ingestion(db, ingest_settings, tmp_path / "busy")
+        queued = supervisor.start(tmp_path / "busy")
         with db.begin() as session:
             session.execute(
                 update(Ingestion).where(Ingestion.id == busy.ingestion_id).values(lease_owner=owner)
             )
         seen: list[int] = []
-        resumed = resume_interrupted(
-            db, ingest_settings, models, on_plan=lambda p: seen.append(p.ingestion_id)
+        resumed = supervisor.finish_interrupted(
+            models, on_plan=lambda p: seen.append(p.ingestion_id)
         )
         assert [p.ingestion_id for p in resumed] == seen == [interrupted, half_planned]
         assert ingestion_row(db, busy.ingestion_id)[0] == IngestionStatus.RUNNING
@@ -243,15 +249,17 @@ def test_the_next_embedded_run_finishes_other_interrupted_ingestions(
     assert ingestion_row(db, interrupted) == (IngestionStatus.DONE, None, 21)
     assert ingestion_row(db, half_planned) == (IngestionStatus.DONE, None, 4)
     # The run that was in progress has died meanwhile (its process was killed): its turn now.
-    assert [p.ingestion_id for p in resume_interrupted(db, ingest_settings, models)] == [
-        busy.ingestion_id
-    ]
-    assert resume_interrupted(db, ingest_settings, models) == []
+    assert [p.ingestion_id for p in supervisor.finish_interrupted(models)] == [busy.ingestion_id]
+    assert supervisor.finish_interrupted(models) == []
     assert ingestion_row(db, queued.ingestion_id)[0] == IngestionStatus.RUNNING  # the queue's
 
 
 def test_an_interrupted_run_whose_source_is_gone_fails_with_a_reason(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     src = photo_folder(tmp_path / "gone", 3)
     with db.begin() as session:
@@ -261,7 +269,7 @@ def test_an_interrupted_run_whose_source_is_gone_fails_with_a_reason(
             update(Ingestion).where(Ingestion.id == ingestion_id).values(lease_owner=dead_owner())
         )
     shutil.rmtree(src)
-    resume_interrupted(db, ingest_settings, Models(ingest_settings, detector))
+    supervisor.finish_interrupted(Models(ingest_settings, detector))
     assert ingestion_row(db, ingestion_id)[:2] == (IngestionStatus.FAILED, "planning_interrupted")
 
 
@@ -290,7 +298,7 @@ def test_cli_ingest_resumes_an_interrupted_run_and_lists_skipped_items(
 
 
 def test_a_run_that_failed_is_resumed_by_the_next_run_at_once(
-    ingest_settings: Settings, db: Database, detector: Detector
+    ingest_settings: Settings, db: Database, detector: Detector, supervisor: IngestionSupervisor
 ) -> None:
     # A full disk ends the run with an error: the process releases its lease on the way out,
     # and the re-run a moment later must resume the ingestion, not start a second one.
@@ -303,12 +311,15 @@ def test_a_run_that_failed_is_resumed_by_the_next_run_at_once(
         raise DiskFullError(28, "No space left on device")
 
     models = Models(ingest_settings, detector)
-    with pytest.raises(DiskFullError), start_or_resume(db, ingest_settings, photos) as plan:
-        run_plan(db, ingest_settings, models, plan, on_chunk=disk_fills_after_first_chunk)
+    with (
+        pytest.raises(DiskFullError),
+        supervisor.start_embedded(photos) as plan,
+    ):
+        supervisor.run(plan, models, on_chunk=disk_fills_after_first_chunk)
     assert ingestion_row(db, plan.ingestion_id)[0] == IngestionStatus.RUNNING
-    with start_or_resume(db, ingest_settings, photos) as again:
+    with supervisor.start_embedded(photos) as again:
         assert again.ingestion_id == plan.ingestion_id and again.pending_chunks == [1]
-        run_plan(db, ingest_settings, models, again)
+        supervisor.run(again, models)
     assert ingestion_row(db, plan.ingestion_id) == (IngestionStatus.DONE, None, 13)
 
 
@@ -318,7 +329,11 @@ def lease_owner(db: Database, ingestion_id: int) -> str | None:
 
 
 def test_an_embedded_run_holds_its_lease_from_planning_to_the_end_of_its_chunks(
-    tmp_path: Path, ingest_settings: Settings, db: Database, detector: Detector
+    tmp_path: Path,
+    ingest_settings: Settings,
+    db: Database,
+    detector: Detector,
+    supervisor: IngestionSupervisor,
 ) -> None:
     # Released between planning and the run, an ingestion would be free for any other
     # embedded run to take over (no driver) before this one starts its chunks.
@@ -330,20 +345,23 @@ def test_an_embedded_run_holds_its_lease_from_planning_to_the_end_of_its_chunks(
         session.execute(
             update(Ingestion).where(Ingestion.id == half_planned).values(lease_owner=dead_owner())
         )
-    with start_or_resume(db, ingest_settings, photo_folder(tmp_path / "new", 3)) as plan:
+    with supervisor.start_embedded(photo_folder(tmp_path / "new", 3)) as plan:
         assert lease_owner(db, plan.ingestion_id) == owner_id()
-        assert [o.id for o in interrupted_embedded(db)] == [half_planned]
+        assert [o.id for o in supervisor.interrupted_embedded()] == [half_planned]
     # Released at the end, unfinished: the next embedded run may take it over at once.
     assert lease_owner(db, plan.ingestion_id) is None
-    assert [o.id for o in interrupted_embedded(db)] == [half_planned, plan.ingestion_id]
+    assert [o.id for o in supervisor.interrupted_embedded()] == [
+        half_planned,
+        plan.ingestion_id,
+    ]
 
     seen: list[tuple[int, str | None, list[int]]] = []
 
     def planned(other: PlanSummary) -> None:  # after the claim and the re-plan, before the run
-        orphans = [o.id for o in interrupted_embedded(db)]
+        orphans = [o.id for o in supervisor.interrupted_embedded()]
         seen.append((other.ingestion_id, lease_owner(db, other.ingestion_id), orphans))
 
-    resume_interrupted(db, ingest_settings, Models(ingest_settings, detector), on_plan=planned)
+    supervisor.finish_interrupted(Models(ingest_settings, detector), on_plan=planned)
     assert seen == [
         (half_planned, owner_id(), [plan.ingestion_id]),
         (plan.ingestion_id, owner_id(), []),
