@@ -161,7 +161,16 @@ class LimitsSettings(BaseModel):
     max_k: int = Field(default=1000, ge=1)
     max_page_size: int = Field(default=500, ge=1)
     max_concurrent_searches: int = Field(default=64, ge=1)
-    # --- API: hostile clients (issue 19) ---
+
+
+class ApiSettings(BaseModel):
+    """The HTTP API."""
+
+    api_key: SecretStr | None = Field(default=None)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    host: str = Field(default="127.0.0.1")
+    port: int = Field(default=8000, ge=1, le=65535)
+    # Hostile clients (issue 19): DNS rebinding, stalled bodies.
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated Host header names the API answers (DNS rebinding). Unset: "
@@ -178,15 +187,6 @@ class LimitsSettings(BaseModel):
         ge=1,
         description="Request bodies one client address may be sending at once; more get 429.",
     )
-
-
-class ApiSettings(BaseModel):
-    """The HTTP API."""
-
-    api_key: SecretStr | None = Field(default=None)
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    host: str = Field(default="127.0.0.1")
-    port: int = Field(default=8000, ge=1, le=65535)
 
 
 class ReportSettings(BaseModel):

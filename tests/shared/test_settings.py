@@ -129,6 +129,7 @@ VARIABLES: dict[str, tuple[type[BaseModel], str, object]] = {
     "INDEX_FACTORY": (IndexSettings, "Flat", "Flat"),
     "INDEX_POLL_INTERVAL_S": (IndexSettings, "2.5", 2.5),
     "INDEX_SNAPSHOT_INTERVAL_S": (IndexSettings, "60", 60.0),
+    "INDEX_MEMORY_BUDGET_MB": (IndexSettings, "512", 512),
     "IMPORT_ROOTS": (IngestionSettings, "/a,/b", [Path("/a"), Path("/b")]),
     "CHUNK_SIZE": (IngestionSettings, "9", 9),
     "WORKER_TTL_S": (IngestionSettings, "99", 99),
@@ -146,6 +147,9 @@ VARIABLES: dict[str, tuple[type[BaseModel], str, object]] = {
     "CORS_ORIGINS": (ApiSettings, "http://a.example", ["http://a.example"]),
     "HOST": (ApiSettings, "0.0.0.0", "0.0.0.0"),
     "PORT": (ApiSettings, "8123", 8123),
+    "ALLOWED_HOSTS": (ApiSettings, "a.example,localhost", ["a.example", "localhost"]),
+    "BODY_STALL_TIMEOUT_S": (ApiSettings, "7.5", 7.5),
+    "MAX_OPEN_BODIES_PER_CLIENT": (ApiSettings, "5", 5),
     "REPORT_THREADS": (ReportSettings, "6", 6),
     "LOG_LEVEL": (Settings, "DEBUG", "DEBUG"),
 }
