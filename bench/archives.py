@@ -32,7 +32,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from PIL import Image
-from shared.ingestion.runner import start_ingestion
 from sqlalchemy import select
 
 from shared.db import migrations
@@ -40,6 +39,7 @@ from shared.db.database import Database
 from shared.db.models import IngestionItem, ItemStatus
 from shared.imaging.store import read_original, relative_path, store_original
 from shared.ingestion.sources import MemberReader
+from shared.ingestion.supervisor import IngestionSupervisor
 from shared.ingestion.zip_cache import ZIP_CACHE
 from shared.settings import load_settings
 
@@ -91,7 +91,7 @@ def ingest_without_model(source: Path, work: Path, chunk: int) -> tuple[float, f
     ZIP_CACHE.clear()  # a cold start: the first chunk parses the zip's directory
     try:
         start = time.perf_counter()
-        plan = start_ingestion(db, settings, source)
+        plan = IngestionSupervisor(db, settings.ingestion_config()).start(source)
         planned = time.perf_counter() - start
         start = time.perf_counter()
         read = 0

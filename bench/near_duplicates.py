@@ -39,13 +39,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from shared.ingestion.runner import run_plan, start_ingestion
 from sqlalchemy import select
 
 from demo.export import write_dataset
 from shared.db import migrations
 from shared.db.database import Database
 from shared.db.models import DetectedObject, IngestionItem, Report
+from shared.ingestion.supervisor import IngestionSupervisor
 from shared.model_provider import ModelProvider
 from shared.reports.graphs import connected_components
 from shared.reports.job import create_cluster_report, run_cluster_report
@@ -228,8 +228,9 @@ def ingest(root: Path, n: int, seed: int) -> tuple[Database, Settings, Path]:
     write_dataset(scenes, n, seed)
     migrations.upgrade(url)
     db = Database.from_url(url)
-    plan = start_ingestion(db, settings, scenes / "images")
-    run_plan(db, settings, ModelProvider(settings.detector_config()), plan)
+    supervisor = IngestionSupervisor(db, settings.ingestion_config())
+    plan = supervisor.start(scenes / "images")
+    supervisor.run(plan, ModelProvider(settings.detector_config()))
     (root / "ingested").touch()
     return db, settings, scenes
 

@@ -169,7 +169,7 @@ def bench_embedded(
     from shared.db import migrations
     from shared.db.database import Database
     from shared.ingestion.progress import ingestion_progress
-    from shared.ingestion.runner import run_plan, start_ingestion
+    from shared.ingestion.supervisor import IngestionSupervisor
     from shared.model_provider import ModelProvider
 
     settings = base_settings(
@@ -177,11 +177,12 @@ def bench_embedded(
     )
     migrations.upgrade(settings.resolved_database_url)
     db = Database.from_url(settings.resolved_database_url)
-    models = ModelProvider(settings, throughput=True)
+    models = ModelProvider(settings.detector_config(), throughput=True)
     models.get().embed([np.zeros((64, 64, 3), np.uint8)])  # load + warm-up, not timed
     start = time.perf_counter()
-    plan = start_ingestion(db, settings, src)
-    run_plan(db, settings, models, plan)
+    supervisor = IngestionSupervisor(db, settings.ingestion_config())
+    plan = supervisor.start(src)
+    supervisor.run(plan, models)
     seconds = time.perf_counter() - start
     with db.read() as session:
         progress = ingestion_progress(session, plan.ingestion_id)

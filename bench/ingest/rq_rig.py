@@ -95,11 +95,12 @@ class RQRig:
 
         from shared.db.models import Ingestion
         from shared.ingestion.progress import ingestion_progress
-        from shared.ingestion.runner import enqueue_plan, start_ingestion
+        from shared.ingestion.supervisor import IngestionSupervisor
 
         start = time.perf_counter()
-        plan = start_ingestion(self._db, self.settings, folder)
-        enqueue_plan(self._queue, plan)
+        supervisor = IngestionSupervisor(self._db, self.settings.ingestion_config(), self._queue)
+        plan = supervisor.start(folder)
+        supervisor.enqueue(plan)
         while True:
             # one cheap status read per poll: the full progress (counts, objects, rate) costs
             # tens of ms at 1,000 items, CPU taken from the worker being measured

@@ -45,8 +45,8 @@ def test_summary_says_objects_added_and_folds_skipped_members(
 ) -> None:
     first = run(env, "ingest", str(scenes))
     assert first.exit_code == 0, first.output
-    # the bar counts items (4 scenes + 8 other members), not chunks ("1/1")
-    assert re.search(rf"{SCENES + 8}/{SCENES + 8} items \d+\.\d items/s", first.stderr)
+    # the bar counts items (4 scenes + 9 other members), not chunks ("1/1")
+    assert re.search(rf"{SCENES + 9}/{SCENES + 9} items \d+\.\d items/s", first.stderr)
     # the model in use, and that it is the demo model
     assert "model: bundled demo detector (demo-detector.safetensors), 9 classes" in first.stderr
     assert "Demo model" in first.stderr and "docs/official-weights.md" in first.stderr
@@ -55,7 +55,7 @@ def test_summary_says_objects_added_and_folds_skipped_members(
     count = int(added.split()[1])
     assert count > 0 and added == f"objects: {count} added, {count} in the collection"
     # one line per reason, members folded into patterns, not one row each
-    assert f"skipped 8 not images: labels/*.txt ({SCENES}), *.json (3), classes.txt (1)" in lines
+    assert f"skipped 9 not images: *.json (4), labels/*.txt ({SCENES}), classes.txt (1)" in lines
     assert "labels/000000.txt" not in first.stdout
     assert "  list them: roisearch ingestions show 1 --skipped" in lines
 
@@ -69,7 +69,7 @@ def test_summary_says_objects_added_and_folds_skipped_members(
     listed = run(env, "ingestions", "show", "1", "--skipped")
     assert listed.exit_code == 0, listed.output
     rows = [line for line in listed.stdout.splitlines() if "not_an_image" in line]
-    assert len(rows) == 8 and rows[0].startswith("labels/000000.txt ")
+    assert len(rows) == 9 and rows[0].startswith("labels/000000.txt ")
 
     shown = json.loads(run(env, "ingestions", "show", "2", "--json").stdout)
     assert shown["status"] == "done" and shown["objects_added"] is None

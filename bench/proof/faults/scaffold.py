@@ -39,13 +39,14 @@ MAX_BATCHES = 6
 
 def enqueue_source(settings: Settings, db: Database, source: Path) -> int:
     """Plan ``source`` into items and enqueue its chunks on RQ, as ``roisearch ingest`` does."""
-    from shared.ingestion.runner import enqueue_plan, start_ingestion
+    from shared.ingestion.supervisor import IngestionSupervisor
     from shared.queueing import RQJobQueue
 
-    plan = start_ingestion(db, settings, source.resolve())
     queue = RQJobQueue.from_settings(settings)
     try:
-        enqueue_plan(queue, plan)
+        supervisor = IngestionSupervisor(db, settings.ingestion_config(), queue)
+        plan = supervisor.start(source.resolve())
+        supervisor.enqueue(plan)
     finally:
         queue.connection.close()
     return plan.ingestion_id
