@@ -16,8 +16,9 @@ from roisearch import context
 from roisearch.cli import app
 from shared.db.database import Database
 from shared.settings import Settings
-from tests.api.seeding import CLASSES, Seeded, seed_collection
 from tests.api.test_search import HIT_FIELDS
+from tests.factories import SEEDED_CLASSES as CLASSES
+from tests.factories import Seeded, seed_collection
 from tests.roisearch.test_index_commands import env_of
 
 runner = CliRunner()

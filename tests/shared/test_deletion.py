@@ -14,7 +14,7 @@ from shared.deletion import Deleted, Deletion
 from shared.errors import NotFound
 from shared.index import IndexManager
 from shared.settings import Settings
-from tests.api.seeding import seed_collection
+from tests.factories import seed_collection
 
 
 def _count(db: Database, column: object) -> int:

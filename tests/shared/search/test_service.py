@@ -13,7 +13,8 @@ from shared.errors import NotFound, Unavailable
 from shared.index import IndexManager
 from shared.search.service import SearchService
 from shared.settings import Settings
-from tests.api.seeding import CLASSES, seed_collection
+from tests.factories import SEEDED_CLASSES as CLASSES
+from tests.factories import seed_collection
 
 
 def _no_model() -> None:
