@@ -28,9 +28,10 @@ import numpy as np
 from sqlalchemy import Table, bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
+from shared.annotations.matching import pixel_boxes
+from shared.annotations.model import BOX_INVALID, ImageLabels
 from shared.db.database import Database
 from shared.db.models import (
-    DetectedObject,
     Image,
     ImageEmbedding,
     Ingestion,
@@ -41,6 +42,7 @@ from shared.db.models import (
 from shared.db.upserts import insert_ignore
 from shared.imaging.decoding import ImageDecodeError, decode_image
 from shared.imaging.store import read_original, relative_path, store_original
+from shared.ingestion.label_rows import insert_with_labels, label_object_rows
 from shared.ingestion.sources import MemberError, MemberReader
 from shared.ingestion.spaces import class_name, ensure_space
 from shared.settings import Settings
@@ -51,6 +53,11 @@ if TYPE_CHECKING:
 # Decode-error codes of members that are not images: recorded as skipped, not failed.
 NOT_IMAGE_CODES = frozenset({"not_an_image", "empty_file"})
 log = logging.getLogger(__name__)
+
+# Which boxes an ingestion makes objects of (its options["boxes"]): the labelled boxes of
+# its annotation files, the detector's, or both (the default; without labels: detections).
+BOXES_LABELS, BOXES_DETECTIONS, BOXES_BOTH = "labels", "detections", "both"
+BOXES_CHOICES = (BOXES_LABELS, BOXES_DETECTIONS, BOXES_BOTH)
 
 # After this many started attempts an item is given up (a poison image that kills the worker).
 MAX_ATTEMPTS = 5
@@ -107,6 +114,10 @@ class _Work:
     result: ImageResult | None = None
     error: tuple[str, str] | None = None
     linked: bool = False
+    # Labelled boxes (ingestion_items.labels) and, once decoded, them in original pixels.
+    labels: ImageLabels | None = None
+    label_boxes: np.ndarray | None = None
+    detect: bool = True  # False: the ingestion asked for labelled boxes only
 
 
 @dataclass
@@ -123,7 +134,12 @@ def _claim(db: Database, ingestion_id: int, chunk: int) -> _Chunk | None:
         if ingestion is None or ingestion.status == IngestionStatus.CANCELLED:
             return None
         rows = session.execute(
-            select(IngestionItem.id, IngestionItem.member, IngestionItem.staged_sha256)
+            select(
+                IngestionItem.id,
+                IngestionItem.member,
+                IngestionItem.staged_sha256,
+                IngestionItem.labels,
+            )
             .where(
                 IngestionItem.ingestion_id == ingestion_id,
                 IngestionItem.chunk == chunk,
@@ -145,8 +161,11 @@ def _claim(db: Database, ingestion_id: int, chunk: int) -> _Chunk | None:
             ).all()
         )
         work = _Chunk(Path(ingestion.source), ingestion.source_kind)
+        boxes = (ingestion.options or {}).get("boxes") or BOXES_BOTH
         for r in rows:
-            w = _Work(r.id, r.member, sha256=r.staged_sha256)
+            w = _Work(r.id, r.member, sha256=r.staged_sha256, detect=boxes != BOXES_LABELS)
+            if r.labels is not None and boxes != BOXES_DETECTIONS:
+                w.labels = ImageLabels.from_json(r.labels)
             if attempts[r.id] > MAX_ATTEMPTS:
                 w.error = (
                     "processing_failed",
@@ -204,13 +223,25 @@ def _decode(work: _Work, settings: Settings, detector: Detector) -> _Work:
         work.error = ("model_error", f"{work.member}: the model cannot take this image")
         return work
     work.picture = _Picture(decoded.width, decoded.height, decoded.format, decoded.scale, prepared)
+    if work.labels is not None:
+        boxes = pixel_boxes(work.labels, decoded.width, decoded.height)
+        if isinstance(boxes, str):
+            work.error = (BOX_INVALID, f"{work.member}: {boxes}")
+        else:
+            work.label_boxes = boxes
     return work
 
 
 def _embed(detector: Detector, batch: list[_Work]) -> None:
     prepared = [w.picture.prepared for w in batch if w.picture is not None]
+    # Labelled boxes are pooled in the same forward pass as the detections, in the frame of
+    # the decoded array (the detector's), i.e. original pixels / scale.
+    boxes = [
+        None if w.label_boxes is None or w.picture is None else w.label_boxes / w.picture.scale
+        for w in batch
+    ]
     try:
-        results = detector.embed(prepared)
+        results = detector.embed(prepared, boxes, detect=batch[0].detect)
     except Exception:
         if len(batch) == 1:
             log.exception("model failed on %s", batch[0].member)
@@ -392,13 +423,23 @@ def process_chunk(
             session.execute(select(Image.sha256, Image.id).where(Image.sha256.in_(all_shas))).all()
         )
         object_rows: list[dict[str, Any]] = []
+        labelled_rows: list[dict[str, Any]] = []
         embedding_rows: list[dict[str, Any]] = []
         for sha, w in fresh.items():
             if w.result is None or w.picture is None:
                 continue
             image_id = ids[sha]
             rows = _object_rows(w.result, w.picture, image_id, space_id, names)
-            object_rows.extend(rows)
+            if w.label_boxes is not None and w.labels is not None:
+                rows += label_object_rows(
+                    w.label_boxes,
+                    [b.label for b in w.labels.boxes],
+                    w.result.query_vectors,
+                    image_id,
+                    space_id,
+                )
+            object_rows.extend(r for r in rows if "label" not in r)
+            labelled_rows.extend(r for r in rows if "label" in r)
             embedding_rows.append(
                 {
                     "image_id": image_id,
@@ -408,7 +449,7 @@ def process_chunk(
                 }
             )
             summary.objects += len(rows)
-        insert_ignore(session, DetectedObject.__table__, object_rows)  # type: ignore[arg-type]
+        insert_with_labels(session, object_rows, labelled_rows)
         insert_ignore(session, ImageEmbedding.__table__, embedding_rows)  # type: ignore[arg-type]
 
         results: list[dict[str, Any]] = []

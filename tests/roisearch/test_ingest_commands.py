@@ -54,8 +54,9 @@ def test_summary_says_objects_added_and_folds_skipped_members(
     added = next(line for line in lines if line.startswith("objects: "))
     count = int(added.split()[1])
     assert count > 0 and added == f"objects: {count} added, {count} in the collection"
-    # one line per reason, members folded into patterns, not one row each
-    assert f"skipped 8 not images: labels/*.txt ({SCENES}), *.json (3), classes.txt (1)" in lines
+    # one line per reason, members folded into patterns, not one row each; the annotation
+    # files (labels/*.txt, annotations.json, classes.txt) are read, not skipped (issue 20)
+    assert "skipped 2 not images: *.json (2)" in lines
     assert "labels/000000.txt" not in first.stdout
     assert "  list them: roisearch ingestions show 1 --skipped" in lines
 
@@ -69,12 +70,12 @@ def test_summary_says_objects_added_and_folds_skipped_members(
     listed = run(env, "ingestions", "show", "1", "--skipped")
     assert listed.exit_code == 0, listed.output
     rows = [line for line in listed.stdout.splitlines() if "not_an_image" in line]
-    assert len(rows) == 8 and rows[0].startswith("labels/000000.txt ")
+    assert len(rows) == 2 and all(".json " in row for row in rows)
 
     shown = json.loads(run(env, "ingestions", "show", "2", "--json").stdout)
     assert shown["status"] == "done" and shown["objects_added"] is None
     assert shown["objects_in_images"] == shown["collection_objects"] == count
-    assert shown["skipped"][0]["patterns"][0] == {"pattern": "labels/*.txt", "count": SCENES}
+    assert shown["skipped"][0]["patterns"][0] == {"pattern": "*.json", "count": 2}
 
     listing = json.loads(run(env, "ingestions", "list", "--json").stdout)
     assert [i["id"] for i in listing["ingestions"]] == [2, 1]
