@@ -23,6 +23,7 @@ from starlette.datastructures import UploadFile
 from api.errors import ApiError
 from api.resources import Resources
 from api.schemas import IngestionPathRequest
+from shared.ingestion.label_rows import BoxSource
 from shared.ingestion.runner import start_and_enqueue
 from shared.ingestion.sources import SourceError, check_inside_roots
 
@@ -60,7 +61,7 @@ async def _from_path(request: Request, resources: Resources) -> int:
             'the body must be {"path": "<path in an import root>"}',
             json.loads(json.dumps(details, default=str)) if details else None,
         ) from None
-    return await anyio.to_thread.run_sync(partial(plan_path, resources, body.path))
+    return await anyio.to_thread.run_sync(partial(plan_path, resources, body.path, body.boxes))
 
 
 async def _from_upload(request: Request, resources: Resources) -> int:
@@ -72,17 +73,33 @@ async def _from_upload(request: Request, resources: Resources) -> int:
         ) from None
     try:
         files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
+        boxes = _boxes(form.get("boxes"))
         if not files:
             raise ApiError(
                 422, "no_files", "upload one archive or one or more images in the 'files' field"
             )
         directory = resources.settings.uploads_dir / uuid.uuid4().hex
-        return await anyio.to_thread.run_sync(partial(_save_and_plan, resources, directory, files))
+        return await anyio.to_thread.run_sync(
+            partial(_save_and_plan, resources, directory, files, boxes)
+        )
     finally:
         await form.close()
 
 
-def _save_and_plan(resources: Resources, directory: Path, files: list[UploadFile]) -> int:
+def _boxes(value: object) -> BoxSource:
+    """The multipart ``boxes`` field (default both)."""
+    if value is None:
+        return BoxSource.BOTH
+    try:
+        return BoxSource(str(value))
+    except ValueError:
+        choices = ", ".join(b.value for b in BoxSource)
+        raise ApiError(422, "validation_error", f"'boxes' must be one of {choices}") from None
+
+
+def _save_and_plan(
+    resources: Resources, directory: Path, files: list[UploadFile], boxes: BoxSource
+) -> int:
     directory.mkdir(parents=True, exist_ok=False)
     try:
         names: list[tuple[Path, str]] = []
@@ -92,25 +109,31 @@ def _save_and_plan(resources: Resources, directory: Path, files: list[UploadFile
             with target.open("wb") as out:
                 shutil.copyfileobj(upload.file, out, 1024 * 1024)
             names.append((target, original))
-        return plan_upload(resources, directory, names)
+        return plan_upload(resources, directory, names, boxes)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
 
 
-def _start(resources: Resources, source: Path, display_name: str, origin: str) -> int:
+def _start(
+    resources: Resources,
+    source: Path,
+    display_name: str,
+    origin: str,
+    boxes: BoxSource = BoxSource.BOTH,
+) -> int:
     """Create, plan and enqueue an ingestion of ``source`` (blocking; planning enumerates it)."""
     plan = start_and_enqueue(
         resources.db,
         resources.settings,
         resources.queue,
         source,
-        options={"display_name": display_name, "origin": origin},
+        options={"display_name": display_name, "origin": origin, "boxes": boxes.value},
     )
     return plan.ingestion_id
 
 
-def plan_path(resources: Resources, path: str) -> int:
+def plan_path(resources: Resources, path: str, boxes: BoxSource = BoxSource.BOTH) -> int:
     """A server-side path, confined to the import roots (real paths, component-wise).
 
     Messages quote the caller's own string, never the resolved server path.
@@ -131,13 +154,18 @@ def plan_path(resources: Resources, path: str) -> int:
         raise ApiError(
             403, exc.code, f"{path!r} is outside the import roots (ROISEARCH_IMPORT_ROOTS)"
         ) from None
-    return _start(resources, real, display_name=path[-500:], origin="path")
+    return _start(resources, real, display_name=path[-500:], origin="path", boxes=boxes)
 
 
-def plan_upload(resources: Resources, directory: Path, files: list[tuple[Path, str]]) -> int:
+def plan_upload(
+    resources: Resources,
+    directory: Path,
+    files: list[tuple[Path, str]],
+    boxes: BoxSource = BoxSource.BOTH,
+) -> int:
     """One uploaded archive is ingested as that archive; several files as a folder."""
     if len(files) == 1:
         source, display = files[0][0], files[0][1]
     else:
         source, display = directory, f"upload of {len(files)} files"
-    return _start(resources, source, display_name=display[-500:], origin="upload")
+    return _start(resources, source, display_name=display[-500:], origin="upload", boxes=boxes)

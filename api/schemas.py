@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.ingestion.label_rows import BoxSource
+
 # Database ids are positive 64-bit integers (SQLite rejects anything larger).
 MAX_ID = 2**62
 DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -237,6 +239,11 @@ class IngestionPathRequest(BaseModel):
         max_length=4096,
         description="A folder, archive or file inside one of the configured import roots "
         "(absolute, or relative to the first import root).",
+    )
+    boxes: BoxSource = Field(
+        BoxSource.BOTH,
+        description="Which boxes become objects: the annotation files' labelled boxes "
+        "(COCO JSON, YOLO txt, Pascal VOC XML in the source), the detector's, or both.",
     )
 
 

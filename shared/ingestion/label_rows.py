@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections import defaultdict
 from typing import Any
 
@@ -12,6 +13,14 @@ from sqlalchemy.orm import Session
 from shared.annotations.matching import best_matches
 from shared.db.models import DetectedObject, LabelClass, ObjectOrigin
 from shared.db.upserts import insert_ignore
+
+
+class BoxSource(enum.StrEnum):
+    """Which boxes an ingestion makes objects of (its ``options["boxes"]``)."""
+
+    LABELS = "labels"  # the annotation files' boxes only (the detector is not asked)
+    DETECTIONS = "detections"  # the detector's only (annotation files are still checked)
+    BOTH = "both"  # the default; an image without labels gets its detections
 
 
 def label_object_rows(

@@ -42,7 +42,7 @@ from shared.db.models import (
 from shared.db.upserts import insert_ignore
 from shared.imaging.decoding import ImageDecodeError, decode_image
 from shared.imaging.store import read_original, relative_path, store_original
-from shared.ingestion.label_rows import insert_with_labels, label_object_rows
+from shared.ingestion.label_rows import BoxSource, insert_with_labels, label_object_rows
 from shared.ingestion.sources import MemberError, MemberReader
 from shared.ingestion.spaces import class_name, ensure_space
 from shared.settings import Settings
@@ -53,11 +53,6 @@ if TYPE_CHECKING:
 # Decode-error codes of members that are not images: recorded as skipped, not failed.
 NOT_IMAGE_CODES = frozenset({"not_an_image", "empty_file"})
 log = logging.getLogger(__name__)
-
-# Which boxes an ingestion makes objects of (its options["boxes"]): the labelled boxes of
-# its annotation files, the detector's, or both (the default; without labels: detections).
-BOXES_LABELS, BOXES_DETECTIONS, BOXES_BOTH = "labels", "detections", "both"
-BOXES_CHOICES = (BOXES_LABELS, BOXES_DETECTIONS, BOXES_BOTH)
 
 # After this many started attempts an item is given up (a poison image that kills the worker).
 MAX_ATTEMPTS = 5
@@ -161,10 +156,10 @@ def _claim(db: Database, ingestion_id: int, chunk: int) -> _Chunk | None:
             ).all()
         )
         work = _Chunk(Path(ingestion.source), ingestion.source_kind)
-        boxes = (ingestion.options or {}).get("boxes") or BOXES_BOTH
+        boxes = BoxSource((ingestion.options or {}).get("boxes") or BoxSource.BOTH)
         for r in rows:
-            w = _Work(r.id, r.member, sha256=r.staged_sha256, detect=boxes != BOXES_LABELS)
-            if r.labels is not None and boxes != BOXES_DETECTIONS:
+            w = _Work(r.id, r.member, sha256=r.staged_sha256, detect=boxes != BoxSource.LABELS)
+            if r.labels is not None and boxes != BoxSource.DETECTIONS:
                 w.labels = ImageLabels.from_json(r.labels)
             if attempts[r.id] > MAX_ATTEMPTS:
                 w.error = (
