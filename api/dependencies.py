@@ -17,6 +17,7 @@ from api.middleware import API_KEY_HEADER
 from api.resources import Resources
 from api.schemas import DbId, GroupBy
 from shared.db.database import Database
+from shared.db.models import ObjectOrigin
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -132,6 +133,9 @@ class FilterParams:
     min_box_side: float | None
     min_similarity: float | None
     group_by: GroupBy
+    # Labelled datasets (issue 20): where the box comes from, and the label classes wanted.
+    origin: ObjectOrigin | None = None
+    label_classes: tuple[str, ...] = ()
 
     @property
     def restricts_candidates(self) -> bool:
@@ -141,6 +145,8 @@ class FilterParams:
             or self.ingestions
             or self.min_score is not None
             or self.min_box_side is not None
+            or self.origin is not None
+            or bool(self.label_classes)
         )
 
 
@@ -170,6 +176,18 @@ async def filter_params(
     group_by: Annotated[
         GroupBy, Query(description="'image' rolls object hits up to their images")
     ] = GroupBy.object,
+    origin: Annotated[
+        ObjectOrigin | None,
+        Query(description="Only detections, or only labelled boxes (from annotation files)"),
+    ] = None,
+    label_classes: Annotated[
+        list[str] | None,
+        Query(
+            description="Label class names (the annotation files' vocabulary): only labelled "
+            "boxes of these classes; repeat the parameter or separate with commas.",
+            max_length=1000,
+        ),
+    ] = None,
 ) -> FilterParams:
     names = tuple(
         part.strip() for value in classes or [] for part in value.split(",") if part.strip()
@@ -181,6 +199,13 @@ async def filter_params(
         min_box_side=min_box_side,
         min_similarity=min_similarity,
         group_by=group_by,
+        origin=origin,
+        label_classes=tuple(
+            part.strip()
+            for value in label_classes or []
+            for part in value.split(",")
+            if part.strip()
+        ),
     )
 
 

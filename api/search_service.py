@@ -28,9 +28,11 @@ from api.presenters import (
 )
 from api.resources import Resources
 from api.schemas import GroupBy, Hit, ImageGroup
+from shared.annotations.filters import UnknownLabelClassError, class_filter, label_codes
 from shared.class_names import resolve_class_ids, unknown_classes_message
 from shared.db.models import DetectedObject
 from shared.index import SearchFilter
+from shared.ingestion.label_rows import label_names
 
 # Built once: SQLAlchemy memoises a statement's cache key on the statement object, so this skips
 # the per-request construction and cache-key walk. Plain column rows, not ORM entities: cheaper.
@@ -67,6 +69,8 @@ def build_filter(
     class_ids = (
         resolve_classes(resources.class_names(space_id), params.classes) if params.classes else None
     )
+    if params.origin is not None or params.label_classes:
+        class_ids = _with_labels(resources, space_id, params, class_ids)
     if (
         class_ids is None
         and params.min_score is None
@@ -84,6 +88,32 @@ def build_filter(
         min_similarity=params.min_similarity,
         exclude_object_ids=list(exclude) or None,
     )
+
+
+def _with_labels(
+    resources: Resources, space_id: int, params: FilterParams, class_ids: list[int] | None
+) -> list[int]:
+    """The class filter with ``origin`` and ``label_classes`` (see shared.annotations.filters)."""
+    with resources.db.read() as session:
+        labels = label_names(session)
+    try:
+        label_ids = label_codes(labels, params.label_classes) if params.label_classes else None
+    except UnknownLabelClassError as exc:
+        raise ApiError(
+            422,
+            "unknown_label_class",
+            str(exc),
+            {"unknown": [u[:64] for u in exc.unknown[:50]], "label_classes": exc.known[:1000]},
+        ) from None
+    keep = class_filter(
+        class_ids,
+        len(resources.class_names(space_id)),
+        None if params.origin is None else params.origin.value,
+        label_ids,
+        sorted(labels),
+    )
+    assert keep is not None  # an origin or label classes were given
+    return keep
 
 
 def fetch_k(k: int, group_by: GroupBy) -> int:
@@ -138,7 +168,9 @@ def rank(
     rows: dict[int, IndexedHit] = {}
     if wanted:
         meta = resources.index.object_metadata(space_id, wanted, blocking=wait)
-        rows = indexed_hits(meta, resources.class_names(space_id))
+        with resources.db.read() as session:
+            labels = label_names(session) if (meta.class_ids < 0).any() else {}
+        rows = indexed_hits(meta, resources.class_names(space_id), labels)
     ranked: list[Ranked] = []
     for hits in results:
         out = [hit_out(rows[oid], score) for oid, score in hits if oid in rows]

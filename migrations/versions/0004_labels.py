@@ -5,10 +5,11 @@ Revises: 0003
 Create Date: 2026-12-08 01:45:00
 
 - ``label_classes``: the label vocabulary of imported datasets, apart from the detector's
-  classes (``objects.class_id`` / ``class_name`` stay the detector's).
+  classes.
 - ``objects.origin``: ``detection`` (the detector's box) or ``label`` (a box of an annotation
   file); existing rows are detections.
-- ``objects.label_class_id``: a labelled box's class.
+- ``objects.label_class_id``: a labelled box's class (its ``class_id`` is then the negative
+  code -1 - label_class_id, never a detector class: see shared/db/models.py).
 - ``objects.label_match_id`` / ``label_match_iou``: the labelled box a detection overlaps
   with IoU >= 0.5 (the best one), if any.
 - ``ingestion_items.labels``: the labels of an image member, parsed at planning time.

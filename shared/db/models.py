@@ -189,9 +189,11 @@ class DetectedObject(Base):
 
     ``origin`` says where its box comes from. A detection has the detector's class and score,
     and ``label_match_id`` names the labelled box of its image it overlaps best with IoU >=
-    0.5. A labelled box has ``label_class_id``, ``class_id`` -1, an empty ``class_name`` and
-    score 1, and a negative ordinal (-1 - its rank in the annotation file) so that it never
-    collides with a detection's.
+    0.5. A labelled box has ``label_class_id`` (its class in the dataset's vocabulary, kept in
+    ``label_classes``), ``class_id`` = -1 - label_class_id (negative: never a detector class,
+    so the index's class filter selects label classes too), ``class_name`` = its label class's
+    name, score 1, and a negative ordinal (-1 - its rank in the annotation file) so that it
+    never collides with a detection's.
     """
 
     __tablename__ = "objects"

@@ -15,6 +15,21 @@ from shared.db.models import DetectedObject, LabelClass, ObjectOrigin
 from shared.db.upserts import insert_ignore
 
 
+def label_code(label_class_id: int) -> int:
+    """The ``class_id`` of a labelled box: ``-1 - label_class_id``, negative so that it is never
+    a detector class. It lets the index's class filter (``SearchFilter.class_ids``) select
+    label classes and origins without a column of its own."""
+    return -1 - label_class_id
+
+
+def label_names(session: Session) -> dict[int, str]:
+    """Every label class by its ``class_id`` code (:func:`label_code`) → name."""
+    return {
+        label_code(int(i)): str(name)
+        for i, name in session.execute(select(LabelClass.id, LabelClass.name))
+    }
+
+
 class BoxSource(enum.StrEnum):
     """Which boxes an ingestion makes objects of (its ``options["boxes"]``)."""
 
@@ -40,8 +55,8 @@ def label_object_rows(
                 "y1": float(box[1]),
                 "x2": float(box[2]),
                 "y2": float(box[3]),
-                "class_id": -1,
-                "class_name": "",
+                "class_id": -1,  # set from the label class: see label_code
+                "class_name": name,
                 "score": 1.0,
                 "vector": np.ascontiguousarray(vec, dtype="<f4").tobytes(),
                 "origin": ObjectOrigin.LABEL.value,
@@ -71,6 +86,7 @@ def insert_with_labels(
     classes = label_class_ids(session, {str(r["label"]) for r in labelled})
     for r in labelled:
         r["label_class_id"] = classes[str(r.pop("label"))]
+        r["class_id"] = label_code(r["label_class_id"])
     insert_ignore(session, DetectedObject.__table__, labelled)  # type: ignore[arg-type]
     by_image: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for r in labelled:

@@ -434,7 +434,7 @@ def process_chunk(
                     space_id,
                 )
             object_rows.extend(r for r in rows if "label" not in r)
-            labelled_rows.extend(r for r in rows if "label" in r)
+            labelled_rows.extend(r for r in rows if "label" in r)  # class ids set on insert
             embedding_rows.append(
                 {
                     "image_id": image_id,

@@ -17,6 +17,7 @@ from demo.export import write_dataset
 from demo.shapes import CLASS_NAMES
 from shared.db.database import Database
 from shared.db.models import DetectedObject, IngestionItem, LabelClass
+from shared.ingestion.label_rows import label_code
 from shared.ingestion.runner import run_plan, start_ingestion
 from shared.settings import Settings
 from shared.yolov7.detector import DEMO_WEIGHTS, Detector
@@ -129,6 +130,7 @@ def objects(db: Database) -> list[tuple[Any, str | None]]:
                     DetectedObject.label_match_id,
                     DetectedObject.label_match_iou,
                     DetectedObject.vector,
+                    DetectedObject.label_class_id,
                     LabelClass.name,
                 ).outerjoin(LabelClass, LabelClass.id == DetectedObject.label_class_id)
             ).all()
@@ -168,7 +170,8 @@ def test_each_format_becomes_label_objects_matched_by_detections(
         detections = [o for o, _ in rows if o.origin == "detection"]
         # every labelled box, with the dataset's own class names, apart from the detector's
         assert Counter(name for _, name in labels) == expected_labels(scenes["coco"])
-        assert all(o.class_id == -1 and o.ordinal < 0 for o, _ in labels)
+        assert all(o.class_id < 0 and o.ordinal < 0 for o, _ in labels)
+        assert all(o.class_id == label_code(o.label_class_id) for o, _ in labels)
         # one forward pass per image: labelled boxes ride with the detections
         assert probe.images == SCENES
         by_id = {o.id: o for o, _ in labels}
