@@ -18,6 +18,7 @@ from api.errors import ApiError
 from api.report_schemas import ExportFormat, SplitPart
 from api.routes.reports import report_error
 from api.schemas import DbId, ErrorResponse
+from shared.db.models import ObjectOrigin
 from shared.export.rows import ExportSpec
 from shared.export.splits import SplitSpec, split_index
 from shared.export.streams import MEDIA_TYPES, stream_csv, stream_npy, stream_npz, stream_parquet
@@ -59,6 +60,18 @@ def export(
         list[DbId] | None, Query(description="Only objects of these ingestions", max_length=1000)
     ] = None,
     min_score: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
+    origin: Annotated[
+        ObjectOrigin | None,
+        Query(description="Only detections, or only labelled boxes (annotation files)"),
+    ] = None,
+    label_classes: Annotated[
+        list[str] | None,
+        Query(
+            description="Only labelled boxes of these label classes (repeat or comma-separate); "
+            "with the 'label' column this is the table to train a classifier on your boxes",
+            max_length=1000,
+        ),
+    ] = None,
     split: Annotated[
         str | None,
         Query(
@@ -84,6 +97,13 @@ def export(
                 classes=names,
                 ingestions=ingestions or [],
                 min_score=min_score,
+                origin=None if origin is None else origin.value,
+                label_classes=[
+                    p.strip()
+                    for value in label_classes or []
+                    for p in value.split(",")
+                    if p.strip()
+                ],
             )
             if count_objects(session, selection) == 0:
                 raise ReportError("empty_selection", "no object matches the selection")

@@ -11,6 +11,7 @@ from roisearch.context import err_console, settings_or_exit
 from roisearch.exit_codes import FAILURE, USAGE
 from roisearch.output import json_option, message, print_json
 from roisearch.progress_bars import counting_bar
+from shared.db.models import ObjectOrigin
 from shared.export.files import FILE_FORMATS, export_directory
 from shared.export.rows import ExportSpec
 from shared.export.splits import SplitSpec, split_index
@@ -31,6 +32,12 @@ def export(
         None, "--ingestion", "-i", help="only objects of this ingestion (repeat)"
     ),
     min_score: float | None = typer.Option(None, "--min-score", min=0.0, max=1.0),
+    origin: ObjectOrigin | None = typer.Option(
+        None, "--origin", help="only detections, or only labelled boxes (annotation files)"
+    ),
+    label_classes: list[str] | None = typer.Option(
+        None, "--label-class", help="only labelled boxes of these label classes (repeat)"
+    ),
     split: str | None = typer.Option(
         None, "--split", help="train,val[,test] fractions by image, e.g. 0.8,0.1,0.1"
     ),
@@ -60,6 +67,8 @@ def export(
                 classes=[p.strip() for c in classes or [] for p in c.split(",") if p.strip()],
                 ingestions=ingestions or [],
                 min_score=min_score,
+                origin=None if origin is None else origin.value,
+                label_classes=[p.strip() for c in label_classes or [] for p in c.split(",")],
             )
             total = count_objects(session, selection)
         if total == 0:

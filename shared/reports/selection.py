@@ -21,9 +21,11 @@ import numpy as np
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from shared.annotations.filters import UnknownLabelClassError, class_filter, label_codes
 from shared.class_names import resolve_class_ids, unknown_classes_message
 from shared.db.database import Database
 from shared.db.models import DetectedObject, EmbeddingSpace, Ingestion, IngestionItem
+from shared.ingestion.label_rows import label_names
 from shared.reports.errors import ReportError
 
 DEFAULT_BATCH = 4096
@@ -42,6 +44,11 @@ class Selection:
     ingestion_ids: tuple[int, ...]
     min_score: float | None
     max_id: int
+    # Labelled datasets (issue 20): label class names by class-id code (negative ids, see
+    # shared.ingestion.label_rows.label_code), and the origin / label classes asked for.
+    label_names: tuple[tuple[int, str], ...] = ()
+    origin: str | None = None
+    label_classes: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -53,9 +60,13 @@ class Selection:
             "ingestions": list(self.ingestion_ids),
             "min_score": self.min_score,
             "max_object_id": self.max_id,
+            "origin": self.origin,
+            "label_classes": list(self.label_classes),
         }
 
     def class_name(self, class_id: int) -> str:
+        if class_id < 0:
+            return dict(self.label_names).get(class_id, str(class_id))
         if 0 <= class_id < len(self.class_names):
             return self.class_names[class_id]
         return str(class_id)
@@ -120,8 +131,13 @@ def resolve_selection(
     classes: Sequence[str] = (),
     ingestions: Sequence[int] = (),
     min_score: float | None = None,
+    origin: str | None = None,
+    label_classes: Sequence[str] = (),
 ) -> Selection:
-    """Check every named item and freeze the set of objects; raises :class:`ReportError`."""
+    """Check every named item and freeze the set of objects; raises :class:`ReportError`.
+
+    ``origin`` (detection | label) and ``label_classes`` select labelled boxes as
+    :mod:`shared.annotations.filters` describes."""
     if space_id is None:
         space_id = _default_space(session)
     space = session.get(EmbeddingSpace, space_id)
@@ -129,6 +145,16 @@ def resolve_selection(
         raise ReportError("space_not_found", f"embedding space {space_id} does not exist")
     names = tuple(str(n) for n in space.class_names or [])
     class_ids = resolve_classes(names, classes) if classes else None
+    labels = label_names(session)
+    if origin is not None or label_classes:
+        try:
+            label_ids = label_codes(labels, label_classes) if label_classes else None
+        except UnknownLabelClassError as exc:
+            raise ReportError(
+                "unknown_label_class", str(exc), {"unknown": exc.unknown[:50]}
+            ) from None
+        keep = class_filter(class_ids, len(names), origin, label_ids, sorted(labels))
+        class_ids = None if keep is None else tuple(sorted(set(keep)))
     wanted = sorted(set(ingestions))
     if wanted:
         found = set(session.scalars(select(Ingestion.id).where(Ingestion.id.in_(wanted))).all())
@@ -148,6 +174,9 @@ def resolve_selection(
         ingestion_ids=tuple(wanted),
         min_score=min_score,
         max_id=int(max_id),
+        label_names=tuple(sorted(labels.items())),
+        origin=origin,
+        label_classes=tuple(label_classes),
     )
 
 
