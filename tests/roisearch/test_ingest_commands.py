@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,17 @@ def test_no_image_processed_has_no_speed(env: dict[str, str | None], tmp_path: P
 def test_show_an_unknown_ingestion(env: dict[str, str | None]) -> None:
     result = run(env, "ingestions", "show", "99")
     assert result.exit_code == 2 and "ingestion 99 does not exist" in result.stderr
+
+
+def test_the_demo_archive_ingests_its_own_labels(env: dict[str, str | None], scenes: Path) -> None:
+    """Issue 20: the demo's COCO JSON, YOLO txt and class list are read, not skipped; with
+    ``--boxes labels`` every labelled box, and nothing else, becomes an object."""
+    with zipfile.ZipFile(scenes) as archive:
+        labelled = len(json.loads(archive.read("annotations.json"))["annotations"])
+    result = run(env, "ingest", str(scenes), "--boxes", "labels", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["objects_added"] == labelled
+    assert document["counts"]["skipped"] == 2  # dataset.json, near_duplicates.json
+    bad = run(env, "ingest", str(scenes), "--boxes", "all")
+    assert bad.exit_code == 2 and "--boxes" in bad.output
