@@ -143,7 +143,7 @@ class IngestionItem(Base):
     staged_sha256: Mapped[str | None] = mapped_column(String(64))
     # An image member's labelled boxes, parsed from its annotation file at planning time
     # (shared.annotations.model.ImageLabels.as_json); NULL: no annotation file labels it.
-    labels: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    labels: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

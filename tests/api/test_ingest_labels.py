@@ -55,3 +55,28 @@ def test_boxes_option_is_validated(ingest_client: TestClient) -> None:
     assert bad.status_code == 422 and "'boxes' must be one of" in bad.json()["error"]["message"]
     bad_json = ingest_client.post("/v1/ingestions", json={"path": "x", "boxes": "all"})
     assert bad_json.status_code == 422
+
+
+def test_evaluation_of_the_detector_against_the_labels(ingest_client: TestClient) -> None:
+    nothing = ingest_client.get("/v1/evaluation")
+    assert nothing.status_code == 422
+    assert nothing.json()["error"]["code"] == "no_labelled_images"
+    response = ingest_client.post(
+        "/v1/ingestions", files={"files": ("ds.zip", labelled_zip(), "application/zip")}
+    )
+    wait_done(ingest_client, response.json()["id"])
+    result = ingest_client.get("/v1/evaluation").json()
+    assert result["images"] == 2 and result["iou_thresholds"][0] == 0.5
+    assert {c["class"]: c["ground_truth"] for c in result["classes"]} == {"cat": 2, "dog": 2}
+    for c in result["classes"]:
+        assert set(c) == {
+            "class",
+            "ground_truth",
+            "detections",
+            "ap50",
+            "ap50_95",
+            "pr_curve",
+            "matches",
+        }
+        # the random-weight fixture model finds nothing above its threshold in these images
+        assert c["ap50"] == 0.0 and c["detections"] == 0
