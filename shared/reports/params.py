@@ -13,6 +13,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.db.models import ObjectOrigin
+
 MAX_CLUSTERS = 1000
 MAX_SAMPLE = 1_000_000
 REPORT_KIND_CLUSTERS = "clusters"
@@ -49,6 +51,14 @@ class ClusterParams(BaseModel):
         default_factory=list, max_length=1000, description="Only objects of these ingestions."
     )
     min_score: float | None = Field(default=None, ge=0.0, le=1.0, description="Detector score")
+    origin: ObjectOrigin | None = Field(
+        default=None, description="Only detections, or only labelled boxes (annotation files)."
+    )
+    label_classes: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Only labelled boxes of these label classes (the datasets' vocabulary).",
+    )
 
     # --- clustering ------------------------------------------------------------------------
     method: ClusterMethod = ClusterMethod.kmeans

@@ -88,6 +88,8 @@ def plan_report(session: Session, params: ClusterParams) -> Plan:
         classes=params.classes,
         ingestions=params.ingestions,
         min_score=params.min_score,
+        origin=None if params.origin is None else params.origin.value,
+        label_classes=params.label_classes,
     )
     counts = class_counts(session, selection)
     plan = Plan(selection=selection, counts=counts)

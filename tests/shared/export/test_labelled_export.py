@@ -12,10 +12,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from shared.db.database import Database
+from shared.db.models import ObjectOrigin
 from shared.export.files import export_directory
 from shared.export.rows import ExportSpec
 from shared.export.splits import SplitSpec
 from shared.reports.errors import ReportError
+from shared.reports.params import ClusterParams
+from shared.reports.pipeline import plan_report
 from shared.reports.selection import resolve_selection
 from shared.yolov7.detector import DEMO_WEIGHTS, Detector
 from tests.shared.ingestion.labelled import (
@@ -78,5 +81,19 @@ def test_unknown_label_class_is_an_error(labelled: tuple[Database, dict[str, Any
             resolve_selection(session, label_classes=["unicorn"])
         assert raised.value.code == "unknown_label_class"
         assert "unicorn" in raised.value.message and "circle" in raised.value.message
+    finally:
+        db.dispose()
+
+
+def test_a_report_plan_over_labelled_boxes_counts_label_classes(
+    labelled: tuple[Database, dict[str, Any]],
+) -> None:
+    db, scenes = labelled
+    try:
+        with db.read() as session:
+            plan = plan_report(session, ClusterParams(origin=ObjectOrigin.LABEL, k=2))
+        named = {plan.selection.class_name(c): n for c, n in plan.counts.items()}
+        assert named == dict(expected_labels(scenes["coco"]))
+        assert plan.selection.describe()["origin"] == "label"
     finally:
         db.dispose()
