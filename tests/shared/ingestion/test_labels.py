@@ -15,6 +15,8 @@ from sqlalchemy import select
 from shared.db.database import Database
 from shared.db.models import DetectedObject, IngestionItem, LabelClass
 from shared.ingestion.label_rows import label_code
+from shared.ingestion.planning import plan_ingestion
+from shared.ingestion.runner import run_plan, start_ingestion
 from shared.yolov7.detector import DEMO_WEIGHTS, Detector
 from tests.shared.imaging.corpus import jpeg
 from tests.shared.ingestion.labelled import (
@@ -24,7 +26,7 @@ from tests.shared.ingestion.labelled import (
     members,
     write_source,
 )
-from tests.shared.ingestion.scenarios import ProbeDetector, ingestion_settings
+from tests.shared.ingestion.scenarios import Models, ProbeDetector, ingestion_settings
 
 SCENES = 4
 
@@ -172,5 +174,25 @@ def test_boxes_option_keeps_one_kind(
             assert origins == {"label": sum(expected_labels(scenes["coco"]).values())}
         else:
             assert set(origins) == {"detection"} and origins["detection"] > 0
+    finally:
+        db.dispose()
+
+
+def test_planning_again_keeps_labels_and_settled_files(
+    tmp_path: Path, sqlite_url: str, scenes: dict[str, Any], demo_detector: Detector
+) -> None:
+    """A re-plan (a planner killed midway is planned again) reads the annotation files again
+    and leaves what is settled as it is: no label lost, none doubled."""
+    settings = ingestion_settings(tmp_path / "data", sqlite_url, DEMO_WEIGHTS, img_size=320)
+    source = write_source(tmp_path, "tar", members(scenes, "yolo"))
+    db = Database.from_url(settings.resolved_database_url)
+    try:
+        plan = start_ingestion(db, settings, source)
+        before = items(db, plan.ingestion_id)
+        again = plan_ingestion(db, settings, plan.ingestion_id)
+        assert items(db, plan.ingestion_id) == before
+        run_plan(db, settings, Models(settings, demo_detector), again)
+        labels = Counter(name for o, name in objects(db) if o.origin == "label")
+        assert labels == expected_labels(scenes["coco"])
     finally:
         db.dispose()
