@@ -99,7 +99,7 @@ class _Builder:
         self.images = _Images(members)
         self.read = read
         self.catalog = Catalog()
-        self.class_lists = {m: None for m in members if yolo.is_class_list(m)}
+        self.class_lists = sorted(m for m in members if yolo.is_class_list(m))
         self.used_lists: dict[str, int] = defaultdict(int)
         # image → (format, file) of each file labelling it, in the order found
         self.found: dict[str, list[tuple[str, str, list[LabelBox]]]] = defaultdict(list)
@@ -118,7 +118,14 @@ class _Builder:
             )
             if lists:
                 source = lists[0]
-                return source, yolo.parse_class_list(source, self.read(source))
+                try:
+                    return source, yolo.parse_class_list(source, self.read(source))
+                except AnnotationError as exc:
+                    # The list fails on its own item; the labels naming it cannot be used.
+                    self.fail(source, exc.code, exc.message)
+                    raise AnnotationError(
+                        exc.code, f"{member}: its class list {source} cannot be used"
+                    ) from None
             folder = None if folder == "." else _folder(folder)
         return None, None
 
@@ -223,7 +230,7 @@ class _Builder:
         for image, labels in list(self.catalog.labels.items()):
             if self.catalog.files.get(labels.file, FileOutcome(None, "")).code is not None:
                 del self.catalog.labels[image]
-        labelled = {f for lab in self.catalog.labels.values() for f in [lab.file]}
+        labelled = {lab.file for lab in self.catalog.labels.values()}
         for found in self.found.values():
             for _, file, _ in found:
                 if file not in self.catalog.files and file in labelled:
@@ -250,9 +257,5 @@ def build_catalog(members: Iterable[str], read: Reader) -> Catalog:
             parse(member)
         except AnnotationError as exc:
             builder.fail(member, exc.code, exc.message)
-            if exc.message.startswith(tuple(builder.class_lists)):
-                # The class list itself is broken: say so on it too.
-                name = exc.message.split(":", 1)[0]
-                builder.fail(name, exc.code, exc.message)
     builder.settle()
     return builder.catalog

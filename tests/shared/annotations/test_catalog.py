@@ -207,3 +207,14 @@ def test_degenerate_box_problem() -> None:
     assert LabelBox(0, 0, 1, 1, "c").problem() is None
     assert "degenerate" in (LabelBox(5, 0, 5, 1, "c").problem() or "")
     assert "finite" in (LabelBox(float("nan"), 0, 1, 1, "c").problem() or "")
+
+
+def test_a_broken_class_list_fails_with_the_labels_that_need_it() -> None:
+    found = catalog(
+        {"a.jpg": b"", "a.txt": "0 0.5 0.5 0.1 0.1", "data.yaml": "train: images\nnc: 2\n"}
+    )
+    assert found.files["data.yaml"].code == INVALID
+    assert "no 'names' list" in found.files["data.yaml"].message
+    assert found.files["a.txt"].code == INVALID
+    assert found.files["a.txt"].message == "a.txt: its class list data.yaml cannot be used"
+    assert found.labels == {}
