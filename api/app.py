@@ -33,7 +33,18 @@ from api.middleware import (
 )
 from api.request_guards import BodyGuardMiddleware, HostGuardMiddleware, OriginGuardMiddleware
 from api.resources import build_resources
-from api.routes import docs, export, images, ingestions, model, objects, ops, reports, search
+from api.routes import (
+    docs,
+    evaluation,
+    export,
+    images,
+    ingestions,
+    model,
+    objects,
+    ops,
+    reports,
+    search,
+)
 from api.schemas import ErrorResponse
 from api.web import routes as web_routes
 from shared.settings import Settings
@@ -106,7 +117,7 @@ def create_app(settings: Settings, *, warm_model: bool = True) -> FastAPI:
     app.include_router(ops.public_router)
     app.include_router(web_routes.router)
     app.include_router(docs.router)
-    for module in (search, objects, images, ingestions, model, ops, reports, export):
+    for module in (search, objects, images, ingestions, model, ops, reports, export, evaluation):
         app.include_router(module.router, dependencies=data_route)
     app.add_middleware(
         SearchSheddingMiddleware, limit=settings.max_concurrent_searches, is_search=_is_search

@@ -18,6 +18,7 @@ from api.middleware import API_KEY_HEADER
 from api.resources import Resources
 from api.schemas import DbId
 from shared.db.database import Database
+from shared.db.models import ObjectOrigin
 from shared.search.models import GroupBy
 from shared.selection import Selection, selection_from
 from shared.settings import Settings
@@ -148,6 +149,18 @@ async def filter_params(
         float | None,
         Query(ge=-1.0, le=1.0, description="Minimum cosine similarity (maximum distance)"),
     ] = None,
+    origin: Annotated[
+        ObjectOrigin | None,
+        Query(description="Only detections, or only labelled boxes (from annotation files)"),
+    ] = None,
+    label_classes: Annotated[
+        list[str] | None,
+        Query(
+            description="Label class names (the annotation files' vocabulary): only labelled "
+            "boxes of these classes; repeat the parameter or separate with commas.",
+            max_length=1000,
+        ),
+    ] = None,
 ) -> Selection:
     """The query parameters of a selection: the one place the API parses them."""
     return selection_from(
@@ -156,6 +169,8 @@ async def filter_params(
         min_score=min_score,
         min_box_side=min_box_side,
         min_similarity=min_similarity,
+        origin=None if origin is None else origin.value,
+        label_classes=label_classes,
     )
 
 

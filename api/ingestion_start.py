@@ -23,6 +23,7 @@ from starlette.datastructures import UploadFile
 from api.errors import ApiError
 from api.resources import Resources
 from api.schemas import IngestionPathRequest
+from shared.ingestion.label_rows import BoxSource
 from shared.ingestion.sources import SourceError, check_inside_roots
 
 MAX_UPLOAD_FILES = 10_000
@@ -59,7 +60,7 @@ async def _from_path(request: Request, resources: Resources) -> int:
             'the body must be {"path": "<path in an import root>"}',
             json.loads(json.dumps(details, default=str)) if details else None,
         ) from None
-    return await anyio.to_thread.run_sync(partial(plan_path, resources, body.path))
+    return await anyio.to_thread.run_sync(partial(plan_path, resources, body.path, body.boxes))
 
 
 async def _from_upload(request: Request, resources: Resources) -> int:
@@ -71,17 +72,33 @@ async def _from_upload(request: Request, resources: Resources) -> int:
         ) from None
     try:
         files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
+        boxes = _boxes(form.get("boxes"))
         if not files:
             raise ApiError(
                 422, "no_files", "upload one archive or one or more images in the 'files' field"
             )
         directory = resources.settings.uploads_dir / uuid.uuid4().hex
-        return await anyio.to_thread.run_sync(partial(_save_and_plan, resources, directory, files))
+        return await anyio.to_thread.run_sync(
+            partial(_save_and_plan, resources, directory, files, boxes)
+        )
     finally:
         await form.close()
 
 
-def _save_and_plan(resources: Resources, directory: Path, files: list[UploadFile]) -> int:
+def _boxes(value: object) -> BoxSource:
+    """The multipart ``boxes`` field (default both)."""
+    if value is None:
+        return BoxSource.BOTH
+    try:
+        return BoxSource(str(value))
+    except ValueError:
+        choices = ", ".join(b.value for b in BoxSource)
+        raise ApiError(422, "validation_error", f"'boxes' must be one of {choices}") from None
+
+
+def _save_and_plan(
+    resources: Resources, directory: Path, files: list[UploadFile], boxes: BoxSource
+) -> int:
     directory.mkdir(parents=True, exist_ok=False)
     try:
         names: list[tuple[Path, str]] = []
@@ -91,7 +108,7 @@ def _save_and_plan(resources: Resources, directory: Path, files: list[UploadFile
             with target.open("wb") as out:
                 shutil.copyfileobj(upload.file, out, 1024 * 1024)
             names.append((target, original))
-        return plan_upload(resources, directory, names)
+        return plan_upload(resources, directory, names, boxes)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
@@ -103,20 +120,26 @@ def _start(
     display_name: str,
     origin: str,
     upload_names: dict[str, str] | None = None,
+    boxes: BoxSource = BoxSource.BOTH,
 ) -> int:
     """Create, plan and enqueue an ingestion of ``source`` (blocking; planning enumerates it).
 
     ``upload_names``: saved file name -> the name it was uploaded as (several files), shown
-    as the images' source instead of the server's upload path.
+    as the images' source instead of the server's upload path; ``boxes``: which boxes become
+    objects (labelled, detected, or both).
     """
-    options: dict[str, object] = {"display_name": display_name, "origin": origin}
+    options: dict[str, object] = {
+        "display_name": display_name,
+        "origin": origin,
+        "boxes": boxes.value,
+    }
     if upload_names:
         options["upload_names"] = upload_names
     plan = resources.supervisor.submit(source, options=options)
     return plan.ingestion_id
 
 
-def plan_path(resources: Resources, path: str) -> int:
+def plan_path(resources: Resources, path: str, boxes: BoxSource = BoxSource.BOTH) -> int:
     """A server-side path, confined to the import roots (real paths, component-wise).
 
     Messages quote the caller's own string, never the resolved server path.
@@ -138,7 +161,7 @@ def plan_path(resources: Resources, path: str) -> int:
             403, exc.code, f"{path!r} is outside the import roots (ROISEARCH_IMPORT_ROOTS)"
         ) from None
     try:
-        return _start(resources, real, display_name=path[-500:], origin="path")
+        return _start(resources, real, display_name=path[-500:], origin="path", boxes=boxes)
     except SourceError as exc:
         # Raised before the ingestion exists (its kind is decided by stat, never by opening a
         # FIFO or a device): nothing was created.
@@ -153,11 +176,16 @@ def plan_path(resources: Resources, path: str) -> int:
         raise
 
 
-def plan_upload(resources: Resources, directory: Path, files: list[tuple[Path, str]]) -> int:
+def plan_upload(
+    resources: Resources,
+    directory: Path,
+    files: list[tuple[Path, str]],
+    boxes: BoxSource = BoxSource.BOTH,
+) -> int:
     """One uploaded archive is ingested as that archive; several files as a folder."""
     if len(files) == 1:
         source, display = files[0][0], files[0][1]
-        return _start(resources, source, display_name=display[-500:], origin="upload")
+        return _start(resources, source, display_name=display[-500:], origin="upload", boxes=boxes)
     names = {path.name: original[-500:] for path, original in files}
     return _start(
         resources,
@@ -165,4 +193,5 @@ def plan_upload(resources: Resources, directory: Path, files: list[tuple[Path, s
         display_name=f"upload of {len(files)} files",
         origin="upload",
         upload_names=names,
+        boxes=boxes,
     )

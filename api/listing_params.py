@@ -54,6 +54,8 @@ async def listing_params(
     # Listings keep or drop objects; they have no similarity to cut or hits to group.
     if filters.min_similarity is not None:
         raise _invalid("min_similarity", "min_similarity applies to searches only")
+    if filters.labelled:
+        raise _invalid("origin", "origin and label_classes apply to searches, reports and export")
     if group_by is not GroupBy.object:
         raise _invalid("group_by", "group_by applies to searches only")
     return ListingParams(

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.ingestion.label_rows import BoxSource
+
 # The search models are the search service's own (shared/search/models.py); the routes answer
 # with them as they are, and the other responses here embed them. DbId is re-exported: the
 # routes' id parameters use it.
@@ -113,6 +115,11 @@ class IngestionPathRequest(BaseModel):
         max_length=4096,
         description="A folder, archive or file inside one of the configured import roots "
         "(absolute, or relative to the first import root).",
+    )
+    boxes: BoxSource = Field(
+        BoxSource.BOTH,
+        description="Which boxes become objects: the annotation files' labelled boxes "
+        "(COCO JSON, YOLO txt, Pascal VOC XML in the source), the detector's, or both.",
     )
 
 

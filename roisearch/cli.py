@@ -13,6 +13,7 @@ from roisearch.commands import (
     demo_data,
     demo_model,
     engine,
+    evaluation,
     export,
     index,
     ingest,
@@ -41,6 +42,7 @@ app.add_typer(serve.app)  # top-level `serve`
 app.add_typer(client.app)  # top-level `search`, `similar`
 reports.register(app)  # `report clusters`
 export.register(app)  # `export`
+evaluation.register(app)  # `eval`: the detector against imported labels
 index.register(app)  # `index rebuild|status|check`
 demo.register(app)  # `demo`: the main job end to end
 demo_data.register(app)  # `demo-data`

@@ -34,7 +34,9 @@ class Selection:
     that belong to any of them; ``min_score``: detector confidence; ``min_box_side``: shorter
     box side in original-image pixels (search only); ``min_similarity``: cosine similarity to
     the query (search only); ``space_id``: the embedding space (reports and export choose the
-    only one when ``None``; search uses the query's).
+    only one when ``None``; search uses the query's). Labelled datasets (issue 20):
+    ``origin`` (``detection`` | ``label``) and ``label_classes`` (the annotation files' class
+    names) select detections and labelled boxes as :mod:`shared.annotations.filters` says.
     """
 
     classes: tuple[str, ...] = ()
@@ -43,6 +45,13 @@ class Selection:
     min_box_side: float | None = None
     min_similarity: float | None = None
     space_id: int | None = None
+    origin: str | None = None
+    label_classes: tuple[str, ...] = ()
+
+    @property
+    def labelled(self) -> bool:
+        """True if the selection names an origin or label classes (labels must be looked up)."""
+        return self.origin is not None or bool(self.label_classes)
 
     @property
     def restricts_candidates(self) -> bool:
@@ -52,6 +61,7 @@ class Selection:
             or self.ingestions
             or self.min_score is not None
             or self.min_box_side is not None
+            or self.labelled
         )
 
 
@@ -70,6 +80,8 @@ def selection_from(
     min_box_side: float | None = None,
     min_similarity: float | None = None,
     space_id: int | None = None,
+    origin: str | None = None,
+    label_classes: Iterable[str] | None = None,
 ) -> Selection:
     """A selection from the values a caller typed: repeated and/or comma-separated class
     names, any iterable of ingestion ids, ``None`` for what was not given."""
@@ -80,6 +92,8 @@ def selection_from(
         min_box_side=min_box_side,
         min_similarity=min_similarity,
         space_id=space_id,
+        origin=origin,
+        label_classes=split_names(label_classes),
     )
 
 

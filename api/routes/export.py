@@ -17,6 +17,7 @@ from api.dependencies import ResourcesDep
 from api.errors import ApiError
 from api.report_schemas import ExportFormat, SplitPart
 from api.schemas import DbId, ErrorResponse
+from shared.db.models import ObjectOrigin
 from shared.errors import NotFound
 from shared.export.rows import ExportSpec
 from shared.export.splits import SplitSpec, split_index
@@ -62,6 +63,18 @@ def export(
         list[DbId] | None, Query(description="Only objects of these ingestions", max_length=1000)
     ] = None,
     min_score: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
+    origin: Annotated[
+        ObjectOrigin | None,
+        Query(description="Only detections, or only labelled boxes (annotation files)"),
+    ] = None,
+    label_classes: Annotated[
+        list[str] | None,
+        Query(
+            description="Only labelled boxes of these label classes (repeat or comma-separate); "
+            "with the 'label' column this is the table to train a classifier on your boxes",
+            max_length=1000,
+        ),
+    ] = None,
     split: Annotated[
         str | None,
         Query(
@@ -76,7 +89,12 @@ def export(
     ] = None,
 ) -> StreamingResponse:
     wanted = selection_from(
-        space_id=space_id, classes=classes, ingestions=ingestions, min_score=min_score
+        space_id=space_id,
+        classes=classes,
+        ingestions=ingestions,
+        min_score=min_score,
+        origin=None if origin is None else origin.value,
+        label_classes=label_classes,
     )
     split_spec = SplitSpec.parse(split, seed) if split is not None else None
     if part is not None and split_spec is None:

@@ -11,6 +11,7 @@ from roisearch.context import err_console, settings_or_exit
 from roisearch.exit_codes import FAILURE, USAGE
 from roisearch.output import json_option, message, print_json
 from roisearch.progress_bars import counting_bar
+from shared.db.models import ObjectOrigin
 from shared.errors import InvalidInput
 from shared.export.files import FILE_FORMATS, export_directory
 from shared.export.rows import ExportSpec
@@ -33,6 +34,12 @@ def export(
         None, "--ingestion", "-i", help="only objects of this ingestion (repeat)"
     ),
     min_score: float | None = typer.Option(None, "--min-score", min=0.0, max=1.0),
+    origin: ObjectOrigin | None = typer.Option(
+        None, "--origin", help="only detections, or only labelled boxes (annotation files)"
+    ),
+    label_classes: list[str] | None = typer.Option(
+        None, "--label-class", help="only labelled boxes of these label classes (repeat)"
+    ),
     split: str | None = typer.Option(
         None, "--split", help="train,val[,test] fractions by image, e.g. 0.8,0.1,0.1"
     ),
@@ -59,7 +66,12 @@ def export(
             selection = resolve_selection(
                 session,
                 selection_from(
-                    space_id=space, classes=classes, ingestions=ingestions, min_score=min_score
+                    space_id=space,
+                    classes=classes,
+                    ingestions=ingestions,
+                    min_score=min_score,
+                    origin=None if origin is None else origin.value,
+                    label_classes=label_classes,
                 ),
             )
             total = count_objects(session, selection)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.progress import TaskID
@@ -15,6 +16,7 @@ from roisearch.ingestion_report import load_report, print_report, report_documen
 from roisearch.output import json_option, message, print_json
 from roisearch.progress_bars import counting_bar
 from shared.db.database import Database
+from shared.ingestion.label_rows import BoxSource
 from shared.ingestion.outcome import last_object_id
 from shared.ingestion.pipeline import ChunkSummary
 from shared.ingestion.planning import PlanSummary
@@ -61,7 +63,11 @@ def model_document(identity: ModelIdentity) -> dict[str, object]:
 
 
 def ingest_embedded(
-    settings: Settings, db: Database, source: Path, models: ModelProvider | None = None
+    settings: Settings,
+    db: Database,
+    source: Path,
+    models: ModelProvider | None = None,
+    options: dict[str, Any] | None = None,
 ) -> int:
     """Plan and process ``source`` in this process with a progress bar; return its id.
 
@@ -85,7 +91,7 @@ def ingest_embedded(
 
             supervisor.run(plan, models, on_chunk=advance)
 
-        with supervisor.start_embedded(source.resolve()) as plan:
+        with supervisor.start_embedded(source.resolve(), options=options) as plan:
             track(plan, f"ingesting {source.name}")
 
         tasks: dict[int, TaskID] = {}
@@ -128,6 +134,12 @@ def wait_for_workers(db: Database, ingestion_id: int, name: str) -> None:
 def ingest(
     source: Path = typer.Argument(..., help="folder, .zip, .tar(.gz) or image file"),
     wait: bool = typer.Option(True, help="with Redis: wait until the workers are done"),
+    boxes: BoxSource = typer.Option(
+        BoxSource.BOTH,
+        "--boxes",
+        help="objects from the annotation files' boxes (COCO/YOLO/VOC in SOURCE), "
+        "the detector's, or both",
+    ),
     as_json: bool = json_option(),
 ) -> None:
     """Ingest SOURCE: in-process without Redis (embedded mode), else through RQ workers.
@@ -139,6 +151,7 @@ def ingest(
     if not source.exists():
         err_console.print(f"[red]{source} does not exist[/red]")
         raise typer.Exit(USAGE)
+    options = {"boxes": boxes.value}
     db = open_database(settings)
     try:
         with db.read() as session:
@@ -146,14 +159,14 @@ def ingest(
         if settings.embedded:
             models = ModelProvider(settings.detector_config(), throughput=True)
             identity = model_identity(settings.weights, models.get().class_names)
-            ingestion_id = ingest_embedded(settings, db, source, models)
+            ingestion_id = ingest_embedded(settings, db, source, models, options)
         else:
             identity = model_identity(settings.weights)  # the workers load it
             announce_model(identity)
             supervisor = IngestionSupervisor(
                 db, settings.ingestion_config(), RQJobQueue.from_settings(settings)
             )
-            plan = supervisor.start(source.resolve())
+            plan = supervisor.start(source.resolve(), options=options)
             n = supervisor.enqueue(plan)
             enqueued = f"ingestion {plan.ingestion_id}: {n} chunk job(s) enqueued"
             if as_json:  # stdout holds only the document

@@ -141,6 +141,9 @@ class IngestionItem(Base):
     image_id: Mapped[int | None] = mapped_column(ForeignKey("images.id", ondelete="SET NULL"))
     # Content hash of a member staged into the image store at planning time (tar streams).
     staged_sha256: Mapped[str | None] = mapped_column(String(64))
+    # An image member's labelled boxes, parsed from its annotation file at planning time
+    # (shared.annotations.model.ImageLabels.as_json); NULL: no annotation file labels it.
+    labels: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -167,8 +170,31 @@ class Image(Base):
     )
 
 
+class ObjectOrigin(enum.StrEnum):
+    DETECTION = "detection"  # a box the detector found
+    LABEL = "label"  # a box of an annotation file (shared.annotations)
+
+
+class LabelClass(Base):
+    """A class of imported labels: the datasets' own vocabulary, apart from the detector's."""
+
+    __tablename__ = "label_classes"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), unique=True)
+
+
 class DetectedObject(Base):
-    """One detected object and its ROI vector (float32 little-endian bytes, L2-normalised)."""
+    """One object and its ROI vector (float32 little-endian bytes, L2-normalised).
+
+    ``origin`` says where its box comes from. A detection has the detector's class and score,
+    and ``label_match_id`` names the labelled box of its image it overlaps best with IoU >=
+    0.5. A labelled box has ``label_class_id`` (its class in the dataset's vocabulary, kept in
+    ``label_classes``), ``class_id`` = -1 - label_class_id (negative: never a detector class,
+    so the index's class filter selects label classes too), ``class_name`` = its label class's
+    name, score 1, and a negative ordinal (-1 - its rank in the annotation file) so that it
+    never collides with a detection's.
+    """
 
     __tablename__ = "objects"
     __table_args__ = (
@@ -176,6 +202,7 @@ class DetectedObject(Base):
         UniqueConstraint("image_id", "space_id", "ordinal"),
         Index("ix_objects_space_id", "space_id", "id"),
         Index("ix_objects_class", "space_id", "class_id"),
+        Index("ix_objects_label_class", "space_id", "origin", "label_class_id"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
@@ -193,6 +220,12 @@ class DetectedObject(Base):
     score: Mapped[float] = mapped_column(Float)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    origin: Mapped[str] = mapped_column(
+        String(16), default=ObjectOrigin.DETECTION, server_default=ObjectOrigin.DETECTION.value
+    )
+    label_class_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("label_classes.id"))
+    label_match_id: Mapped[int | None] = mapped_column(BigInteger)
+    label_match_iou: Mapped[float | None] = mapped_column(Float)
 
     image: Mapped[Image] = relationship(back_populates="objects")
 

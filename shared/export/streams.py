@@ -176,6 +176,13 @@ def _write_npz_columns(
     names_path = workdir / "class_names.npy"
     np.save(names_path, names, allow_pickle=False)
     members.append(("class_names.npy", names_path))
+    if spec.selection.label_names:
+        # Labelled boxes have class id -1 - k: label_names[k] is the name of label class k.
+        by_id = {-1 - code: name for code, name in spec.selection.label_names}
+        labels = np.array([by_id.get(k, "") for k in range(max(by_id) + 1)], dtype=str)
+        labels_path = workdir / "label_names.npy"
+        np.save(labels_path, labels, allow_pickle=False)
+        members.append(("label_names.npy", labels_path))
     return members
 
 

@@ -2,7 +2,10 @@
 
 Columns, in order: ``object_id``, ``image_id``, ``class_id``, ``class_name``, ``score``
 (detector), ``x1``, ``y1``, ``x2``, ``y2`` (box in original-image pixels after EXIF
-orientation), then ``split`` (``train``/``val``/``test``) when a split was asked for. Parquet
+orientation), ``origin`` (``detection``, or ``label`` for a box of an annotation file) and
+``label`` (a labelled box's class in the dataset's own vocabulary, else empty: with
+``origin=label`` this is the "train a classifier on my boxes" table), then ``split``
+(``train``/``val``/``test``) when a split was asked for. Parquet
 adds ``vector`` (``fixed_size_list<float32>[dim]``, L2-normalised as stored). CSV files carry
 no vectors: row ``i`` of ``objects.csv`` is row ``i`` of ``vectors.npy``.
 """
@@ -27,6 +30,8 @@ META_COLUMNS = (
     "y1",
     "x2",
     "y2",
+    "origin",
+    "label",
 )
 
 
@@ -45,6 +50,8 @@ def arrow_schema(dim: int, *, with_split: bool, with_vectors: bool) -> pa.Schema
         ("y1", pa.float64()),
         ("x2", pa.float64()),
         ("y2", pa.float64()),
+        ("origin", pa.string()),
+        ("label", pa.string()),
     ]
     if with_split:
         fields.append(("split", pa.string()))
@@ -67,6 +74,8 @@ def arrow_table(
         "y1": pa.array(batch.boxes[:, 1], pa.float64()),
         "x2": pa.array(batch.boxes[:, 2], pa.float64()),
         "y2": pa.array(batch.boxes[:, 3], pa.float64()),
+        "origin": pa.array(origins(batch), pa.string()),
+        "label": pa.array(labels(batch), pa.string()),
     }
     if "split" in schema.names:
         assert splits is not None
@@ -78,10 +87,23 @@ def arrow_table(
     return pa.table(data, schema=schema)
 
 
+def origins(batch: ObjectBatch) -> list[str]:
+    """Per row: ``label`` for a labelled box (negative class id), else ``detection``."""
+    return ["label" if c < 0 else "detection" for c in batch.class_ids.tolist()]
+
+
+def labels(batch: ObjectBatch) -> list[str]:
+    """Per row: a labelled box's label class (its class name), else ``""``."""
+    return [
+        n if c < 0 else "" for c, n in zip(batch.class_ids.tolist(), batch.class_names, strict=True)
+    ]
+
+
 def csv_rows(batch: ObjectBatch, splits: np.ndarray | None) -> Iterator[list[object]]:
     """CSV rows (without header) in :data:`META_COLUMNS` order, plus ``split`` if given."""
     boxes = batch.boxes.tolist()
     names = None if splits is None else [SPLIT_NAMES[s] for s in splits.tolist()]
+    row_origins, row_labels = origins(batch), labels(batch)
     for i, (object_id, image_id, class_id, score) in enumerate(
         zip(
             batch.ids.tolist(),
@@ -98,6 +120,8 @@ def csv_rows(batch: ObjectBatch, splits: np.ndarray | None) -> Iterator[list[obj
             batch.class_names[i],
             repr(score),
             *(repr(v) for v in boxes[i]),
+            row_origins[i],
+            row_labels[i],
         ]
         if names is not None:
             row.append(names[i])

@@ -28,9 +28,10 @@ import numpy as np
 from sqlalchemy import Table, bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
+from shared.annotations.matching import pixel_boxes
+from shared.annotations.model import BOX_INVALID, ImageLabels
 from shared.db.database import Database
 from shared.db.models import (
-    DetectedObject,
     Image,
     ImageEmbedding,
     Ingestion,
@@ -42,6 +43,7 @@ from shared.db.upserts import insert_ignore
 from shared.imaging.decoding import ImageDecodeError, decode_image
 from shared.imaging.store import read_original, relative_path, store_original
 from shared.ingestion.config import IngestionConfig
+from shared.ingestion.label_rows import BoxSource, insert_with_labels, label_object_rows
 from shared.ingestion.sources import MemberError, MemberReader
 from shared.ingestion.spaces import class_name, ensure_space
 from shared.ingestion.uploads import image_source, remove_upload_if_finished
@@ -108,6 +110,10 @@ class _Work:
     result: ImageResult | None = None
     error: tuple[str, str] | None = None
     linked: bool = False
+    # Labelled boxes (ingestion_items.labels) and, once decoded, them in original pixels.
+    labels: ImageLabels | None = None
+    label_boxes: np.ndarray | None = None
+    detect: bool = True  # False: the ingestion asked for labelled boxes only
 
 
 @dataclass
@@ -136,6 +142,7 @@ def _claim(db: Database, ingestion_id: int, chunk: int) -> _Chunk | None:
                     IngestionItem.member,
                     IngestionItem.staged_sha256,
                     IngestionItem.status,
+                    IngestionItem.labels,
                 )
                 .where(IngestionItem.ingestion_id == ingestion_id, IngestionItem.chunk == chunk)
                 .order_by(IngestionItem.seq)
@@ -156,8 +163,11 @@ def _claim(db: Database, ingestion_id: int, chunk: int) -> _Chunk | None:
             ).all()
         )
         work = _Chunk(Path(ingestion.source), ingestion.source_kind, dict(ingestion.options or {}))
+        boxes = BoxSource((ingestion.options or {}).get("boxes") or BoxSource.BOTH)
         for r in rows:
-            w = _Work(r.id, r.member, sha256=r.staged_sha256)
+            w = _Work(r.id, r.member, sha256=r.staged_sha256, detect=boxes != BoxSource.LABELS)
+            if r.labels is not None and boxes != BoxSource.DETECTIONS:
+                w.labels = ImageLabels.from_json(r.labels)
             if attempts[r.id] > MAX_ATTEMPTS:
                 w.error = (
                     "processing_failed",
@@ -215,13 +225,25 @@ def _decode(work: _Work, settings: IngestionConfig, detector: Detector) -> _Work
         work.error = ("model_error", f"{work.member}: the model cannot take this image")
         return work
     work.picture = _Picture(decoded.width, decoded.height, decoded.format, decoded.scale, prepared)
+    if work.labels is not None:
+        boxes = pixel_boxes(work.labels, decoded.width, decoded.height)
+        if isinstance(boxes, str):
+            work.error = (BOX_INVALID, f"{work.member}: {boxes}")
+        else:
+            work.label_boxes = boxes
     return work
 
 
 def _embed(detector: Detector, batch: list[_Work]) -> None:
     prepared = [w.picture.prepared for w in batch if w.picture is not None]
+    # Labelled boxes are pooled in the same forward pass as the detections, in the frame of
+    # the decoded array (the detector's), i.e. original pixels / scale.
+    boxes = [
+        None if w.label_boxes is None or w.picture is None else w.label_boxes / w.picture.scale
+        for w in batch
+    ]
     try:
-        results = detector.embed(prepared)
+        results = detector.embed(prepared, boxes, detect=batch[0].detect)
     except Exception:
         if len(batch) == 1:
             log.exception("model failed on %s", batch[0].member)
@@ -408,13 +430,23 @@ def process_chunk(
             session.execute(select(Image.sha256, Image.id).where(Image.sha256.in_(all_shas))).all()
         )
         object_rows: list[dict[str, Any]] = []
+        labelled_rows: list[dict[str, Any]] = []
         embedding_rows: list[dict[str, Any]] = []
         for sha, w in fresh.items():
             if w.result is None or w.picture is None:
                 continue
             image_id = ids[sha]
             rows = _object_rows(w.result, w.picture, image_id, space_id, names)
-            object_rows.extend(rows)
+            if w.label_boxes is not None and w.labels is not None:
+                rows += label_object_rows(
+                    w.label_boxes,
+                    [b.label for b in w.labels.boxes],
+                    w.result.query_vectors,
+                    image_id,
+                    space_id,
+                )
+            object_rows.extend(r for r in rows if "label" not in r)
+            labelled_rows.extend(r for r in rows if "label" in r)  # class ids set on insert
             embedding_rows.append(
                 {
                     "image_id": image_id,
@@ -424,7 +456,7 @@ def process_chunk(
                 }
             )
             summary.objects += len(rows)
-        insert_ignore(session, DetectedObject.__table__, object_rows)  # type: ignore[arg-type]
+        insert_with_labels(session, object_rows, labelled_rows)
         insert_ignore(session, ImageEmbedding.__table__, embedding_rows)  # type: ignore[arg-type]
 
         results: list[dict[str, Any]] = []

@@ -25,6 +25,7 @@ from shared.db.models import Ingestion, IngestionItem, IngestionStatus, ItemStat
 from shared.db.upserts import insert_ignore
 from shared.imaging.store import store_original
 from shared.ingestion.config import IngestionConfig
+from shared.ingestion.labelling import attach_labels
 from shared.ingestion.leases import lease, owner_id
 from shared.ingestion.sources import (
     Member,
@@ -136,6 +137,9 @@ def _plan(db: Database, settings: IngestionConfig, ingestion_id: int) -> PlanSum
         error = exc
     if batch:
         _insert(db, batch)
+    if error is None:
+        # Annotation files → labels of their images, before the chunks are counted.
+        attach_labels(db, settings, ingestion_id, path, kind)
     with db.begin() as session:
         total, refused, chunks = _tally(session, ingestion_id)
         values: dict[str, Any] = {

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.db.models import ObjectOrigin
 from shared.selection import Selection
 
 MAX_CLUSTERS = 1000
@@ -57,6 +58,14 @@ class ClusterParams(BaseModel):
         default_factory=list, max_length=1000, description="Only objects of these ingestions."
     )
     min_score: float | None = Field(default=None, ge=0.0, le=1.0, description="Detector score")
+    origin: ObjectOrigin | None = Field(
+        default=None, description="Only detections, or only labelled boxes (annotation files)."
+    )
+    label_classes: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Only labelled boxes of these label classes (the datasets' vocabulary).",
+    )
 
     # --- clustering ------------------------------------------------------------------------
     method: ClusterMethod = ClusterMethod.kmeans
@@ -133,6 +142,8 @@ class ClusterParams(BaseModel):
             classes=tuple(self.classes),
             ingestions=tuple(self.ingestions),
             min_score=self.min_score,
+            origin=None if self.origin is None else self.origin.value,
+            label_classes=tuple(self.label_classes),
         )
 
     @model_validator(mode="after")

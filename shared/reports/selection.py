@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 
 from shared.db.database import Database
 from shared.db.models import DetectedObject, EmbeddingSpace, Ingestion, IngestionItem
+from shared.ingestion.label_rows import label_names
 from shared.reports.errors import ReportError
+from shared.search.filters import labelled_class_ids
 from shared.search.hits import HIT_COLUMNS
 from shared.selection import Selection, SelectionError, resolve_classes
 
@@ -43,6 +45,11 @@ class ResolvedSelection:
     ingestion_ids: tuple[int, ...]
     min_score: float | None
     max_id: int
+    # Labelled datasets (issue 20): label class names by class-id code (negative ids, see
+    # shared.ingestion.label_rows.label_code), and the origin / label classes asked for.
+    label_names: tuple[tuple[int, str], ...] = ()
+    origin: str | None = None
+    label_classes: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -54,9 +61,13 @@ class ResolvedSelection:
             "ingestions": list(self.ingestion_ids),
             "min_score": self.min_score,
             "max_object_id": self.max_id,
+            "origin": self.origin,
+            "label_classes": list(self.label_classes),
         }
 
     def class_name(self, class_id: int) -> str:
+        if class_id < 0:
+            return dict(self.label_names).get(class_id, str(class_id))
         if 0 <= class_id < len(self.class_names):
             return self.class_names[class_id]
         return str(class_id)
@@ -105,7 +116,8 @@ def _default_space(session: Session) -> int:
 def resolve_selection(session: Session, wanted: Selection = Selection()) -> ResolvedSelection:
     """Check every named item and freeze the set of objects; raises
     :class:`~shared.selection.SelectionError`. Reports and exports use ``space_id``,
-    ``classes``, ``ingestions`` and ``min_score`` (the other fields are search-only)."""
+    ``classes``, ``ingestions``, ``min_score``, ``origin`` and ``label_classes`` (the other
+    fields are search-only)."""
     space_id = wanted.space_id
     if space_id is None:
         space_id = _default_space(session)
@@ -114,6 +126,9 @@ def resolve_selection(session: Session, wanted: Selection = Selection()) -> Reso
         raise SelectionError("space_not_found", f"embedding space {space_id} does not exist")
     names = tuple(str(n) for n in space.class_names or [])
     class_ids = resolve_classes(names, wanted.classes) if wanted.classes else None
+    labels = label_names(session)
+    if wanted.labelled:
+        class_ids = tuple(sorted(set(labelled_class_ids(wanted, class_ids, len(names), labels))))
     ingestions = sorted(set(wanted.ingestions))
     if ingestions:
         found = set(session.scalars(select(Ingestion.id).where(Ingestion.id.in_(ingestions))).all())
@@ -133,6 +148,9 @@ def resolve_selection(session: Session, wanted: Selection = Selection()) -> Reso
         ingestion_ids=tuple(ingestions),
         min_score=wanted.min_score,
         max_id=int(max_id),
+        label_names=tuple(sorted(labels.items())),
+        origin=wanted.origin,
+        label_classes=wanted.label_classes,
     )
 
 

@@ -3,13 +3,13 @@ to the API root)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from shared.db.models import DetectedObject
+from shared.db.models import DetectedObject, ObjectOrigin
 from shared.ingestion.spaces import class_name
 from shared.search.models import Box, Hit, ImageGroup, ObjectOut
 
@@ -41,6 +41,9 @@ def object_out(obj: ObjectRow | DetectedObject) -> ObjectOut:
         ordinal=obj.ordinal,
         class_id=obj.class_id,
         class_name=obj.class_name,
+        origin=ObjectOrigin.LABEL if obj.class_id < 0 else ObjectOrigin.DETECTION,
+        label_class=obj.class_name if obj.class_id < 0 else None,
+        label_match_id=getattr(obj, "label_match_id", None),
         detector_score=obj.score,
         box=box_of(obj),
         image_url=image_file_url(obj.image_id),
@@ -109,15 +112,27 @@ class IndexedHit:
     y2: float
 
 
-def indexed_hits(meta: ObjectMetadata, names: Sequence[str]) -> dict[int, IndexedHit]:
-    """The index's metadata of hit objects, by object id, with JSON-friendly floats."""
+def indexed_hits(
+    meta: ObjectMetadata, names: Sequence[str], labels: Mapping[int, str] | None = None
+) -> dict[int, IndexedHit]:
+    """The index's metadata of hit objects, by object id, with JSON-friendly floats.
+    ``labels``: label class names by their (negative) class-id code, for labelled boxes."""
+    labels = labels or {}
     boxes = np.round(
         np.stack([meta.x1, meta.y1, meta.x2, meta.y2]).astype(np.float64), BOX_DECIMALS
     ).tolist()
     scores = np.round(meta.scores.astype(np.float64), SCORE_DECIMALS).tolist()
     return {
         object_id: IndexedHit(
-            object_id, image_id, class_id, class_name(names, class_id), score, x1, y1, x2, y2
+            object_id,
+            image_id,
+            class_id,
+            labels.get(class_id, str(class_id)) if class_id < 0 else class_name(names, class_id),
+            score,
+            x1,
+            y1,
+            x2,
+            y2,
         )
         for object_id, image_id, class_id, score, x1, y1, x2, y2 in zip(
             meta.ids.tolist(),
@@ -136,6 +151,8 @@ def hit_out(obj: HitRow | DetectedObject, score: float) -> Hit:
         object_id=obj.id,
         class_id=obj.class_id,
         class_name=obj.class_name,
+        origin=ObjectOrigin.LABEL if obj.class_id < 0 else ObjectOrigin.DETECTION,
+        label_class=obj.class_name if obj.class_id < 0 else None,
         detector_score=obj.score,
         box=Box(x1=obj.x1, y1=obj.y1, x2=obj.x2, y2=obj.y2),
         image_id=obj.image_id,

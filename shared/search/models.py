@@ -12,6 +12,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.db.models import ObjectOrigin
+
 # Database ids are positive 64-bit integers (SQLite rejects anything larger).
 MAX_ID = 2**62
 DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -53,6 +55,14 @@ class Hit(BaseModel):
     object_id: int
     class_id: int
     class_name: str
+    origin: ObjectOrigin = Field(
+        ObjectOrigin.DETECTION,
+        description="'label': a box of an annotation file (class_id is then negative and "
+        "class_name is its label class); 'detection': the detector's",
+    )
+    label_class: str | None = Field(
+        None, description="The labelled box's class in the dataset's own vocabulary"
+    )
     detector_score: float
     box: Box
     image_id: int
@@ -107,6 +117,15 @@ class ObjectOut(BaseModel):
     ordinal: int
     class_id: int
     class_name: str
+    origin: ObjectOrigin = Field(
+        ObjectOrigin.DETECTION, description="'label': a box of an annotation file"
+    )
+    label_class: str | None = Field(
+        None, description="The labelled box's class in the dataset's own vocabulary"
+    )
+    label_match_id: int | None = Field(
+        None, description="A detection: the labelled box it overlaps with IoU >= 0.5"
+    )
     detector_score: float
     box: Box
     image_url: str

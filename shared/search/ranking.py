@@ -7,7 +7,7 @@ names: no SQL.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -44,6 +44,7 @@ def rank(
     group_by: GroupBy,
     *,
     wait: bool = True,
+    labels: Callable[[], Mapping[int, str]] | None = None,
 ) -> list[Ranked]:
     """Ranked hits (and groups) per query of ``results`` on space ``space_id``.
 
@@ -57,7 +58,9 @@ def rank(
     rows: dict[int, IndexedHit] = {}
     if wanted:
         meta = index.object_metadata(space_id, wanted, blocking=wait)
-        rows = indexed_hits(meta, class_names)
+        # Labelled boxes (negative class ids) are named from the label classes (one read).
+        named = labels() if labels is not None and (meta.class_ids < 0).any() else None
+        rows = indexed_hits(meta, class_names, named)
     ranked: list[Ranked] = []
     for hits in results:
         out = [hit_out(rows[oid], score) for oid, score in hits if oid in rows]

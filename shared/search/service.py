@@ -24,6 +24,7 @@ from shared.db.database import Database
 from shared.db.models import DetectedObject, EmbeddingSpace
 from shared.errors import NotFound, Unavailable
 from shared.index.search_filter import SearchFilter
+from shared.ingestion.label_rows import label_names
 from shared.search.boxes import pick_detections
 from shared.search.embedding import Embedded, embed_query
 from shared.search.examples import example_query
@@ -150,13 +151,17 @@ class SearchService:
         if obj is None:
             raise NotFound("object_not_found", f"object {object_id} does not exist")
         names = self.class_names(obj.space_id)
-        flt = index_filter(selection, names, () if include_self else (object_id,))
+        flt = index_filter(
+            selection, names, () if include_self else (object_id,), self._labels_for(selection)
+        )
         began = time.perf_counter()
         results = self._search(
             obj.space_id, vector_of(obj)[None, :], fetch_k(k, group_by), flt, "object", wait
         )
         index_s = time.perf_counter() - began
-        ranked = rank(self.index, obj.space_id, names, results, k, group_by, wait=wait)[0]
+        ranked = rank(
+            self.index, obj.space_id, names, results, k, group_by, wait=wait, labels=self.labels
+        )[0]
         response = SimilarResponse(query=object_out(obj), hits=ranked.hits, groups=ranked.groups)
         return Similar(response, index_s)
 
@@ -183,9 +188,9 @@ class SearchService:
         space_id = self.space_id(emb.space_key)
         if space_id is not None and queries:
             names = self.class_names(space_id)
-            flt = index_filter(selection, names)
+            flt = index_filter(selection, names, labels=self._labels_for(selection))
             results = self._search(space_id, vectors, fetch_k(k, group_by), flt, "image")
-            ranked = rank(self.index, space_id, names, results, k, group_by)
+            ranked = rank(self.index, space_id, names, results, k, group_by, labels=self.labels)
             for query, found in zip(queries, ranked, strict=True):
                 query.hits, query.groups = found.hits, found.groups
         return ImageSearchResponse(
@@ -218,14 +223,30 @@ class SearchService:
         with self.db.read() as session:
             query = example_query(session, positive, negative)
         names = self.class_names(query.space_id)
-        flt = index_filter(selection, names, exclude=query.positive + query.negative)
+        flt = index_filter(
+            selection,
+            names,
+            exclude=query.positive + query.negative,
+            labels=self._labels_for(selection),
+        )
         results = self._search(
             query.space_id, query.vector[None, :], fetch_k(k, group_by), flt, "examples"
         )
-        ranked: Ranked = rank(self.index, query.space_id, names, results, k, group_by)[0]
+        ranked: Ranked = rank(
+            self.index, query.space_id, names, results, k, group_by, labels=self.labels
+        )[0]
         return ExamplesResponse(
             positive=query.positive, negative=query.negative, hits=ranked.hits, groups=ranked.groups
         )
+
+    def labels(self) -> dict[int, str]:
+        """Every label class of labelled datasets, by its (negative) class-id code."""
+        with self.db.read() as session:
+            return label_names(session)
+
+    def _labels_for(self, selection: Selection) -> dict[int, str] | None:
+        """The label classes when ``selection`` filters by origin or label class (a read)."""
+        return self.labels() if selection.labelled else None
 
     def _search(
         self,

@@ -22,6 +22,8 @@ HIT_FIELDS = {
     "object_id",
     "class_id",
     "class_name",
+    "origin",
+    "label_class",
     "detector_score",
     "box",
     "image_id",

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from roisearch.cli import app
 from shared.db.database import Database
-from shared.db.models import DetectedObject, IngestionItem, Report
+from shared.db.models import DetectedObject, IngestionItem, ObjectOrigin, Report
 
 torch.set_num_threads(1)
 
@@ -43,11 +43,23 @@ def test_demo_runs_the_main_job_end_to_end(demo_env: Path) -> None:
                 ).all()
             )
             objects = session.scalar(select(func.count()).select_from(DetectedObject))
+            labelled = session.scalar(
+                select(func.count())
+                .select_from(DetectedObject)
+                .where(DetectedObject.origin == ObjectOrigin.LABEL)
+            )
+            images_done = session.scalar(
+                select(func.count()).where(
+                    IngestionItem.status == "done", IngestionItem.image_id.is_not(None)
+                )
+            )
             report_id, report_status = session.execute(select(Report.id, Report.status)).one()
     finally:
         db.dispose()
-    # Six images done; labels and JSON beside them are recorded as "not an image", not failures.
-    assert statuses.get("done") == 6 and "failed" not in statuses and statuses.get("skipped")
+    # Six images done, and the archive's own labels read (issue 20): 6 YOLO files, the COCO
+    # JSON and classes.txt done; the two other JSON files are "not an image", not failures.
+    assert images_done == 6 and labelled and labelled > 0
+    assert statuses == {"done": 14, "skipped": 2}
     assert objects and objects > 0
     assert report_status == "done"
     page = demo_env / "reports" / str(report_id) / "report.html"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -54,8 +55,9 @@ def test_summary_says_objects_added_and_folds_skipped_members(
     added = next(line for line in lines if line.startswith("objects: "))
     count = int(added.split()[1])
     assert count > 0 and added == f"objects: {count} added, {count} in the collection"
-    # one line per reason, members folded into patterns, not one row each
-    assert f"skipped 9 not images: *.json (4), labels/*.txt ({SCENES}), classes.txt (1)" in lines
+    # one line per reason, members folded into patterns, not one row each; the annotation
+    # files (labels/*.txt, annotations.json, classes.txt) are read, not skipped (issue 20)
+    assert "skipped 3 not images: *.json (3)" in lines
     assert "labels/000000.txt" not in first.stdout
     assert "  list them: roisearch ingestions show 1 --skipped" in lines
 
@@ -69,12 +71,12 @@ def test_summary_says_objects_added_and_folds_skipped_members(
     listed = run(env, "ingestions", "show", "1", "--skipped")
     assert listed.exit_code == 0, listed.output
     rows = [line for line in listed.stdout.splitlines() if "not_an_image" in line]
-    assert len(rows) == 9 and rows[0].startswith("labels/000000.txt ")
+    assert len(rows) == 3 and all(".json " in row for row in rows)
 
     shown = json.loads(run(env, "ingestions", "show", "2", "--json").stdout)
     assert shown["status"] == "done" and shown["objects_added"] is None
     assert shown["objects_in_images"] == shown["collection_objects"] == count
-    assert {"pattern": "labels/*.txt", "count": SCENES} in shown["skipped"][0]["patterns"]
+    assert shown["skipped"][0]["patterns"][0] == {"pattern": "*.json", "count": 3}
 
     listing = json.loads(run(env, "ingestions", "list", "--json").stdout)
     assert [i["id"] for i in listing["ingestions"]] == [2, 1]
@@ -141,3 +143,17 @@ def test_no_image_processed_has_no_speed(env: dict[str, str | None], tmp_path: P
 def test_show_an_unknown_ingestion(env: dict[str, str | None]) -> None:
     result = run(env, "ingestions", "show", "99")
     assert result.exit_code == 2 and "ingestion 99 does not exist" in result.stderr
+
+
+def test_the_demo_archive_ingests_its_own_labels(env: dict[str, str | None], scenes: Path) -> None:
+    """Issue 20: the demo's COCO JSON, YOLO txt and class list are read, not skipped; with
+    ``--boxes labels`` every labelled box, and nothing else, becomes an object."""
+    with zipfile.ZipFile(scenes) as archive:
+        labelled = len(json.loads(archive.read("annotations.json"))["annotations"])
+    result = run(env, "ingest", str(scenes), "--boxes", "labels", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["objects_added"] == labelled
+    assert document["counts"]["skipped"] == 2  # dataset.json, near_duplicates.json
+    bad = run(env, "ingest", str(scenes), "--boxes", "all")
+    assert bad.exit_code == 2 and "--boxes" in bad.output
