@@ -10,15 +10,15 @@ Guarantees:
 - Known images (same content hash already embedded in this space) are linked, not recomputed.
 - Decoding and letterboxing run in a thread pool ahead of the model, so the model is never
   waiting on Pillow or a resize when there is work queued (on a GPU the model's thread only
-  feeds the device).
+  feeds the device); that side lives in :mod:`shared.ingestion.model_stage`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,8 +28,7 @@ import numpy as np
 from sqlalchemy import Table, bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
-from shared.annotations.matching import pixel_boxes
-from shared.annotations.model import BOX_INVALID, ImageLabels
+from shared.annotations.model import ImageLabels
 from shared.db.database import Database
 from shared.db.models import (
     Image,
@@ -40,16 +39,16 @@ from shared.db.models import (
     ItemStatus,
 )
 from shared.db.upserts import insert_ignore
-from shared.imaging.decoding import ImageDecodeError, decode_image
 from shared.imaging.store import read_original, relative_path, store_original
 from shared.ingestion.config import IngestionConfig
 from shared.ingestion.label_rows import BoxSource, insert_with_labels, label_object_rows
+from shared.ingestion.model_stage import Picture, Work, batches, embed_all
 from shared.ingestion.sources import MemberError, MemberReader
 from shared.ingestion.spaces import class_name, ensure_space
 from shared.ingestion.uploads import image_source, remove_upload_if_finished
 
 if TYPE_CHECKING:
-    from shared.yolov7.detector import Detector, ImageResult, PreparedImage
+    from shared.yolov7.detector import Detector, ImageResult
 
 # Decode-error codes of members that are not images: recorded as skipped, not failed.
 NOT_IMAGE_CODES = frozenset({"not_an_image", "empty_file"})
@@ -87,41 +86,12 @@ class ChunkSummary:
     skipped: bool = False
 
 
-@dataclass(frozen=True)
-class _Picture:
-    """What a chunk keeps of a decoded image: its facts and the letterboxed pixels (the
-    decoded array is dropped once letterboxed). ``scale``: original pixels per pixel of the
-    decoded array, the frame of the boxes the detector returns."""
-
-    width: int
-    height: int
-    format: str
-    scale: float
-    prepared: PreparedImage
-
-
-@dataclass
-class _Work:
-    item_id: int
-    member: str
-    data: bytes | None = None
-    sha256: str | None = None
-    picture: _Picture | None = None
-    result: ImageResult | None = None
-    error: tuple[str, str] | None = None
-    linked: bool = False
-    # Labelled boxes (ingestion_items.labels) and, once decoded, them in original pixels.
-    labels: ImageLabels | None = None
-    label_boxes: np.ndarray | None = None
-    detect: bool = True  # False: the ingestion asked for labelled boxes only
-
-
 @dataclass
 class _Chunk:
     source: Path
     kind: str
     options: dict[str, Any] = field(default_factory=dict)
-    items: list[_Work] = field(default_factory=list)
+    items: list[Work] = field(default_factory=list)
 
 
 def _claim(db: Database, ingestion_id: int, chunk: int) -> _Chunk | None:
@@ -165,7 +135,7 @@ def _claim(db: Database, ingestion_id: int, chunk: int) -> _Chunk | None:
         work = _Chunk(Path(ingestion.source), ingestion.source_kind, dict(ingestion.options or {}))
         boxes = BoxSource((ingestion.options or {}).get("boxes") or BoxSource.BOTH)
         for r in rows:
-            w = _Work(r.id, r.member, sha256=r.staged_sha256, detect=boxes != BoxSource.LABELS)
+            w = Work(r.id, r.member, sha256=r.staged_sha256, detect=boxes != BoxSource.LABELS)
             if r.labels is not None and boxes != BoxSource.DETECTIONS:
                 w.labels = ImageLabels.from_json(r.labels)
             if attempts[r.id] > MAX_ATTEMPTS:
@@ -178,7 +148,7 @@ def _claim(db: Database, ingestion_id: int, chunk: int) -> _Chunk | None:
         return work
 
 
-def _read(work: _Work, reader: MemberReader | None, settings: IngestionConfig) -> None:
+def _read(work: Work, reader: MemberReader | None, settings: IngestionConfig) -> None:
     try:
         if work.sha256 is not None:
             work.data = read_original(settings.data_dir, relative_path(work.sha256))
@@ -204,111 +174,8 @@ def _known(session: Session, shas: Sequence[str], space_id: int) -> dict[str, in
     return {str(sha): int(image_id) for sha, image_id in rows}
 
 
-def _decode(work: _Work, settings: IngestionConfig, detector: Detector) -> _Work:
-    """Decode and letterbox (in a decode thread)."""
-    assert work.data is not None
-    try:
-        decoded = decode_image(
-            work.data,
-            name=work.member,
-            max_pixels=settings.max_image_pixels,
-            target_size=detector.img_size,
-        )
-    except ImageDecodeError as exc:
-        work.error = (exc.code, exc.message)
-        return work
-    try:
-        prepared = detector.prepare(decoded.array)
-    except Exception:
-        # An exception here would end the decode pool's map, and with it the whole chunk.
-        log.exception("letterboxing failed on %s", work.member)
-        work.error = ("model_error", f"{work.member}: the model cannot take this image")
-        return work
-    work.picture = _Picture(decoded.width, decoded.height, decoded.format, decoded.scale, prepared)
-    if work.labels is not None:
-        boxes = pixel_boxes(work.labels, decoded.width, decoded.height)
-        if isinstance(boxes, str):
-            work.error = (BOX_INVALID, f"{work.member}: {boxes}")
-        else:
-            work.label_boxes = boxes
-    return work
-
-
-def _embed(detector: Detector, batch: list[_Work]) -> None:
-    prepared = [w.picture.prepared for w in batch if w.picture is not None]
-    # Labelled boxes are pooled in the same forward pass as the detections, in the frame of
-    # the decoded array (the detector's), i.e. original pixels / scale.
-    boxes = [
-        None if w.label_boxes is None or w.picture is None else w.label_boxes / w.picture.scale
-        for w in batch
-    ]
-    try:
-        results = detector.embed(prepared, boxes, detect=batch[0].detect)
-    except Exception:
-        if len(batch) == 1:
-            log.exception("model failed on %s", batch[0].member)
-            batch[0].error = ("model_error", f"{batch[0].member}: the model failed on this image")
-            return
-        # Isolate the image that breaks the batch; the others still get their vectors.
-        for w in batch:
-            _embed(detector, [w])
-        return
-    for w, result in zip(batch, results, strict=True):
-        w.result = result
-
-
-def _embed_all(
-    detector: Detector,
-    batches: Iterator[list[_Work]],
-    streams: int,
-    after: Callable[[list[_Work]], None],
-) -> None:
-    """Run the model on every batch, ``streams`` batches at a time (see shared.compute_plan),
-    and call ``after(batch)`` (in this thread) as each batch is done.
-
-    The detector's forward is reentrant (no per-call state on the module), so its streams
-    share one copy of the weights.
-    """
-    if streams <= 1:
-        for batch in batches:
-            _embed(detector, batch)
-            after(batch)
-        return
-    with ThreadPoolExecutor(streams, thread_name_prefix="model") as pool:
-        pending: dict[Future[None], list[_Work]] = {}
-
-        def collect(futures: set[Future[None]]) -> None:
-            for future in futures:
-                future.result()
-                after(pending.pop(future))
-
-        for batch in batches:
-            if len(pending) >= streams:
-                # Keep at most one batch waiting per stream: decoded images are memory.
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                collect(done)
-            pending[pool.submit(_embed, detector, batch)] = batch
-        collect(set(pending))
-
-
-def _batches(
-    items: list[_Work], settings: IngestionConfig, detector: Detector
-) -> Iterator[list[_Work]]:
-    """Decoded items in model-sized batches; decoding runs ahead in the thread pool."""
-    with ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="decode") as pool:
-        batch: list[_Work] = []
-        for w in pool.map(lambda x: _decode(x, settings, detector), items):
-            if w.error is None:
-                batch.append(w)
-                if len(batch) >= detector.batch_size:
-                    yield batch
-                    batch = []
-        if batch:
-            yield batch
-
-
 def _object_rows(
-    result: ImageResult, picture: _Picture, image_id: int, space_id: int, names: list[str]
+    result: ImageResult, picture: Picture, image_id: int, space_id: int, names: list[str]
 ) -> list[dict[str, Any]]:
     boxes = result.boxes.astype(np.float64) * picture.scale
     boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, picture.width)
@@ -375,7 +242,7 @@ def process_chunk(
         space_id = ensure_space(session, detector.space)
         known = _known(session, [w.sha256 for w in items if w.sha256 and not w.error], space_id)
 
-    fresh: dict[str, _Work] = {}
+    fresh: dict[str, Work] = {}
     for w in items:
         if w.error is not None or w.sha256 is None:
             continue
@@ -390,7 +257,7 @@ def process_chunk(
     with ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="store") as store:
         storing: dict[str, Future[str]] = {}
 
-        def keep(batch: list[_Work]) -> None:
+        def keep(batch: list[Work]) -> None:
             for w in batch:
                 if w.result is not None and w.data is not None and settings.store_originals:
                     assert w.sha256 is not None
@@ -398,7 +265,7 @@ def process_chunk(
                         store_original, settings.data_dir, w.sha256, w.data
                     )
 
-        _embed_all(detector, _batches(list(fresh.values()), settings, detector), streams, keep)
+        embed_all(detector, batches(list(fresh.values()), settings, detector), streams, keep)
         stored: dict[str, str | None] = {sha: f.result() for sha, f in storing.items()}
 
     names = list(detector.class_names)
@@ -501,7 +368,7 @@ def process_chunk(
     return summary
 
 
-def _twin_error(work: _Work, twin: _Work) -> tuple[str, str]:
+def _twin_error(work: Work, twin: Work) -> tuple[str, str]:
     """The error of ``work``, whose identical twin was decoded in its place and failed.
 
     The twin's message names the twin; the user reads this item's message to find this
